@@ -1,0 +1,76 @@
+"""The backend-neutral description of a neuron model: parameters, units and defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+
+__all__ = ["ModelSpec", "Parameter"]
+
+
+@attrs.frozen
+class Parameter:
+    """One named model parameter with its unit and a one-line meaning."""
+
+    name: str
+    value: float
+    unit: str
+    doc: str = ""
+
+
+def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return dict(mapping)
+
+
+@attrs.frozen
+class ModelSpec:
+    """A model as data: the single source of parameter values every backend reads.
+
+    ``cell_parameters(population_kind, n, rng)`` returns per-cell parameter arrays
+    (``{name: array[n]}``) so that two backends drawing with the same generator build
+    identical cells. ``default_weights[system]`` and ``default_noise[system]`` hold the
+    tuned defaults for the predefined systems, keyed by the system name (``"EI2"``).
+    """
+
+    name: str
+    description: str
+    sites: tuple[str, ...]
+    parameters: Mapping[str, tuple[Parameter, ...]] = attrs.field(converter=_freeze)
+    cell_parameters: Callable[[str, int, np.random.Generator], dict[str, np.ndarray]]
+    noise_parameters: tuple[Parameter, ...] = ()
+    default_weights: Mapping[str, Mapping[str, float]] = attrs.field(factory=dict, converter=_freeze)
+    default_noise: Mapping[str, Mapping[str, float]] = attrs.field(factory=dict, converter=_freeze)
+    constants: Mapping[str, float] = attrs.field(factory=dict, converter=_freeze)
+    recommended_dt: float = 0.1
+
+    @property
+    def multicompartment(self) -> bool:
+        """True when a cell has more than one stimulation/recording site (compartment)."""
+        return len(self.sites) > 1
+
+    def parameter_values(self, population_kind: str) -> dict[str, float]:
+        """The scalar defaults for one population kind (``"EXC"`` or ``"INH"``)."""
+        try:
+            params = self.parameters[population_kind]
+        except KeyError:
+            raise KeyError(
+                f"model {self.name!r} has no parameters for population kind {population_kind!r}; "
+                f"known kinds: {sorted(self.parameters)}"
+            ) from None
+        return {p.name: p.value for p in params}
+
+    def noise_defaults(self, system_name: str | None = None) -> dict[str, float]:
+        """Noise defaults for a predefined system, else the model's generic defaults."""
+        values = {p.name: p.value for p in self.noise_parameters}
+        if system_name is not None and system_name in self.default_noise:
+            values.update(self.default_noise[system_name])
+        return values
+
+    def weight_defaults(self, system_name: str | None) -> dict[str, float]:
+        """Tuned weights for a predefined system, or an empty dict (keep the system's own)."""
+        if system_name is None:
+            return {}
+        return dict(self.default_weights.get(system_name, {}))
