@@ -1,6 +1,15 @@
-"""livn: one API over several simulators of in vitro neural cultures on multi-electrode arrays."""
+"""livn: one API over several simulators of in vitro neural cultures on multi-electrode arrays.
+
+``from livn import make``; ``env = make("EI2")``; ``it, t, iv, v, *_ = env.run(100)``. The simulator
+is chosen by ``make(backend=...)`` or ``LIVN_BACKEND`` (read when ``make`` runs). Importing livn
+imports no simulator.
+"""
 
 from __future__ import annotations
 
+from livn.env import Env, make
+from livn.hookspecs import hookimpl
+from livn.run import Events, Run, Series
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["Env", "Events", "Run", "Series", "__version__", "hookimpl", "make"]

@@ -1,0 +1,23 @@
+"""livn-core's own plugin: the built-in models and predefined systems, through the public hooks."""
+
+from __future__ import annotations
+
+from livn.hookspecs import hookimpl
+
+__all__ = ["livn_models", "livn_systems"]
+
+
+@hookimpl
+def livn_models():
+    """Izhikevich, LIF and RCSD."""
+    from livn.models import IZHIKEVICH, LIF, RCSD
+
+    return [IZHIKEVICH, LIF, RCSD]
+
+
+@hookimpl
+def livn_systems():
+    """The 2D cultures EI1..EI4."""
+    from livn.system import PREDEFINED
+
+    return list(PREDEFINED.values())

@@ -1,0 +1,52 @@
+"""The pluggy hook specifications livn plugins implement (entry-point group ``livn``).
+
+A plugin is a module or object with functions decorated by :data:`livn.hookimpl`; livn-core
+registers its own built-in models and predefined systems through these same hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import pluggy
+
+if TYPE_CHECKING:
+    from livn.models.base import ModelSpec
+
+__all__ = ["PROJECT_NAME", "SystemDefinition", "hookimpl", "hookspec", "livn_models", "livn_systems"]
+
+PROJECT_NAME = "livn"
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@runtime_checkable
+class SystemDefinition(Protocol):
+    """A predefined system a plugin offers: generated on first use, then cached."""
+
+    name: str
+    description: str
+    version: str
+
+    def generate(self, directory: Path) -> None:
+        """Write the complete system directory (NeuroH5 file, graph.json, mea.json) into ``directory``."""
+
+
+@hookspec
+def livn_models() -> Sequence[ModelSpec]:
+    """Register neuron models.
+
+    :return: the :class:`livn.models.ModelSpec` objects this plugin provides; names must be unique
+        across all plugins.
+    """
+
+
+@hookspec
+def livn_systems() -> Sequence[SystemDefinition]:
+    """Register predefined systems that ``make(name)`` and ``livn systems`` know.
+
+    :return: objects following :class:`SystemDefinition` (``name``, ``description``, ``version``,
+        ``generate(directory)``); names must be unique across all plugins.
+    """

@@ -1,0 +1,59 @@
+"""The plugin manager: built on first use (never at import), loading the ``livn`` entry points."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from livn import config, hookspecs
+
+if TYPE_CHECKING:
+    from livn.hookspecs import SystemDefinition
+    from livn.models.base import ModelSpec
+
+__all__ = ["ENTRY_POINT_GROUP", "get_plugin_manager", "models", "predefined_systems", "reset"]
+
+ENTRY_POINT_GROUP = "livn"
+
+
+@functools.cache
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, with livn-core's built-ins and the ``livn`` entry points."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    from livn import builtins
+
+    pm.register(builtins, name="livn-core")
+    for name in config.disabled_plugins():
+        pm.set_blocked(name)
+    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    return pm
+
+
+def reset() -> None:
+    """Forget the plugin manager so the next use rebuilds it (after changing LIVN_DISABLE_PLUGINS)."""
+    get_plugin_manager.cache_clear()
+
+
+def _unique(kind: str, items, key) -> dict:
+    found: dict = {}
+    for item in items:
+        name = key(item)
+        if name in found and found[name] is not item:
+            raise ValueError(f"two plugins register the {kind} {name!r}; disable one with LIVN_DISABLE_PLUGINS")
+        found[name] = item
+    return found
+
+
+def models() -> dict[str, ModelSpec]:
+    """Every registered model spec by name."""
+    results = get_plugin_manager().hook.livn_models()
+    return _unique("model", (m for batch in results for m in batch), lambda m: m.name)
+
+
+def predefined_systems() -> dict[str, SystemDefinition]:
+    """Every registered predefined system definition by name."""
+    results = get_plugin_manager().hook.livn_systems()
+    return _unique("system", (s for batch in results for s in batch), lambda s: s.name)
