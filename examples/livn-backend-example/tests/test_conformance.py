@@ -1,0 +1,7 @@
+"""The example backend passes livn's conformance suite through its entry point."""
+
+from livn.testing import BackendConformance
+
+
+class TestExampleBackend(BackendConformance):
+    backend = "example"

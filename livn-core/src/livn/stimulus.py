@@ -1,0 +1,191 @@
+"""A stimulus: per-cell input samples over time, held constant between samples."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["INPUT_MODES", "MAX_EXTRACELLULAR_MV", "Stimulus"]
+
+#: input mode -> the unit its samples are in.
+INPUT_MODES = {"extracellular": "mV", "current": "nA"}
+#: Largest accepted extracellular potential magnitude, mV.
+MAX_EXTRACELLULAR_MV = 1000.0
+
+
+class Stimulus:
+    """Input samples ``array`` ``[T, n]`` or ``[T, n, sites]`` every ``dt`` ms for cells ``gids``.
+
+    ``input_mode="extracellular"``: the potential outside the cell (mV) at each site (the model's
+    compartments in order, e.g. ``("soma", "dend")``; ``[T, n]`` means the soma only).
+    ``input_mode="current"``: current injected at the soma (nA, positive depolarises).
+    ``gids=None`` means every cell in gid order. Sample ``k`` holds on ``[k dt, (k + 1) dt)``
+    (zero-order hold); ``duration = T * dt`` ms.
+    """
+
+    def __init__(
+        self,
+        array: Any,
+        dt: float,
+        gids: Sequence[int] | np.ndarray | None = None,
+        input_mode: str = "extracellular",
+        units: str | None = None,
+    ):
+        if input_mode not in INPUT_MODES:
+            raise ValueError(f"input_mode must be one of {list(INPUT_MODES)}, got {input_mode!r}")
+        expected_units = INPUT_MODES[input_mode]
+        if units is None:
+            units = expected_units
+        if units != expected_units:
+            raise ValueError(
+                f"{input_mode!r} stimuli are in {expected_units}, got units={units!r}; convert the array "
+                f"to {expected_units} or choose the input mode that matches"
+            )
+        if isinstance(dt, bool) or not isinstance(dt, (int, float, np.floating, np.integer)):
+            raise TypeError(f"dt must be a number of ms, got {type(dt).__name__}")
+        if not (math.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt must be a positive, finite number of ms, got {dt!r}")
+        try:
+            values = np.array(array, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"the stimulus array must be numeric ({exc})") from exc
+        if values.ndim not in (2, 3):
+            raise ValueError(f"the stimulus array must be [T, n] or [T, n, sites]; got shape {values.shape}")
+        if values.shape[0] < 1 or values.shape[1] < 1 or (values.ndim == 3 and values.shape[2] < 1):
+            raise ValueError(f"the stimulus array must have at least one sample and one cell; got shape {values.shape}")
+        if not np.all(np.isfinite(values)):
+            bad = np.argwhere(~np.isfinite(values))[0].tolist()
+            raise ValueError(f"the stimulus array contains NaN or inf (first at index {bad})")
+        if input_mode == "extracellular" and np.max(np.abs(values)) > MAX_EXTRACELLULAR_MV:
+            raise ValueError(
+                f"extracellular potentials must lie within +-{MAX_EXTRACELLULAR_MV:g} mV; "
+                f"got {np.max(np.abs(values)):g} mV (is the array in uV?)"
+            )
+        if gids is not None:
+            gid_array = np.asarray(gids)
+            if gid_array.ndim != 1 or (gid_array.size and gid_array.dtype.kind not in "iu"):
+                raise TypeError(f"gids must be a 1-D sequence of ints, got {gids!r:.80}")
+            gid_array = gid_array.astype(np.int64)
+            if gid_array.shape[0] != values.shape[1]:
+                raise ValueError(
+                    f"the stimulus array has {values.shape[1]} columns but {gid_array.shape[0]} gids were given; "
+                    "one column per gid"
+                )
+            if np.any(gid_array < 0) or np.unique(gid_array).shape[0] != gid_array.shape[0]:
+                raise ValueError("gids must be distinct and >= 0")
+            gid_array.setflags(write=False)
+        else:
+            gid_array = None
+        values.setflags(write=False)
+        self.array = values
+        self.dt = float(dt)
+        self.gids = gid_array
+        self.input_mode = input_mode
+        self.units = units
+
+    @property
+    def num_samples(self) -> int:
+        """Number of time samples T."""
+        return int(self.array.shape[0])
+
+    @property
+    def num_cells(self) -> int:
+        """Number of stimulated cells (columns)."""
+        return int(self.array.shape[1])
+
+    @property
+    def num_sites(self) -> int:
+        """Sites per cell: the third dimension, or 1 for a ``[T, n]`` array."""
+        return int(self.array.shape[2]) if self.array.ndim == 3 else 1
+
+    @property
+    def duration(self) -> float:
+        """``T * dt``, ms."""
+        return self.num_samples * self.dt
+
+    def resolve_gids(self, num_neurons: int) -> np.ndarray:
+        """The stimulated gids (int64 ``[n]``), checked against a system of ``num_neurons`` cells."""
+        if self.gids is None:
+            if self.num_cells != num_neurons:
+                raise ValueError(
+                    f"the stimulus has {self.num_cells} columns and no gids, so it must cover all "
+                    f"{num_neurons} cells; pass gids= to stimulate a subset"
+                )
+            return np.arange(num_neurons, dtype=np.int64)
+        if self.gids.size and self.gids.max() >= num_neurons:
+            raise ValueError(f"stimulus gids go up to {int(self.gids.max())} but the system has {num_neurons} cells")
+        return self.gids
+
+    def sample_index(self, t: float | np.ndarray) -> np.ndarray:
+        """The sample holding at time ``t`` (ms from the stimulus start): ``floor(t / dt)``, clipped to T-1."""
+        index = np.floor(np.asarray(t, dtype=np.float64) / self.dt + 1e-9).astype(np.int64)
+        return np.clip(index, 0, self.num_samples - 1)
+
+    def site(self, index: int) -> np.ndarray:
+        """Samples of one site ``[T, n]``; site 0 of a ``[T, n]`` array is the array itself."""
+        if self.array.ndim == 2:
+            if index != 0:
+                raise IndexError(f"a [T, n] stimulus has only site 0, asked for {index}")
+            return self.array
+        return self.array[:, :, index]
+
+    def __repr__(self) -> str:
+        return (
+            f"Stimulus(shape={self.array.shape}, dt={self.dt}, input_mode={self.input_mode!r}, "
+            f"units={self.units!r}, duration={self.duration})"
+        )
+
+    @staticmethod
+    def biphasic_pulse(
+        n_channels: int,
+        channels: int | Sequence[int],
+        amplitude: float = 1.5,
+        phase_duration: float = 0.2,
+        interphase_gap: float = 0.05,
+        pulse_times: Sequence[float] = (0,),
+        dt: float = 0.05,
+        cathodic_first: bool = True,
+        duration: float | None = None,
+    ) -> np.ndarray:
+        """Charge-balanced biphasic current pulses as channel inputs ``[T, n_channels]`` in uA.
+
+        Each pulse on ``channels`` is ``-amplitude`` for ``phase_duration`` ms (cathodic first), zero
+        for ``interphase_gap`` ms, then ``+amplitude`` for ``phase_duration`` ms, starting at each of
+        ``pulse_times`` (ms). Phases are rounded to whole samples of ``dt`` ms; ``T`` covers the last
+        pulse (or ``duration`` ms). Turn it into a per-cell stimulus with ``env.cell_stimulus``.
+        """
+        if isinstance(n_channels, bool) or not isinstance(n_channels, (int, np.integer)) or n_channels < 1:
+            raise ValueError(f"n_channels must be an int >= 1, got {n_channels!r}")
+        chosen = np.atleast_1d(np.asarray(channels))
+        if chosen.size == 0 or chosen.dtype.kind not in "iu" or chosen.min() < 0 or chosen.max() >= n_channels:
+            raise ValueError(f"channels must be ints in 0..{n_channels - 1}, got {channels!r}")
+        for label, value in (("dt", dt), ("phase_duration", phase_duration)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{label} must be a positive number of ms, got {value!r}")
+        if not (math.isfinite(interphase_gap) and interphase_gap >= 0):
+            raise ValueError(f"interphase_gap must be >= 0 ms, got {interphase_gap!r}")
+        if not math.isfinite(amplitude):
+            raise ValueError(f"amplitude must be finite (uA), got {amplitude!r}")
+        starts = np.asarray(pulse_times, dtype=np.float64).ravel()
+        if starts.size == 0 or not np.all(np.isfinite(starts)) or starts.min() < 0:
+            raise ValueError(f"pulse_times must be times >= 0 ms, got {pulse_times!r}")
+        phase = max(1, int(round(phase_duration / dt)))
+        gap = int(round(interphase_gap / dt))
+        first = np.round(starts / dt).astype(np.int64)
+        length = int(first.max()) + 2 * phase + gap
+        if duration is not None:
+            wanted = int(round(duration / dt))
+            if wanted < length:
+                raise ValueError(f"duration {duration} ms is shorter than the last pulse ({length * dt:g} ms)")
+            length = wanted
+        waveform = np.zeros(2 * phase + gap)
+        sign = -1.0 if cathodic_first else 1.0
+        waveform[:phase] = sign * amplitude
+        waveform[phase + gap :] = -sign * amplitude
+        inputs = np.zeros((length, n_channels))
+        for start in first:
+            inputs[start : start + waveform.shape[0], chosen] += waveform[:, None]
+        return inputs
