@@ -281,9 +281,11 @@ class Env(Protocol):
                 raise ValueError(f"recording dt must be > 0 ms, got {dt}")
         if population is not None and population not in self.system.population_ranges:
             raise KeyError(f"unknown population {population!r}; populations: {list(self.system.population_ranges)}")
-        self.recording[what] = {"population": population, **options}
+        bound = inspect.signature(hook).bind(population=population, **options)
+        bound.apply_defaults()
+        self.recording[what] = dict(bound.arguments)
         if self.initialized:
-            hook(population=population, **options)
+            hook(**self.recording[what])
         return self
 
     def record_spikes(self, population: str | None = None) -> Env:

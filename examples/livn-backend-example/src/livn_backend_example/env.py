@@ -14,7 +14,8 @@ from livn.run import Events, Run, Series
 
 __all__ = ["Env"]
 
-_EXAMPLE_NOISE = {"mean": 0.16, "std": 0.08, "tau": 5.0}  # nA, nA, ms: spontaneous firing on EI1
+_EXAMPLE_NOISE = {"mean": 0.10, "std": 0.08, "tau": 5.0}  # nA, nA, ms: spontaneous firing on EI1
+_EXAMPLE_WEIGHT = 0.002  # every projection; current-based synapses run away above ~0.1
 
 
 class Env(livn.Env):
@@ -26,8 +27,9 @@ class Env(livn.Env):
     default_dt = 0.1
 
     def apply_model_defaults(self) -> Env:
-        """The LIF spec's defaults, then this backend's own noise (it has no tuned weights)."""
+        """This backend's own weights and noise (the LIF spec has none tuned for it)."""
         super().apply_model_defaults()
+        self.set_weights(dict.fromkeys(self.weight_names, _EXAMPLE_WEIGHT))
         return self.set_noise(_EXAMPLE_NOISE)
 
     def _init(self) -> None:

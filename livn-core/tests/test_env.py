@@ -1,0 +1,115 @@
+"""The shared Env behaviour, with a minimal backend defined here (no simulator)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import livn
+from livn.errors import CapabilityError
+from livn.run import Events, Run
+from livn.stimulus import Stimulus
+
+
+class Minimal(livn.Env):
+    """The smallest backend: no dynamics, one spike per cell per run at the run's midpoint."""
+
+    backend_name = "minimal"
+    supported_models = ("lif", "rcsd")
+    default_model = "lif"
+    default_dt = 0.1
+
+    def _init(self):
+        self.built = True
+        self.stimuli = []
+
+    def _record_spikes(self, population=None):
+        pass
+
+    def _run(self, duration, stimulus, dt):
+        self.stimuli.append(stimulus)
+        ids = np.arange(self.system.num_neurons)
+        return Run(spikes=Events(ids, np.full(ids.size, duration / 2)), t0=self.t, duration=duration)
+
+
+def test_make_with_env_class_and_system_forms():
+    assert livn.make(5, backend=Minimal, record=("spikes",)).system.num_neurons == 5
+    env = livn.make({"EXC": 3, "INH": 2}, backend=Minimal, record=("spikes",))
+    assert env.system.population_ranges == {"EXC": (0, 3), "INH": (3, 2)}
+    assert env.built and env.initialized
+    with pytest.raises(TypeError, match="system"):
+        Minimal(3.5)
+
+
+def test_model_capability_error_names_backends():
+    with pytest.raises(CapabilityError, match="brian2"):
+        Minimal(4, model="izhikevich")
+    with pytest.raises(KeyError, match="registered models"):
+        Minimal(4, model="hodgkin")
+
+
+def test_run_validates_before_the_backend_runs():
+    env = livn.make(4, backend=Minimal, record=("spikes",))
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="duration"):
+            env.run(bad)
+    with pytest.raises(ValueError, match="dt"):
+        env.run(10, dt=-0.1)
+    with pytest.raises(ValueError, match="lasts"):
+        env.run(10, stimulus=Stimulus(np.zeros((30, 4)), dt=0.5, input_mode="current"))
+    assert env.stimuli == [] and env.t == 0.0
+
+
+def test_time_advances_and_clear_resets():
+    env = livn.make(4, backend=Minimal, record=("spikes",))
+    assert env.run(10).t0 == 0.0
+    assert env.run(10).t0 == 10.0 and env.t == 20.0
+    env.clear()
+    assert env.t == 0.0
+
+
+def test_raw_array_stimulus_is_extracellular_at_run_dt():
+    env = livn.make(4, backend=Minimal, record=("spikes",))
+    env.run(1.0, stimulus=np.zeros((10, 4)), dt=0.1)
+    stim = env.stimuli[-1]
+    assert stim.input_mode == "extracellular" and stim.dt == pytest.approx(0.1)
+
+
+def test_set_params_routes_by_prefix():
+    env = livn.make("EI1", backend=Minimal, record=("spikes",))
+    name = env.weight_names[0]
+    env.set_params({f"weight-{name}": 0.5, "noise-std": 0.1})
+    assert env.weights[name] == 0.5 and env.noise["std"] == 0.1
+    env.set_params({name: 0.25})
+    assert env.weights[name] == 0.25
+    with pytest.raises(ValueError, match="finite"):
+        env.set_weights({name: float("inf")})
+    with pytest.raises(TypeError, match="number"):
+        env.set_noise({"std": "loud"})
+
+
+def test_record_requests_are_kept_with_defaults():
+    env = Minimal(4)
+    env.record("spikes")
+    assert env.recording == {"spikes": {"population": None}}
+    with pytest.raises(AttributeError, match="spikes"):
+        env.record("voltage")
+
+
+def test_cell_stimulus_one_potential_per_compartment():
+    env = livn.make("EI2", backend=Minimal, model="rcsd", record=("spikes",))
+    channels = env.io.electrode_coordinates.shape[0]
+    inputs = np.zeros((4, channels))
+    inputs[:, 0] = 1.0
+    stim = env.cell_stimulus(inputs, dt=0.05)
+    assert stim.array.shape == (4, env.system.num_neurons, 2)
+    assert stim.input_mode == "extracellular"
+    point = livn.make("EI2", backend=Minimal, record=("spikes",)).cell_stimulus(inputs)
+    assert point.array.shape == (4, env.system.num_neurons)
+    # the soma potential is what the point model sees
+    np.testing.assert_allclose(point.array, stim.array[..., 0])
+
+
+def test_comm_requires_an_mpi_backend():
+    with pytest.raises(CapabilityError, match="neuron"):
+        Minimal(4, comm=object())

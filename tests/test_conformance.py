@@ -1,0 +1,12 @@
+"""The conformance suite for the backend nox selected (LIVN_BACKEND)."""
+
+from __future__ import annotations
+
+from conftest import KNOWN_GAPS, selected_backend
+
+from livn.testing import BackendConformance
+
+
+class TestSelectedBackend(BackendConformance):
+    backend = selected_backend()
+    known_gaps = KNOWN_GAPS.get(backend or "", {})
