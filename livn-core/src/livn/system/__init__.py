@@ -1,0 +1,41 @@
+"""Systems: populations, positions and synaptic projections of a culture; the generator; EI1..EI4.
+
+``load("EI2")`` returns a :class:`System` (generating and caching the predefined system on first
+use); ``load(path)`` reads a system directory. ``ParallelSystem(n)`` is n unconnected cells.
+"""
+
+from __future__ import annotations
+
+from livn.system._cache import CACHE_DIR_ENV, cache_dir
+from livn.system._core import (
+    CONDUCTION_VELOCITY,
+    ParallelSystem,
+    Projection,
+    Receptor,
+    System,
+    weight_name,
+)
+from livn.system._generate import GENERATOR_VERSION, TRANSMITTERS, generate_culture, split_counts
+from livn.system._neuroh5 import SystemFormatError
+from livn.system._predefined import PREDEFINED, SystemDefinition, load, predefined, predefined_names
+
+__all__ = [
+    "CACHE_DIR_ENV",
+    "CONDUCTION_VELOCITY",
+    "GENERATOR_VERSION",
+    "PREDEFINED",
+    "TRANSMITTERS",
+    "ParallelSystem",
+    "Projection",
+    "Receptor",
+    "System",
+    "SystemDefinition",
+    "SystemFormatError",
+    "cache_dir",
+    "generate_culture",
+    "load",
+    "predefined",
+    "predefined_names",
+    "split_counts",
+    "weight_name",
+]

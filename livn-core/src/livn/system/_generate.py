@@ -1,0 +1,377 @@
+"""The 2D culture generator: positions, distance-dependent random connectivity, receptor configuration."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from livn.system._core import (
+    CELLS_FILE,
+    CONNECTIONS_FILE,
+    GRAPH_FILE,
+    MEA_FILE,
+    Receptor,
+)
+from livn.system._neuroh5 import write_cells, write_connections
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "KERNELS",
+    "TRANSMITTERS",
+    "connection_kernel",
+    "generate_culture",
+    "split_counts",
+]
+
+#: Bumped whenever the generator's output for the same arguments changes.
+GENERATOR_VERSION = 1
+
+#: Receptors made by each transmitter (RCSD.md section 3.4): kinetics in ms, mV, uS; weight = contacts.
+TRANSMITTERS: dict[str, dict[str, Receptor]] = {
+    "glutamatergic": {
+        "AMPA": Receptor(tau_rise=0.5, tau_decay=3.0, e_rev=0.0, g_unit=0.0005, weight=1.0),
+        "NMDA": Receptor(tau_rise=0.5, tau_decay=80.0, e_rev=0.0, g_unit=0.0005, weight=1.0),
+    },
+    "gabaergic": {
+        "GABA_A": Receptor(tau_rise=0.3, tau_decay=6.0, e_rev=-60.0, g_unit=0.001, weight=1.0),
+    },
+}
+#: The default transmitter and synapse placement of a presynaptic population kind.
+DEFAULT_TRANSMITTER = {"EXC": "glutamatergic", "INH": "gabaergic"}
+DEFAULT_SECTION = {"EXC": "hillock", "INH": "soma"}
+
+KERNELS = ("gaussian", "exponential")
+
+#: Histogram used to solve for the kernel amplitude: log10(w) bins over [-_LOG_W_MIN, 0].
+_LOG_W_MIN = 16.0
+_N_BINS = 8192
+#: Elements per working block (post rows x pre columns) in float64: ~32 MiB per array.
+_BLOCK_ELEMENTS = 1 << 22
+
+
+def split_counts(total: int, populations: Mapping[str, int | float]) -> dict[str, int]:
+    """Cell counts: ints are explicit counts, floats share the rest by ratio (floor + largest remainder)."""
+    explicit = {p: v for p, v in populations.items() if isinstance(v, (int, np.integer)) and not isinstance(v, bool)}
+    ratios = {p: float(v) for p, v in populations.items() if p not in explicit}
+    for p, v in explicit.items():
+        if v < 0:
+            raise ValueError(f"population {p!r}: count must be >= 0, got {v}")
+    for p, v in ratios.items():
+        if not math.isfinite(v) or v < 0:
+            raise ValueError(f"population {p!r}: ratio must be a finite number >= 0, got {v}")
+    rest = total - sum(int(v) for v in explicit.values())
+    if rest < 0:
+        raise ValueError(f"explicit counts {explicit} exceed the total of {total} cells")
+    counts = {p: int(v) for p, v in explicit.items()}
+    if ratios:
+        norm = sum(ratios.values())
+        if norm <= 0:
+            raise ValueError(f"population ratios {ratios} sum to zero")
+        exact = {p: rest * v / norm for p, v in ratios.items()}
+        floors = {p: math.floor(x) for p, x in exact.items()}
+        left = rest - sum(floors.values())
+        # Largest remainder first; ties broken by the order the populations were given.
+        order = sorted(ratios, key=lambda p: -(exact[p] - floors[p]))
+        for p in order[:left]:
+            floors[p] += 1
+        counts.update(floors)
+    elif rest:
+        raise ValueError(f"counts {explicit} sum to {total - rest}, not the total of {total}")
+    return {p: counts[p] for p in populations}
+
+
+def connection_kernel(distance: np.ndarray, kernel: str, sigma: float) -> np.ndarray:
+    """Unnormalised connection weight of a planar distance (um): Gaussian or exponential, in (0, 1]."""
+    if kernel == "gaussian":
+        return np.exp(-(distance * distance) / (2.0 * sigma * sigma))
+    if kernel == "exponential":
+        return np.exp(-distance / sigma)
+    raise ValueError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
+
+
+def _row_blocks(n_rows: int, n_cols: int) -> Iterator[tuple[int, int]]:
+    step = max(1, _BLOCK_ELEMENTS // max(n_cols, 1))
+    for first in range(0, n_rows, step):
+        yield first, min(n_rows, first + step)
+
+
+def _block_weights(
+    post_xy: np.ndarray, pre_xy: np.ndarray, post_first: int, same: bool, kernel: str, sigma: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and kernel weights ``[rows, n_pre]``; self-pairs get weight 0."""
+    dx = post_xy[:, None, 0] - pre_xy[None, :, 0]
+    dy = post_xy[:, None, 1] - pre_xy[None, :, 1]
+    distance = np.sqrt(dx * dx + dy * dy)
+    del dx, dy
+    weight = connection_kernel(distance, kernel, sigma)
+    if same:
+        rows = np.arange(post_xy.shape[0])
+        weight[rows, post_first + rows] = 0.0
+    return distance, weight
+
+
+def _probabilities(weight: np.ndarray, amplitude: float, cutoff: float | None) -> np.ndarray:
+    p = np.minimum(1.0, amplitude * weight, out=weight)
+    if cutoff is not None:
+        p[p < cutoff] = 0.0
+    return p
+
+
+def _solve_amplitude(hist_count: np.ndarray, hist_sum: np.ndarray, edges: np.ndarray, target: float, cutoff: float | None) -> float:
+    """Amplitude A with sum over pairs of min(1, A w) (minus pairs below the cutoff) equal to ``target``."""
+    centers = np.sqrt(edges[:-1] * edges[1:])
+
+    def expected(amplitude: float) -> float:
+        p = amplitude * centers
+        full = p >= 1.0
+        value = hist_count[full].sum() + amplitude * hist_sum[~full].sum()
+        if cutoff is not None:
+            below = p < cutoff
+            value -= amplitude * hist_sum[below & ~full].sum()
+        return float(value)
+
+    low, high = 0.0, 1.0
+    while expected(high) < target:
+        high *= 2.0
+        if high > 1e30:
+            return high
+    for _ in range(200):
+        mid = 0.5 * (low + high)
+        if expected(mid) < target:
+            low = mid
+        else:
+            high = mid
+        if high - low <= 1e-12 * high:
+            break
+    return high
+
+
+def _row_rng(seed: int, key: tuple[int, ...]) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+
+
+def _connect(
+    post_xy: np.ndarray,
+    pre_xy: np.ndarray,
+    same: bool,
+    in_degree: float,
+    kernel: str,
+    sigma: float,
+    cutoff: float | None,
+    seed: int,
+    key: tuple[int, ...],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw one projection; returns population-relative ``(pre, post)`` int64 and float32 distances."""
+    n_post, n_pre = post_xy.shape[0], pre_xy.shape[0]
+    available = n_pre - (1 if same else 0)
+    degree = min(float(in_degree), float(available))
+    if n_post == 0 or degree <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    all_to_all = degree >= available
+
+    amplitude = math.inf
+    if not all_to_all:
+        edges = np.logspace(-_LOG_W_MIN, 0.0, _N_BINS + 1)
+        hist_count = np.zeros(_N_BINS)
+        hist_sum = np.zeros(_N_BINS)
+        for first, last in _row_blocks(n_post, n_pre):
+            _, weight = _block_weights(post_xy[first:last], pre_xy, first, same, kernel, sigma)
+            w = weight[weight > 0]
+            index = np.clip(
+                ((np.log10(w) + _LOG_W_MIN) * (_N_BINS / _LOG_W_MIN)).astype(np.int64), 0, _N_BINS - 1
+            )
+            hist_count += np.bincount(index, minlength=_N_BINS)
+            hist_sum += np.bincount(index, weights=w, minlength=_N_BINS)
+        amplitude = _solve_amplitude(hist_count, hist_sum, edges, degree * n_post, cutoff)
+
+    pre_parts, post_parts, distance_parts = [], [], []
+    for first, last in _row_blocks(n_post, n_pre):
+        distance, weight = _block_weights(post_xy[first:last], pre_xy, first, same, kernel, sigma)
+        if all_to_all:
+            p = (weight > 0).astype(np.float64)
+        else:
+            p = _probabilities(weight, amplitude, cutoff)
+        # One random stream per post-synaptic cell, so results do not depend on the block size.
+        draws = np.empty_like(p)
+        for row in range(last - first):
+            draws[row] = _row_rng(seed, (*key, first + row)).random(n_pre)
+        rows, cols = np.nonzero(draws < p)
+        post_parts.append(rows + first)
+        pre_parts.append(cols)
+        distance_parts.append(distance[rows, cols].astype(np.float32))
+    return (
+        np.concatenate(pre_parts).astype(np.int64),
+        np.concatenate(post_parts).astype(np.int64),
+        np.concatenate(distance_parts),
+    )
+
+
+def _normalize_area(area: Any) -> np.ndarray:
+    values = np.asarray(area, dtype=np.float64)
+    if values.ndim == 0:
+        values = np.array([[0.0, float(values)], [0.0, float(values)]])
+    elif values.shape == (2,):
+        values = np.array([[0.0, values[0]], [0.0, values[1]]])
+    if values.shape != (2, 2) or not np.all(np.isfinite(values)) or np.any(values[:, 1] < values[:, 0]):
+        raise ValueError(
+            f"area must be a side length (um), (width, height) or [[x0, x1], [y0, y1]]; got {area!r}"
+        )
+    return values
+
+
+def generate_culture(
+    directory: str | Path,
+    populations: Mapping[str, int | float],
+    *,
+    num_neurons: int | None = None,
+    area: Any = 1000.0,
+    z_range: tuple[float, float] = (0.0, 10.0),
+    kernel: str = "gaussian",
+    sigma: float = 200.0,
+    in_degree: float | Mapping[tuple[str, str], float] = 100.0,
+    cutoff: float | None = None,
+    seed: int = 0,
+    kinds: Mapping[str, str] | None = None,
+    transmitters: Mapping[str, str] | None = None,
+    mea_pitch: float | None = 100.0,
+    name: str | None = None,
+) -> Path:
+    """Generate a 2D culture and write it as a system directory; returns the directory.
+
+    ``populations`` maps names (gid order) to counts (int) or ratios (float) of ``num_neurons``.
+    Positions are uniform in ``area`` (um) with z uniform in ``z_range``. For each (post, pre) pair the
+    target mean in-degree is ``in_degree[(post, pre)]``, or, for a number, ``in_degree`` split across
+    source populations by their share of cells; it is capped by the available presynaptic cells
+    (self-pairs excluded). Each pair connects independently with ``p = min(1, A w(d))`` where ``w`` is
+    the ``kernel`` of the planar distance with scale ``sigma`` (um), ``A`` is solved so the expected
+    in-degree hits the target and pairs with ``p < cutoff`` are dropped. Work is chunked over
+    post-synaptic cells. The same arguments give identical files on any machine.
+    """
+    directory = Path(directory)
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be a positive length in um, got {sigma!r}")
+    if cutoff is not None and not 0 <= cutoff <= 1:
+        raise ValueError(f"cutoff must be a probability in [0, 1] or None, got {cutoff!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    if not populations:
+        raise ValueError("populations must name at least one population")
+    all_counts = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in populations.values())
+    if num_neurons is None:
+        if not all_counts:
+            raise ValueError("populations given as ratios need num_neurons")
+        num_neurons = int(sum(populations.values()))
+    counts = split_counts(int(num_neurons), populations)
+    kinds = dict(kinds or {})
+    for pop in counts:
+        if pop not in kinds:
+            upper = pop.upper()
+            if upper.startswith("EXC"):
+                kinds[pop] = "EXC"
+            elif upper.startswith("INH"):
+                kinds[pop] = "INH"
+            else:
+                raise ValueError(f"population {pop!r}: give its kind (kinds={{{pop!r}: 'EXC' or 'INH'}})")
+    transmitters = dict(transmitters or {})
+    for pop in counts:
+        transmitter = transmitters.setdefault(pop, DEFAULT_TRANSMITTER[kinds[pop]])
+        if transmitter not in TRANSMITTERS:
+            raise ValueError(f"population {pop!r}: unknown transmitter {transmitter!r}; known: {list(TRANSMITTERS)}")
+    bounds = _normalize_area(area)
+    z0, z1 = (float(v) for v in z_range)
+    if not (math.isfinite(z0) and math.isfinite(z1) and z1 >= z0):
+        raise ValueError(f"z_range must be (z0, z1) with z1 >= z0, got {z_range!r}")
+
+    ranges: dict[str, tuple[int, int]] = {}
+    start = 0
+    for pop, count in counts.items():
+        ranges[pop] = (start, count)
+        start += count
+    total = start
+
+    rng = _row_rng(seed, (0,))
+    xyz = np.empty((total, 3))
+    xyz[:, 0] = rng.uniform(bounds[0, 0], bounds[0, 1], total)
+    xyz[:, 1] = rng.uniform(bounds[1, 0], bounds[1, 1], total)
+    xyz[:, 2] = rng.uniform(z0, z1, total) if z1 > z0 else z0
+    # Store and compute with what the file holds, so re-reading gives the same distances.
+    xyz = xyz.astype(np.float32).astype(np.float64)
+
+    if isinstance(in_degree, Mapping):
+        degrees = {tuple(k): float(v) for k, v in in_degree.items()}
+        for post, pre in degrees:
+            if post not in counts or pre not in counts:
+                raise ValueError(f"in_degree names unknown populations {(post, pre)}; known: {list(counts)}")
+    else:
+        degrees = {
+            (post, pre): float(in_degree) * counts[pre] / total for post in counts for pre in counts
+        }
+
+    projections = {}
+    config: dict[str, dict[str, Any]] = {}
+    names = list(counts)
+    for (post, pre), degree in degrees.items():
+        if degree <= 0 or counts[pre] == 0:
+            continue
+        post_start, post_count = ranges[post]
+        pre_start, pre_count = ranges[pre]
+        key = (1, names.index(post), names.index(pre))
+        pre_rel, post_rel, distances = _connect(
+            xyz[post_start : post_start + post_count, :2],
+            xyz[pre_start : pre_start + pre_count, :2],
+            post == pre,
+            degree,
+            kernel,
+            sigma,
+            cutoff,
+            int(seed),
+            key,
+        )
+        projections[(post, pre)] = (pre_rel + pre_start, post_rel + post_start, distances)
+        transmitter = transmitters[pre]
+        section = "soma" if transmitter in ("gabaergic",) else DEFAULT_SECTION[kinds[pre]]
+        config.setdefault(post, {})[pre] = {
+            "section": section,
+            "transmitter": transmitter,
+            "receptors": {r: rec.to_dict() for r, rec in TRANSMITTERS[transmitter].items()},
+            "kernel": {"type": kernel, "sigma": float(sigma)},
+            "in_degree": degree,
+            "effective_in_degree": min(degree, pre_count - (1 if post == pre else 0)),
+            "cutoff": cutoff,
+        }
+
+    directory.mkdir(parents=True, exist_ok=True)
+    write_cells(directory / CELLS_FILE, ranges, xyz)
+    write_connections(directory / CONNECTIONS_FILE, ranges, projections)
+    graph = {
+        "format": "livn.system",
+        "format_version": 1,
+        "name": name or directory.name,
+        "architecture": {
+            "area": {"x": bounds[0].tolist(), "y": bounds[1].tolist(), "z": [z0, z1]},
+            "populations": {p: {"count": counts[p], "kind": kinds[p]} for p in counts},
+        },
+        "projections": config,
+        "generator": {
+            "name": "livn.system.generate_culture",
+            "version": GENERATOR_VERSION,
+            "seed": int(seed),
+            "kernel": kernel,
+            "sigma": float(sigma),
+            "cutoff": cutoff,
+        },
+    }
+    (directory / GRAPH_FILE).write_text(json.dumps(graph, indent=2) + "\n", encoding="utf-8")
+    if mea_pitch is not None:
+        from livn.io import MEA
+
+        mea = MEA.for_area(bounds, pitch=mea_pitch)
+        (directory / MEA_FILE).write_text(json.dumps(mea.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return directory

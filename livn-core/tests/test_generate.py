@@ -1,0 +1,328 @@
+"""The culture generator, the predefined systems EI1..EI4 and their cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import livn.system
+from livn.system import PREDEFINED, System, generate_culture, load, predefined, split_counts
+from livn.system._cache import MANIFEST_FILE, cache_dir, verify_entry
+
+EXPECTED_WEIGHTS = {
+    "EXC_EXC-hillock-AMPA-weight",
+    "EXC_EXC-hillock-NMDA-weight",
+    "INH_EXC-hillock-AMPA-weight",
+    "INH_EXC-hillock-NMDA-weight",
+    "EXC_INH-soma-GABA_A-weight",
+    "INH_INH-soma-GABA_A-weight",
+}
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("livn-cache")
+
+
+def _system(name: str, cache: Path) -> System:
+    return System(predefined(name, cache_dir=cache), name=name)
+
+
+# ------------------------------------------------------------------------------------ counts
+
+
+def test_split_counts_largest_remainder():
+    assert split_counts(10, {"EXC": 0.8, "INH": 0.2}) == {"EXC": 8, "INH": 2}
+    assert split_counts(10, {"A": 1.0, "B": 1.0, "C": 1.0}) == {"A": 4, "B": 3, "C": 3}
+    assert split_counts(7, {"A": 0.5, "B": 0.25, "C": 0.25}) == {"A": 3, "B": 2, "C": 2}
+    assert split_counts(10, {"A": 4, "B": 1.0}) == {"A": 4, "B": 6}
+    assert sum(split_counts(1001, {"E": 0.8, "I": 0.2}).values()) == 1001
+    with pytest.raises(ValueError, match="exceed"):
+        split_counts(5, {"A": 6, "B": 0.5})
+
+
+@pytest.mark.parametrize(
+    ("name", "exc", "inh", "side", "electrodes"),
+    [("EI1", 8, 2, 40, 1), ("EI2", 80, 20, 400, 16), ("EI3", 800, 200, 1000, 64)],
+)
+def test_predefined_matches_the_table(name, exc, inh, side, electrodes, shared_cache):
+    system = _system(name, shared_cache)
+    assert system.name == name
+    assert system.population_ranges == {"EXC": (0, exc), "INH": (exc, inh)}
+    assert system.population_kinds == {"EXC": "EXC", "INH": "INH"}
+    np.testing.assert_array_equal(system.area[:2], [[0, side], [0, side]])
+    xyz = system.neuron_coordinates[:, 1:]
+    assert np.all((xyz[:, :2] >= 0) & (xyz[:, :2] <= side))
+    assert np.all((xyz[:, 2] >= 0) & (xyz[:, 2] <= 10))
+    mea = system.default_io()
+    assert mea.num_channels == electrodes
+    pitch = np.diff(np.unique(mea.electrode_coordinates[:, 1]))
+    assert np.allclose(pitch, 100.0)
+    # The grid is centred in the area.
+    np.testing.assert_allclose(mea.electrode_coordinates[:, 1:3].mean(axis=0), [side / 2, side / 2])
+    assert set(system.weight_names) == EXPECTED_WEIGHTS
+    assert system.default_model() is None
+    definition = PREDEFINED[name]
+    assert definition.num_neurons == exc + inh
+    assert definition.num_electrodes == electrodes
+
+
+def test_receptor_configuration(shared_cache):
+    system = _system("EI2", shared_cache)
+    exc_exc = system.projections[("EXC", "EXC")]
+    assert exc_exc.section == "hillock"
+    assert set(exc_exc.receptors) == {"AMPA", "NMDA"}
+    ampa, nmda = exc_exc.receptors["AMPA"], exc_exc.receptors["NMDA"]
+    assert (ampa.tau_rise, ampa.tau_decay, ampa.e_rev, ampa.g_unit) == (0.5, 3.0, 0.0, 0.0005)
+    assert (nmda.tau_rise, nmda.tau_decay, nmda.e_rev) == (0.5, 80.0, 0.0)
+    gaba = system.projections[("INH", "INH")]
+    assert gaba.section == "soma"
+    receptor = gaba.receptors["GABA_A"]
+    assert (receptor.tau_rise, receptor.tau_decay, receptor.e_rev, receptor.g_unit) == (0.3, 6.0, -60.0, 0.001)
+    assert system.projections[("INH", "EXC")].section == "hillock"
+    assert system.projections[("EXC", "INH")].section == "soma"
+
+
+def test_small_systems_are_capped_by_available_cells(shared_cache):
+    system = _system("EI1", shared_cache)
+    # 8 EXC and 2 INH: every available pair is connected, never a cell onto itself.
+    np.testing.assert_array_equal(system.in_degrees("EXC", "EXC"), np.full(8, 7))
+    np.testing.assert_array_equal(system.in_degrees("EXC", "INH"), np.full(8, 2))
+    np.testing.assert_array_equal(system.in_degrees("INH", "EXC"), np.full(2, 8))
+    np.testing.assert_array_equal(system.in_degrees("INH", "INH"), np.full(2, 1))
+    for proj in system.projections.values():
+        assert not np.any(proj.pre_gids == proj.post_gids)
+
+
+def _check_in_degrees(system: System) -> None:
+    for post in ("EXC", "INH"):
+        for pre, target in (("EXC", 80.0), ("INH", 20.0)):
+            mean = system.in_degrees(post, pre).mean()
+            assert abs(mean - target) <= 0.05 * target, (post, pre, mean)
+
+
+def test_ei3_in_degree_within_5_percent(shared_cache):
+    system = _system("EI3", shared_cache)
+    _check_in_degrees(system)
+    for proj in system.projections.values():
+        assert not np.any(proj.pre_gids == proj.post_gids)
+        pairs = proj.pre_gids * system.num_neurons + proj.post_gids
+        assert np.unique(pairs).shape[0] == pairs.shape[0]
+
+
+def test_ei4_in_degree_within_5_percent(shared_cache):
+    system = _system("EI4", shared_cache)
+    assert system.population_ranges == {"EXC": (0, 8000), "INH": (8000, 2000)}
+    assert system.default_io().num_channels == 1024
+    np.testing.assert_array_equal(system.area[:2], [[0, 4000], [0, 4000]])
+    _check_in_degrees(system)
+
+
+# ------------------------------------------------------------------------------ the generator
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    system = System(path)
+    out = {"coordinates": system.neuron_coordinates}
+    for (post, pre), proj in system.projections.items():
+        out[f"{post}/{pre}/pre"] = proj.pre_gids
+        out[f"{post}/{pre}/post"] = proj.post_gids
+        out[f"{post}/{pre}/distance"] = proj.distances
+    return out
+
+
+def test_generation_is_deterministic(tmp_path):
+    kwargs = dict(area=600.0, seed=11, in_degree=40)
+    first = _arrays(generate_culture(tmp_path / "a", {"EXC": 160, "INH": 40}, **kwargs))
+    second = _arrays(generate_culture(tmp_path / "b", {"EXC": 160, "INH": 40}, **kwargs))
+    assert first.keys() == second.keys()
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+    for name in ("cells.h5", "connections.h5", "mea.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_seeds_change_the_culture(tmp_path):
+    a = _arrays(generate_culture(tmp_path / "a", {"EXC": 80, "INH": 20}, area=600.0, seed=1, in_degree=30))
+    b = _arrays(generate_culture(tmp_path / "b", {"EXC": 80, "INH": 20}, area=600.0, seed=2, in_degree=30))
+    assert not np.array_equal(a["coordinates"], b["coordinates"])
+
+
+def test_connections_prefer_near_cells(tmp_path):
+    path = generate_culture(tmp_path / "g", {"EXC": 400}, area=2000.0, seed=5, in_degree=20, sigma=150.0)
+    system = System(path)
+    proj = system.projections[("EXC", "EXC")]
+    xy = system.neuron_coordinates[:, 1:3]
+    all_pairs = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    assert proj.distances.mean() < 0.5 * all_pairs[np.triu_indices(400, 1)].mean()
+    assert abs(system.in_degrees("EXC", "EXC").mean() - 20) < 1.5
+
+
+def test_exponential_kernel_and_explicit_degrees(tmp_path):
+    path = generate_culture(
+        tmp_path / "x",
+        {"EXC": 300, "INH": 100},
+        area=1500.0,
+        kernel="exponential",
+        sigma=100.0,
+        in_degree={("EXC", "EXC"): 30, ("INH", "EXC"): 10},
+        seed=4,
+    )
+    system = System(path)
+    assert set(system.projections) == {("EXC", "EXC"), ("INH", "EXC")}
+    assert abs(system.in_degrees("EXC", "EXC").mean() - 30) < 1.5
+    assert abs(system.in_degrees("INH", "EXC").mean() - 10) < 1.0
+    assert json.loads((path / "graph.json").read_text())["generator"]["kernel"] == "exponential"
+
+
+def test_cutoff_drops_unlikely_pairs_and_keeps_the_degree(tmp_path):
+    common = dict(area=2000.0, seed=8, in_degree=20, sigma=200.0)
+    free = System(generate_culture(tmp_path / "free", {"EXC": 500}, **common)).projections[("EXC", "EXC")]
+    cut = System(generate_culture(tmp_path / "cut", {"EXC": 500}, cutoff=0.1, **common)).projections[("EXC", "EXC")]
+    assert cut.distances.max() < free.distances.max()
+    assert abs(cut.num_connections / 500 - 20) < 1.5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(kernel="box"), "unknown kernel"),
+        (dict(sigma=-1.0), "sigma"),
+        (dict(cutoff=2.0), "cutoff"),
+        (dict(seed=-3), "seed"),
+        (dict(area=[[0, 10], [5, 1]]), "area"),
+    ],
+)
+def test_generator_rejects_bad_arguments(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        generate_culture(tmp_path / "bad", {"EXC": 10}, **kwargs)
+
+
+def test_population_kind_is_required_for_unusual_names(tmp_path):
+    with pytest.raises(ValueError, match="give its kind"):
+        generate_culture(tmp_path / "k", {"PYR": 10})
+    path = generate_culture(tmp_path / "k", {"PYR": 10}, kinds={"PYR": "EXC"}, area=100.0)
+    assert System(path).population_kinds == {"PYR": "EXC"}
+
+
+# ------------------------------------------------------------------------------------ the cache
+
+
+def test_cache_dir_honours_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIVN_CACHE_DIR", str(tmp_path / "explicit"))
+    assert cache_dir() == tmp_path / "explicit"
+    monkeypatch.delenv("LIVN_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "livn"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == Path.home() / ".cache" / "livn"
+
+
+def test_load_uses_the_cache_directory(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIVN_CACHE_DIR", str(tmp_path))
+    system = load("EI1")
+    assert system.name == "EI1"
+    assert Path(system.directory).parent == tmp_path / "systems"
+    assert (system.directory / MANIFEST_FILE).is_file()
+    assert load("ei1").directory == system.directory
+    assert not [p for p in (tmp_path / "systems").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_corrupt_entry_is_rebuilt(tmp_path):
+    path = predefined("EI2", cache_dir=tmp_path)
+    good = _arrays(path)
+    data = bytearray((path / "connections.h5").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (path / "connections.h5").write_bytes(bytes(data))
+    livn.system._cache._verified.clear()  # as a fresh process would
+    rebuilt = predefined("EI2", cache_dir=tmp_path)
+    assert rebuilt == path
+    after = _arrays(rebuilt)
+    for key in good:
+        np.testing.assert_array_equal(good[key], after[key])
+
+
+def test_truncated_or_foreign_entries_are_rebuilt(tmp_path):
+    path = predefined("EI1", cache_dir=tmp_path)
+    (path / "cells.h5").write_bytes(b"")
+    livn.system._cache._verified.clear()
+    assert System(predefined("EI1", cache_dir=tmp_path)).num_neurons == 10
+
+    manifest = json.loads((path / MANIFEST_FILE).read_text())
+    manifest["description"]["generator_version"] = -1
+    (path / MANIFEST_FILE).write_text(json.dumps(manifest))
+    livn.system._cache._verified.clear()
+    path = predefined("EI1", cache_dir=tmp_path)
+    manifest = json.loads((path / MANIFEST_FILE).read_text())
+    assert manifest["description"]["generator_version"] == livn.system.GENERATOR_VERSION
+
+    (path / MANIFEST_FILE).unlink()
+    livn.system._cache._verified.clear()
+    path = predefined("EI1", cache_dir=tmp_path)
+    assert (path / MANIFEST_FILE).is_file()
+
+
+def test_cached_entry_is_identical_to_a_fresh_generation(tmp_path):
+    cached = _arrays(predefined("EI2", cache_dir=tmp_path / "cache"))
+    fresh = _arrays(PREDEFINED["EI2"].generate(tmp_path / "fresh"))
+    for key in cached:
+        np.testing.assert_array_equal(cached[key], fresh[key])
+
+
+_CONCURRENT = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    import livn.system._predefined as pre
+
+    log, start, cache = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    original = pre.SystemDefinition.generate
+
+    def logged(self, directory):
+        with open(log, "a") as handle:
+            handle.write(f"{os.getpid()}\\n")
+        return original(self, directory)
+
+    pre.SystemDefinition.generate = logged
+    while not start.exists():
+        time.sleep(0.005)
+    path = pre.predefined("EI3", cache_dir=cache)
+    print(path)
+    """
+)
+
+
+def test_concurrent_processes_build_once(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(_CONCURRENT)
+    log, start = tmp_path / "builds.log", tmp_path / "go"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(log), str(start), str(tmp_path / "cache")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(3)
+    ]
+    start.touch()
+    results = [w.communicate(timeout=240) for w in workers]
+    for worker, (out, err) in zip(workers, results):
+        assert worker.returncode == 0, err
+    paths = {out.strip() for out, _ in results}
+    assert len(paths) == 1
+    assert len(log.read_text().split()) == 1
+    entry = Path(paths.pop())
+    assert verify_entry(entry, json.loads((entry / MANIFEST_FILE).read_text())["description"]) is None
+    assert System(entry).num_neurons == 1000
+    leftovers = [p.name for p in entry.parent.iterdir() if p.name.startswith((".tmp", ".trash"))]
+    assert leftovers == []

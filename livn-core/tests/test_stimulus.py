@@ -1,0 +1,99 @@
+"""Stimulus validation and the biphasic pulse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from livn.stimulus import Stimulus
+
+
+def test_basic_properties():
+    array = np.zeros((40, 3))
+    stim = Stimulus(array, dt=0.025, gids=[4, 1, 7])
+    assert stim.duration == pytest.approx(1.0)
+    assert stim.num_samples == 40 and stim.num_cells == 3 and stim.num_sites == 1
+    assert stim.units == "mV" and stim.input_mode == "extracellular"
+    np.testing.assert_array_equal(stim.gids, [4, 1, 7])
+    np.testing.assert_array_equal(stim.resolve_gids(10), [4, 1, 7])
+    array[0, 0] = 5.0
+    assert stim.array[0, 0] == 0.0  # the stimulus holds its own copy
+    with pytest.raises(ValueError):
+        stim.array[0, 0] = 1.0
+
+
+def test_sites_and_current_mode():
+    stim = Stimulus(np.ones((10, 2, 2)), dt=0.1, input_mode="current")
+    assert stim.units == "nA" and stim.num_sites == 2
+    np.testing.assert_array_equal(stim.site(1), np.ones((10, 2)))
+    np.testing.assert_array_equal(stim.resolve_gids(2), [0, 1])
+    with pytest.raises(ValueError, match="must cover all 5 cells"):
+        stim.resolve_gids(5)
+
+
+def test_zero_order_hold_index():
+    stim = Stimulus(np.arange(4.0)[:, None], dt=0.5)
+    np.testing.assert_array_equal(stim.sample_index([0.0, 0.49, 0.5, 1.2, 1.5, 99.0]), [0, 0, 1, 2, 3, 3])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (dict(array=np.zeros((5, 2)), dt=0.0), ValueError, "dt must be a positive"),
+        (dict(array=np.zeros((5, 2)), dt=float("nan")), ValueError, "dt must be a positive"),
+        (dict(array=np.zeros((5, 2)), dt=-0.1), ValueError, "dt must be a positive"),
+        (dict(array=np.zeros(5), dt=0.1), ValueError, r"\[T, n\]"),
+        (dict(array=np.zeros((5, 2)), dt=0.1, gids=[1, 2, 3]), ValueError, "2 columns but 3 gids"),
+        (dict(array=np.zeros((5, 2)), dt=0.1, gids=[1, 1]), ValueError, "distinct"),
+        (dict(array=np.zeros((5, 2)), dt=0.1, gids=[0.5, 1.0]), TypeError, "ints"),
+        (dict(array=np.array([[0.0, np.nan]]), dt=0.1), ValueError, "NaN or inf"),
+        (dict(array=np.array([[0.0, np.inf]]), dt=0.1, input_mode="current"), ValueError, "NaN or inf"),
+        (dict(array=np.zeros((5, 2)), dt=0.1, units="uA"), ValueError, "in mV"),
+        (dict(array=np.zeros((5, 2)), dt=0.1, input_mode="current", units="mV"), ValueError, "in nA"),
+        (dict(array=np.zeros((5, 2)), dt=0.1, input_mode="voltage"), ValueError, "input_mode"),
+        (dict(array=np.full((5, 2), 5000.0), dt=0.1), ValueError, "1000 mV"),
+        (dict(array=np.zeros((0, 2)), dt=0.1), ValueError, "at least one sample"),
+    ],
+)
+def test_validation(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        Stimulus(**kwargs)
+
+
+def test_gids_beyond_system_rejected():
+    with pytest.raises(ValueError, match="up to 12"):
+        Stimulus(np.zeros((3, 2)), dt=0.1, gids=[0, 12]).resolve_gids(10)
+
+
+def test_biphasic_pulse_defaults_are_charge_balanced_cathodic_first():
+    inputs = Stimulus.biphasic_pulse(16, [3, 5])
+    assert inputs.shape == (4 + 1 + 4, 16)  # 0.2 ms phases and a 0.05 ms gap at 0.05 ms
+    np.testing.assert_allclose(inputs[:4, 3], -1.5)
+    np.testing.assert_allclose(inputs[4, 3], 0.0)
+    np.testing.assert_allclose(inputs[5:, 3], 1.5)
+    np.testing.assert_array_equal(inputs[:, 5], inputs[:, 3])
+    untouched = np.delete(np.arange(16), [3, 5])
+    assert not inputs[:, untouched].any()
+    np.testing.assert_allclose(inputs.sum(axis=0), 0.0, atol=1e-12)
+
+
+def test_biphasic_pulse_trains_and_polarity():
+    dt = 0.1
+    inputs = Stimulus.biphasic_pulse(
+        2, 1, amplitude=2.0, phase_duration=0.3, interphase_gap=0.1, pulse_times=(0.0, 5.0), dt=dt, cathodic_first=False, duration=10.0
+    )
+    assert inputs.shape == (100, 2)
+    assert inputs[0, 1] == 2.0 and inputs[4, 1] == -2.0
+    assert inputs[50, 1] == 2.0
+    assert np.count_nonzero(inputs[:, 1]) == 12
+    assert inputs[:, 1].sum() * dt == pytest.approx(0.0)
+    assert not inputs[:, 0].any()
+    stim = Stimulus(inputs @ np.full((2, 3), 5.3), dt=dt)
+    assert stim.duration == pytest.approx(10.0)
+
+
+def test_biphasic_pulse_rejects_bad_channels():
+    with pytest.raises(ValueError, match=r"channels must be ints in 0..3"):
+        Stimulus.biphasic_pulse(4, [4])
+    with pytest.raises(ValueError, match="shorter than the last pulse"):
+        Stimulus.biphasic_pulse(4, [0], pulse_times=(1.0,), duration=1.0)
