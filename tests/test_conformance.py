@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from conftest import KNOWN_GAPS, selected_backend
-
 from livn.testing import BackendConformance
 
 

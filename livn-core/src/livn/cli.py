@@ -102,6 +102,7 @@ def _plot_raster(run, path: Path, title: str) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import livn
+    from livn.system import load as load_system
 
     if not args.duration > 0:
         _fail(f"--duration must be > 0 ms, got {args.duration}")
@@ -112,7 +113,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _fail(f"{option} {path}: expected a file ending in {' or '.join(suffixes)}")
     start = time.perf_counter()
     try:
-        env = livn.make(args.system, backend=args.backend, seed=args.seed, record=("spikes",))
+        system = load_system(args.system)
+        env = livn.make(system, backend=args.backend, seed=args.seed, record=("spikes",))
     except (KeyError, ValueError, ImportError, TypeError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         _fail(f"{message}")
