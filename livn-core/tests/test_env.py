@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import livn
 import numpy as np
 import pytest
-
-import livn
 from livn.errors import CapabilityError
 from livn.run import Events, Run
 from livn.stimulus import Stimulus
@@ -113,3 +112,20 @@ def test_cell_stimulus_one_potential_per_compartment():
 def test_comm_requires_an_mpi_backend():
     with pytest.raises(CapabilityError, match="neuron"):
         Minimal(4, comm=object())
+
+
+def test_cell_parameters_are_reproducible_and_overridable():
+    a = Minimal("EI1", model="rcsd")
+    b = Minimal("EI1", model="rcsd")
+    np.testing.assert_array_equal(a.cell_parameters("EXC")["gc"], b.cell_parameters("EXC")["gc"])
+    env = Minimal("EI1", model="lif")
+    env.set_cell_params({"EXC": {"tau_m": 20.0}})
+    assert np.all(env.cell_parameters("EXC")["tau_m"] == 20.0)
+    assert np.all(env.cell_parameters("INH")["tau_m"] == 10.0)
+    with pytest.raises(KeyError, match="valid ones"):
+        env.set_cell_params({"EXC": {"tau_x": 1.0}})
+    with pytest.raises(ValueError, match="scalar or 8"):
+        env.set_cell_params({"EXC": {"tau_m": [1.0, 2.0]}})
+    env.init()
+    with pytest.raises(RuntimeError, match="before"):
+        env.set_cell_params({"EXC": {"tau_m": 5.0}})

@@ -147,6 +147,7 @@ class Env(Protocol):
         self.weights: dict[str, Any] = _system_weights(self.system)
         self.noise: dict[str, Any] = self.model.noise_defaults(None)
         self.recording: dict[str, dict[str, Any]] = {}
+        self.cell_overrides: dict[str, dict[str, Any]] = {}
         self.t = 0.0
         self.initialized = False
         self.closed = False
@@ -259,6 +260,50 @@ class Env(Protocol):
             self.set_weights(weights)
         self.set_noise(self.model.noise_defaults(name))
         return self
+
+    def cell_parameters(self, population: str) -> dict[str, Any]:
+        """Per-cell model parameters of one population, ``{name: array[count]}``.
+
+        Drawn from the model spec with a generator seeded by ``(seed, population index)``, so every
+        backend builds identical cells for one seed; then the overrides of :meth:`set_cell_params`.
+        """
+        if population not in self.system.population_ranges:
+            raise KeyError(f"unknown population {population!r}; populations: {list(self.system.population_ranges)}")
+        index = list(self.system.population_ranges).index(population)
+        count = self.system.population_ranges[population][1]
+        kind = self.system.population_kinds[population]
+        rng = np.random.default_rng([self.seed, index])
+        values = dict(self.model.cell_parameters(kind, count, rng))
+        for name, value in self.cell_overrides.get(population, {}).items():
+            values[name] = value if np.ndim(value) else np.full(count, value)
+        return values
+
+    def set_cell_params(self, params: Mapping[str, Mapping[str, Any]]) -> Env:
+        """Override model parameters per population: ``{population: {name: scalar or array[count]}}``.
+
+        Names are the model's per-cell parameters (e.g. Izhikevich ``a, b, c, d``); takes effect at
+        ``init()`` (before it) — backends that can change cells later document it.
+        """
+        for population, values in dict(params).items():
+            known = self.cell_parameters(population)
+            for name, value in dict(values).items():
+                if name not in known:
+                    raise KeyError(f"unknown cell parameter {name!r} of {population}; valid ones: {sorted(known)}")
+                count = len(known[name])
+                if np.ndim(value) not in (0, 1) or (np.ndim(value) == 1 and len(value) != count):
+                    raise ValueError(f"cell parameter {name!r} of {population} takes a scalar or {count} values")
+                if np.ndim(value) == 0:
+                    value = _check_number(f"cell parameter {name!r}", value)
+                self.cell_overrides.setdefault(population, {})[name] = value
+        if self.initialized:
+            self._cells_changed()
+        return self
+
+    def _cells_changed(self) -> None:
+        """Backend hook: cell parameters changed after ``init()``; the default refuses."""
+        raise RuntimeError(
+            f"backend {self.backend_name!r} cannot change cell parameters after init(); set them before"
+        )
 
     # -- recording ------------------------------------------------------------------------------
     @classmethod
