@@ -129,3 +129,11 @@ def test_cell_parameters_are_reproducible_and_overridable():
     env.init()
     with pytest.raises(RuntimeError, match="before"):
         env.set_cell_params({"EXC": {"tau_m": 5.0}})
+
+
+def test_make_applies_overrides_before_init():
+    env = livn.make("EI1", backend=Minimal, model="lif", record=("spikes",),
+                    noise={"std": 0.3}, cell_params={"INH": {"R": 50.0}},
+                    weights={"EXC_INH-soma-GABA_A-weight": 3.0})
+    assert env.noise["std"] == 0.3 and env.weights["EXC_INH-soma-GABA_A-weight"] == 3.0
+    assert np.all(env.cell_parameters("INH")["R"] == 50.0)

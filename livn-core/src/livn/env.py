@@ -503,18 +503,29 @@ def make(
     backend: str | type[Env] | None = None,
     seed: int = 123,
     record: tuple[str, ...] = ("spikes", "voltage"),
+    weights: Mapping[str, Any] | None = None,
+    noise: Mapping[str, Any] | None = None,
+    cell_params: Mapping[str, Mapping[str, Any]] | None = None,
     **kwargs: Any,
 ) -> Env:
     """An initialised env with the model defaults applied and ``record`` signals recorded.
 
     The backend is ``backend`` (name or Env subclass), else ``LIVN_BACKEND``, else brian2, else the
-    only installed one. Extra keyword arguments go to the Env constructor (``model=``, ``io=``, ...).
+    only installed one. ``weights``, ``noise`` and ``cell_params`` are applied over the model
+    defaults before the network is built. Extra keyword arguments go to the Env constructor
+    (``model=``, ``io=``, ``comm=``, ...).
     """
     from livn.backends import resolve
 
     cls = resolve(backend)
     env = cls(system, seed=seed, **kwargs)
     env.apply_model_defaults()
+    if weights:
+        env.set_weights(weights)
+    if noise:
+        env.set_noise(noise)
+    if cell_params:
+        env.set_cell_params(cell_params)
     for what in record:
         env.record(what)
     env.init()
