@@ -1,0 +1,73 @@
+"""Single-cell protocols shared by the cross-backend tests and the equivalence report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import livn
+from livn.stimulus import Stimulus
+
+__all__ = ["NOISE_OFF", "current_step", "interspike_intervals", "spike_times"]
+
+#: Noise parameters that switch the background noise off, per model.
+NOISE_OFF = {
+    "izhikevich": {"mean": 0.0, "std": 0.0},
+    "lif": {"mean": 0.0, "std": 0.0},
+    "rcsd": {"g_e0": 0.0, "g_i0": 0.0, "std_e": 0.0, "std_i": 0.0},
+}
+
+
+def current_step(
+    backend: Any,
+    model: str,
+    kind: str,
+    amplitude: float,
+    duration: float,
+    dt: float,
+    *,
+    onset: float = 0.0,
+    offset: float | None = None,
+    cell_params: dict[str, Any] | None = None,
+    voltage_dt: float | None = None,
+    seed: int = 1,
+) -> livn.Run:
+    """One noiseless cell of population kind ``kind`` under a somatic current step (nA).
+
+    The step is on over ``[onset, offset)`` ms (``offset`` defaults to the end); the stimulus is
+    sampled every ``dt``. Voltage is recorded every ``voltage_dt`` ms when given.
+    """
+    record = ("spikes", "voltage") if voltage_dt else ("spikes",)
+    env = livn.make(
+        {kind: 1},
+        backend=backend,
+        model=model,
+        seed=seed,
+        record=(),
+        noise=NOISE_OFF[model],
+        cell_params={kind: cell_params} if cell_params else None,
+    )
+    for what in record:
+        if what == "voltage":
+            env.record_voltage(dt=voltage_dt)
+        else:
+            env.record_spikes()
+    steps = int(round(duration / dt))
+    times = np.arange(steps) * dt
+    offset = duration if offset is None else offset
+    values = np.where((times >= onset - 1e-9) & (times < offset - 1e-9), amplitude, 0.0)[:, None]
+    try:
+        return env.run(duration, stimulus=Stimulus(values, dt=dt, input_mode="current"), dt=dt)
+    finally:
+        env.close()
+
+
+def spike_times(run: livn.Run) -> np.ndarray:
+    """Sorted spike times (ms) of a run."""
+    return np.sort(np.asarray(run.spikes.times, dtype=float))
+
+
+def interspike_intervals(run: livn.Run) -> np.ndarray:
+    """Inter-spike intervals (ms) of a single-cell run."""
+    return np.diff(spike_times(run))
