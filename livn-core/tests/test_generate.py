@@ -9,11 +9,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import livn.system
 import numpy as np
 import pytest
-
-import livn.system
-from livn.system import PREDEFINED, System, generate_culture, load, predefined, split_counts
+from livn.system import PREDEFINED, System, SystemFormatError, generate_culture, load, predefined, split_counts
 from livn.system._cache import MANIFEST_FILE, cache_dir, verify_entry
 
 EXPECTED_WEIGHTS = {
@@ -256,12 +255,12 @@ def test_truncated_or_foreign_entries_are_rebuilt(tmp_path):
     assert System(predefined("EI1", cache_dir=tmp_path)).num_neurons == 10
 
     manifest = json.loads((path / MANIFEST_FILE).read_text())
-    manifest["description"]["generator_version"] = -1
+    manifest["description"]["version"] = "g-1"
     (path / MANIFEST_FILE).write_text(json.dumps(manifest))
     livn.system._cache._verified.clear()
     path = predefined("EI1", cache_dir=tmp_path)
     manifest = json.loads((path / MANIFEST_FILE).read_text())
-    assert manifest["description"]["generator_version"] == livn.system.GENERATOR_VERSION
+    assert manifest["description"]["version"] == f"g{livn.system.GENERATOR_VERSION}"
 
     (path / MANIFEST_FILE).unlink()
     livn.system._cache._verified.clear()
@@ -316,7 +315,7 @@ def test_concurrent_processes_build_once(tmp_path):
     ]
     start.touch()
     results = [w.communicate(timeout=240) for w in workers]
-    for worker, (out, err) in zip(workers, results):
+    for worker, (_, err) in zip(workers, results, strict=True):
         assert worker.returncode == 0, err
     paths = {out.strip() for out, _ in results}
     assert len(paths) == 1
@@ -326,3 +325,119 @@ def test_concurrent_processes_build_once(tmp_path):
     assert System(entry).num_neurons == 1000
     leftovers = [p.name for p in entry.parent.iterdir() if p.name.startswith((".tmp", ".trash"))]
     assert leftovers == []
+
+
+def test_failed_build_leaves_nothing_behind(tmp_path):
+    from livn.system._cache import cached_build
+
+    def broken(directory: Path) -> None:
+        (directory / "half.h5").write_bytes(b"partial")
+        raise RuntimeError("generator crashed")
+
+    with pytest.raises(RuntimeError, match="generator crashed"):
+        cached_build("X", {"v": 1}, broken, root=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "systems").iterdir()) == ["X.lock"]
+
+    def good(directory: Path) -> None:
+        (directory / "data.bin").write_bytes(b"ok")
+
+    entry = cached_build("X", {"v": 1}, good, root=tmp_path)
+    assert (entry / "data.bin").read_bytes() == b"ok"
+
+
+def test_leftovers_of_a_killed_builder_are_removed(tmp_path):
+    from livn.system._cache import cached_build
+
+    systems = tmp_path / "systems"
+    systems.mkdir()
+    (systems / ".tmp-Y-abandoned").mkdir()
+    (systems / ".tmp-Y-abandoned" / "cells.h5").write_bytes(b"half")
+    (systems / ".tmp-Z-other").mkdir()  # another key's build may still be running: untouched
+    cached_build("Y", {"v": 1}, lambda d: (d / "f").write_text("x"), root=tmp_path)
+    names = sorted(p.name for p in systems.iterdir())
+    assert ".tmp-Y-abandoned" not in names
+    assert ".tmp-Z-other" in names
+
+
+def test_unusable_cache_directory_says_what_to_set(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("LIVN_CACHE_DIR", str(blocker / "cache"))
+    with pytest.raises(OSError, match="LIVN_CACHE_DIR"):
+        predefined("EI1")
+
+
+class _ToyDefinition:
+    """A third-party system definition, as a plugin would register through ``livn_systems``."""
+
+    name = "TOY"
+    description = "two populations on 200 um"
+    version = "1.0"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def generate(self, directory: Path) -> None:
+        self.calls += 1
+        generate_culture(directory, {"EXC": 12, "INH": 4}, area=200.0, seed=9, name=self.name)
+
+
+def test_plugin_registered_systems_load_by_name(monkeypatch, tmp_path):
+    import livn.system._predefined as pre
+
+    toy = _ToyDefinition()
+    monkeypatch.setattr(pre, "_registered", lambda: {"TOY": toy, **PREDEFINED})
+    monkeypatch.setenv("LIVN_CACHE_DIR", str(tmp_path))
+    assert "TOY" in livn.system.predefined_names()
+    system = load("TOY")
+    assert system.name == "TOY" and system.num_neurons == 16
+    assert system.directory.name == "TOY-1.0"
+    load("toy")
+    assert toy.calls == 1
+
+
+def test_predefined_name_wins_over_a_directory_of_that_name(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIVN_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "EI1").mkdir()
+    assert load("EI1").num_neurons == 10
+    with pytest.raises(SystemFormatError, match="graph.json"):
+        load("./EI1")
+
+
+def test_generator_refuses_to_mix_with_existing_files(tmp_path):
+    target = tmp_path / "busy"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        generate_culture(target, {"EXC": 10}, area=100.0)
+    generate_culture(target, {"EXC": 10}, area=100.0, overwrite=True)
+    assert System(target).num_neurons == 10
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "exponential"])
+@pytest.mark.parametrize("seed", [21, 22])
+def test_connection_probability_follows_the_kernel(tmp_path, kernel, seed):
+    """Connected pairs per unit kernel weight are the same at every distance (p = A w, unclipped)."""
+    from livn.system._generate import connection_kernel
+
+    sigma = 150.0
+    system = System(
+        generate_culture(tmp_path / "k", {"EXC": 600}, area=2000.0, kernel=kernel, sigma=sigma, in_degree=15, seed=seed)
+    )
+    proj = system.projections[("EXC", "EXC")]
+    xy = system.neuron_coordinates[:, 1:3]
+    distance = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    off_diagonal = ~np.eye(600, dtype=bool)
+    weight = connection_kernel(distance, kernel, sigma)
+    # The wrong kernel (Gaussian vs exponential at this sigma) is off by > 30% in some bin.
+    edges = np.array([0.0, 100.0, 200.0, 300.0, 400.0])
+    ratios = []
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        in_bin = off_diagonal & (distance >= low) & (distance < high)
+        expected_weight = weight[in_bin].sum()
+        connected = np.count_nonzero((proj.distances >= low) & (proj.distances < high))
+        assert connected > 500  # standard error per bin < 4.5%
+        ratios.append(connected / expected_weight)
+    ratios = np.array(ratios)
+    assert np.all(np.abs(ratios / ratios.mean() - 1) < 0.2), ratios

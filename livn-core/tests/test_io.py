@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-
 from livn.io import (
     MEA,
     electrode_array_coordinates,

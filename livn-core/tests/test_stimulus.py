@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from livn.stimulus import Stimulus
 
 
@@ -80,7 +79,15 @@ def test_biphasic_pulse_defaults_are_charge_balanced_cathodic_first():
 def test_biphasic_pulse_trains_and_polarity():
     dt = 0.1
     inputs = Stimulus.biphasic_pulse(
-        2, 1, amplitude=2.0, phase_duration=0.3, interphase_gap=0.1, pulse_times=(0.0, 5.0), dt=dt, cathodic_first=False, duration=10.0
+        2,
+        1,
+        amplitude=2.0,
+        phase_duration=0.3,
+        interphase_gap=0.1,
+        pulse_times=(0.0, 5.0),
+        dt=dt,
+        cathodic_first=False,
+        duration=10.0,
     )
     assert inputs.shape == (100, 2)
     assert inputs[0, 1] == 2.0 and inputs[4, 1] == -2.0

@@ -9,7 +9,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from livn.system import (
     PREDEFINED,
     ParallelSystem,
@@ -94,9 +93,7 @@ def write_upstream_system(directory: Path, rng: np.random.Generator) -> dict:
             f[f"Projections/{post}/{pre}/Connections/distance"] = np.array(dist, dtype=np.float32)
             post_start = 0 if post == "EXC" else 6
             pre_start = 0 if pre == "EXC" else 6
-            truth[(post, pre)] = sorted(
-                (s + pre_start, d + post_start) for d, ss in by_dest.items() for s in ss
-            )
+            truth[(post, pre)] = sorted((s + pre_start, d + post_start) for d, ss in by_dest.items() for s in ss)
             assert n_post >= len(by_dest)
     glutamate = {"tau_rise": 0.5, "tau_decay": 3.0, "e_rev": 0.0, "g_unit": 0.0005, "weight": 1.0}
     gaba = {"tau_rise": 0.3, "tau_decay": 6.0, "e_rev": -60.0, "g_unit": 0.001, "weight": 2.0}
@@ -139,7 +136,7 @@ def test_upstream_layout_reads_back_exactly(upstream):
     assert set(system.projections) == set(truth["edges"])
     for key, proj in system.projections.items():
         assert (proj.post, proj.pre) == key
-        pairs = sorted(zip(proj.pre_gids.tolist(), proj.post_gids.tolist()))
+        pairs = sorted(zip(proj.pre_gids.tolist(), proj.post_gids.tolist(), strict=True))
         assert pairs == truth["edges"][key]
         xyz = system.neuron_coordinates[:, 1:3]
         planar = np.hypot(*(xyz[proj.pre_gids] - xyz[proj.post_gids]).T)
@@ -154,6 +151,19 @@ def test_upstream_layout_reads_back_exactly(upstream):
     for pairs in truth["edges"].values():
         for pre, post in pairs:
             assert matrix[pre, post] == 1
+
+
+def test_block_pointer_may_stop_before_the_sentinel(upstream):
+    directory, truth = upstream
+    with h5py.File(directory / "connections.h5", "a") as f:
+        for post, pre in truth["edges"]:
+            dbp = f[f"Projections/{post}/{pre}/Edges/Destination Block Pointer"]
+            values = dbp[()]
+            values[-1] -= 1  # end at the last destination instead of the sentinel
+            dbp[...] = values
+    system = System(directory)
+    for key, proj in system.projections.items():
+        assert sorted(zip(proj.pre_gids.tolist(), proj.post_gids.tolist(), strict=True)) == truth["edges"][key]
 
 
 def test_upstream_system_without_mea_gets_a_grid_over_its_area(upstream):
@@ -203,7 +213,7 @@ def test_missing_dataset_names_path(upstream):
     _corrupt(directory, lambda f: f.__delitem__("Projections/EXC/INH/Edges/Source Index"))
     system = System(directory)
     with pytest.raises(SystemFormatError, match=r"connections\.h5: /Projections/EXC/INH/Edges/Source Index: missing"):
-        system.projections
+        _ = system.projections
 
 
 def test_wrong_type_names_path(upstream):
@@ -215,7 +225,7 @@ def test_wrong_type_names_path(upstream):
 
     _corrupt(directory, edit)
     with pytest.raises(SystemFormatError, match=r"/Projections/INH/EXC/Edges/Source Index: wrong type float64"):
-        System(directory).projections
+        _ = System(directory).projections
 
 
 def test_inconsistent_pointers_are_rejected(upstream):
@@ -227,7 +237,7 @@ def test_inconsistent_pointers_are_rejected(upstream):
 
     _corrupt(directory, edit)
     with pytest.raises(SystemFormatError, match=r"Destination Pointer"):
-        System(directory).projections
+        _ = System(directory).projections
 
 
 def test_out_of_range_source_is_rejected(upstream):
@@ -240,7 +250,7 @@ def test_out_of_range_source_is_rejected(upstream):
 
     _corrupt(directory, edit)
     with pytest.raises(SystemFormatError, match=r"Source Index: sources outside 0..2"):
-        System(directory).projections
+        _ = System(directory).projections
 
 
 def test_missing_coordinates_name_path(upstream):
@@ -264,7 +274,7 @@ def test_projection_without_configuration(upstream):
     del graph["projections"]["INH"]
     (directory / "graph.json").write_text(json.dumps(graph))
     with pytest.raises(SystemFormatError, match=r"graph\.json: projections/INH/EXC: missing"):
-        System(directory).projections
+        _ = System(directory).projections
 
 
 def test_receptor_missing_field(upstream):
@@ -273,7 +283,7 @@ def test_receptor_missing_field(upstream):
     del graph["projections"]["EXC"]["INH"]["receptors"]["GABA_A"]["tau_decay"]
     (directory / "graph.json").write_text(json.dumps(graph))
     with pytest.raises(SystemFormatError, match=r"projections/EXC/INH/receptors/GABA_A/tau_decay: missing"):
-        System(directory).projections
+        _ = System(directory).projections
 
 
 def test_population_label_missing(upstream):
@@ -370,9 +380,7 @@ def test_population_helpers(upstream):
     assert list(system.population_of([0, 5, 6, 8])) == ["EXC", "EXC", "INH", "INH"]
     with pytest.raises(KeyError, match="has no population 'X'"):
         system.population_count("X")
-    np.testing.assert_array_equal(
-        system.in_degrees("EXC", "EXC"), [2, 1, 0, 3, 1, 4]
-    )
+    np.testing.assert_array_equal(system.in_degrees("EXC", "EXC"), [2, 1, 0, 3, 1, 4])
 
 
 def test_delays_follow_the_convention(upstream):
@@ -387,3 +395,28 @@ def test_copy_of_a_system_is_still_data(upstream, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(directory, copy)
     assert System(copy).num_neurons == 9
+
+
+def test_graph_counts_must_agree_with_the_cells_file(upstream):
+    directory, _ = upstream
+    graph = json.loads((directory / "graph.json").read_text())
+    graph["architecture"]["populations"] = {"EXC": {"count": 7, "kind": "EXC"}}
+    (directory / "graph.json").write_text(json.dumps(graph))
+    with pytest.raises(SystemFormatError, match=r"architecture/populations/EXC/count: 7 disagrees"):
+        System(directory)
+    graph["architecture"] = ["not", "an", "object"]
+    (directory / "graph.json").write_text(json.dumps(graph))
+    with pytest.raises(SystemFormatError, match=r"graph\.json: architecture: expected an object"):
+        System(directory)
+
+
+def test_population_kind_from_graph(upstream):
+    directory, _ = upstream
+    graph = json.loads((directory / "graph.json").read_text())
+    graph["architecture"]["populations"] = {"EXC": {"kind": "INH"}}
+    (directory / "graph.json").write_text(json.dumps(graph))
+    assert System(directory).population_kinds == {"EXC": "INH", "INH": "INH"}
+    graph["architecture"]["populations"] = {"EXC": {"kind": "GLIA"}}
+    (directory / "graph.json").write_text(json.dumps(graph))
+    with pytest.raises(SystemFormatError, match="GLIA"):
+        System(directory)

@@ -91,7 +91,7 @@ def electrode_array_coordinates_for_area(pitch: float = 100.0, area: Any = 1000.
     if not (math.isfinite(pitch) and pitch > 0):
         raise ValueError(f"pitch must be a positive distance in um, got {pitch!r}")
     counts = [_largest_power_of_two(int(math.floor((hi - lo) / pitch + 1e-9)) + 1) for lo, hi in bounds]
-    origin = [0.5 * (lo + hi) - 0.5 * (n - 1) * pitch for (lo, hi), n in zip(bounds, counts)]
+    origin = [0.5 * (lo + hi) - 0.5 * (n - 1) * pitch for (lo, hi), n in zip(bounds, counts, strict=True)]
     return electrode_array_coordinates(pitch, counts[0], counts[1], origin, z)
 
 
@@ -115,7 +115,9 @@ def _cell_xyz(coordinates: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(gids int64 [n], xyz float64 [n, 3])`` from ``[n, 3]`` (gid = row) or ``[n, 4]`` coordinates."""
     array = np.asarray(coordinates, dtype=np.float64)
     if array.ndim != 2 or array.shape[1] not in (3, 4):
-        raise ValueError(f"coordinates must be [n, 3] (x, y, z) or [n, 4] (gid, x, y, z) in um; got shape {array.shape}")
+        raise ValueError(
+            f"coordinates must be [n, 3] (x, y, z) or [n, 4] (gid, x, y, z) in um; got shape {array.shape}"
+        )
     if not np.all(np.isfinite(array)):
         raise ValueError("coordinates contain NaN or inf")
     if array.shape[1] == 4:
@@ -140,7 +142,9 @@ class IO:
         """Per-cell stimulus ``[..., T, n]`` (mV) from channel inputs ``[..., T, channels]`` (uA)."""
         raise NotImplementedError
 
-    def channel_recording(self, coordinates: Any, ids: Any, times: Any) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    def channel_recording(
+        self, coordinates: Any, ids: Any, times: Any
+    ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
         """Spikes per channel: ``({channel: ids}, {channel: times})``."""
         raise NotImplementedError
 
@@ -369,4 +373,6 @@ class MEA(IO):
         return gain @ current
 
     def __repr__(self) -> str:
-        return f"MEA({self.num_channels} electrodes, input_radius={self.input_radius}, output_radius={self.output_radius})"
+        return (
+            f"MEA({self.num_channels} electrodes, input_radius={self.input_radius}, output_radius={self.output_radius})"
+        )

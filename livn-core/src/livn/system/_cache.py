@@ -20,6 +20,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from livn.config import LIVN_CACHE_DIR as CACHE_DIR_ENV
+from livn.config import cache_dir
+
 __all__ = [
     "CACHE_DIR_ENV",
     "CACHE_FORMAT_VERSION",
@@ -29,24 +32,12 @@ __all__ = [
     "verify_entry",
 ]
 
-#: Environment variable naming the cache directory (read each time the cache is used).
-CACHE_DIR_ENV = "LIVN_CACHE_DIR"
 #: Bumped when the cache layout changes; older entries are rebuilt.
 CACHE_FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 
 # Entries verified by this process: path -> manifest mtime_ns, so checksums are computed once.
 _verified: dict[str, int] = {}
-
-
-def cache_dir() -> Path:
-    """The cache root: ``$LIVN_CACHE_DIR``, else ``$XDG_CACHE_HOME/livn``, else ``~/.cache/livn``."""
-    explicit = os.environ.get(CACHE_DIR_ENV)
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "livn"
 
 
 def _sha256(path: Path) -> str:
@@ -103,13 +94,28 @@ def verify_entry(entry: Path, description: dict[str, Any], full: bool = True) ->
 
 @contextlib.contextmanager
 def _locked(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    """Hold an exclusive ``fcntl`` lock on ``lock_path``; without lock support, go on unlocked.
+
+    Unlocked, concurrent builders still cannot corrupt the entry (each builds in its own temporary
+    directory and renames it into place); they only duplicate work.
+    """
     with open(lock_path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError:  # e.g. ENOLCK on some network file systems
+            yield
+            return
         try:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _remove_leftovers(root: Path, key: str) -> None:
+    """Delete temporary directories a killed builder of ``key`` left behind (call under the lock)."""
+    for prefix in (f".tmp-{key}-", f".trash-{key}-"):
+        for path in root.glob(f"{prefix}*"):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _discard(entry: Path) -> None:
@@ -136,11 +142,17 @@ def cached_build(
     entry = root / key
     if entry.is_dir() and verify_entry(entry, description) is None:
         return entry
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(
+            f"cannot create the livn cache directory {root} ({exc}); set {CACHE_DIR_ENV} to a writable directory"
+        ) from exc
     with _locked(root / f"{key}.lock"):
         # Another process may have finished while we waited.
         if entry.is_dir() and verify_entry(entry, description) is None:
             return entry
+        _remove_leftovers(root, key)
         _verified.pop(str(entry), None)
         _discard(entry)
         staging = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
@@ -152,7 +164,13 @@ def cached_build(
                 with open(path, "rb") as handle:
                     os.fsync(handle.fileno())
             os.chmod(staging, 0o755)
-            os.rename(staging, entry)
+            try:
+                os.rename(staging, entry)
+            except OSError:
+                # Only possible without working locks: someone else renamed a build into place first.
+                if not (entry.is_dir() and verify_entry(entry, description) is None):
+                    raise
+                shutil.rmtree(staging, ignore_errors=True)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

@@ -198,9 +198,7 @@ class _SystemBase:
         post = [p.post_gids for p in self.projections.values()]
         rows = np.concatenate(pre) if pre else np.zeros(0, np.int64)
         cols = np.concatenate(post) if post else np.zeros(0, np.int64)
-        matrix = scipy.sparse.coo_matrix(
-            (np.ones(rows.shape[0], dtype=np.int64), (rows, cols)), shape=(n, n)
-        ).tocsr()
+        matrix = scipy.sparse.coo_matrix((np.ones(rows.shape[0], dtype=np.int64), (rows, cols)), shape=(n, n)).tocsr()
         return matrix.toarray() if dense else matrix
 
     def in_degrees(self, post: str, pre: str) -> np.ndarray:
@@ -246,9 +244,7 @@ def _require(mapping: Any, key: str, path: Path, where: str, kind: type | tuple[
     if kind is float:
         kind = (int, float)
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise SystemFormatError(
-            f"{path}: {where}/{key}: wrong type {type(value).__name__} (expected {kind})"
-        )
+        raise SystemFormatError(f"{path}: {where}/{key}: wrong type {type(value).__name__} (expected {kind})")
     return value
 
 
@@ -272,7 +268,7 @@ def _infer_kind(population: str, graph: dict, path: Path) -> str:
         return "INH"
     raise SystemFormatError(
         f"{path}: architecture/populations/{population}/kind: missing and cannot be inferred from "
-        f"the name; add \"kind\": \"EXC\" or \"INH\""
+        f'the name; add "kind": "EXC" or "INH"'
     )
 
 
@@ -300,9 +296,7 @@ class System(_SystemBase):
         cells = directory / CELLS_FILE
         self.cells_path = cells if cells.exists() or not combined.exists() else combined
         connections = directory / CONNECTIONS_FILE
-        self.connections_path = (
-            connections if connections.exists() or not combined.exists() else combined
-        )
+        self.connections_path = connections if connections.exists() or not combined.exists() else combined
 
         with open_h5(self.cells_path) as h5:
             self.population_ranges = read_population_ranges(h5, self.cells_path)
@@ -312,7 +306,9 @@ class System(_SystemBase):
                 coordinates[start : start + count, 1:4] = read_coordinates(h5, self.cells_path, pop, count)
         self.neuron_coordinates = coordinates
 
-        populations = self.graph.get("architecture", {}).get("populations", {})
+        populations = self._architecture().get("populations", {})
+        if not isinstance(populations, dict):
+            raise SystemFormatError(f"{self.graph_path}: architecture/populations: expected an object")
         kinds = {}
         for pop in self.population_ranges:
             entry = populations.get(pop, {}) if isinstance(populations, dict) else {}
@@ -331,6 +327,12 @@ class System(_SystemBase):
                     f"{self.cells_path} (/H5Types/Populations says {self.population_ranges[pop][1]})"
                 )
         self.population_kinds = kinds
+
+    def _architecture(self) -> dict[str, Any]:
+        architecture = self.graph.get("architecture", {})
+        if not isinstance(architecture, dict):
+            raise SystemFormatError(f"{self.graph_path}: architecture: expected an object")
+        return architecture
 
     @cached_property
     def projections(self) -> dict[tuple[str, str], Projection]:
@@ -405,14 +407,14 @@ class System(_SystemBase):
     @property
     def area(self) -> np.ndarray:
         """The culture's extent ``[[x0, x1], [y0, y1], [z0, z1]]`` in um, from ``graph.json``."""
-        area = self.graph.get("architecture", {}).get("area")
+        area = self._architecture().get("area")
         if area is None:
             return super().area
         try:
             values = np.array([area[axis] for axis in ("x", "y", "z")], dtype=np.float64)
         except (KeyError, TypeError, ValueError) as exc:
             raise SystemFormatError(
-                f"{self.graph_path}: architecture/area: expected {{\"x\": [x0, x1], \"y\": ..., \"z\": ...}} ({exc})"
+                f'{self.graph_path}: architecture/area: expected {{"x": [x0, x1], "y": ..., "z": ...}} ({exc})'
             ) from exc
         if values.shape != (3, 2) or not np.all(np.isfinite(values)):
             raise SystemFormatError(f"{self.graph_path}: architecture/area: expected three finite [min, max] pairs")
@@ -435,7 +437,7 @@ class System(_SystemBase):
         name = _require(data, "model", path, "", str) if isinstance(data, dict) else data
         if not isinstance(name, str) or not _MODEL_NAME.match(name):
             raise SystemFormatError(
-                f"{path}: model: {name!r} is not a model name (a registered name like \"rcsd\"; "
+                f'{path}: model: {name!r} is not a model name (a registered name like "rcsd"; '
                 "import paths are not accepted)"
             )
         return name
@@ -497,9 +499,9 @@ class ParallelSystem(_SystemBase):
         if coordinates is None:
             side = math.ceil(math.sqrt(n_total))
             index = np.arange(n_total)
-            xyz = np.stack(
-                [(index % side) * spacing, (index // side) * spacing, np.zeros(n_total)], axis=1
-            ).astype(np.float64)
+            xyz = np.stack([(index % side) * spacing, (index // side) * spacing, np.zeros(n_total)], axis=1).astype(
+                np.float64
+            )
         else:
             xyz = np.asarray(coordinates, dtype=np.float64)
             if xyz.ndim != 2 or xyz.shape[0] != n_total or xyz.shape[1] not in (3, 4):

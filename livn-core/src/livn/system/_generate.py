@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the generator's output for the same arguments changes.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 
 #: Receptors made by each transmitter (RCSD.md section 3.4): kinetics in ms, mV, uS; weight = contacts.
 TRANSMITTERS: dict[str, dict[str, Receptor]] = {
@@ -87,10 +87,19 @@ def split_counts(total: int, populations: Mapping[str, int | float]) -> dict[str
 
 def connection_kernel(distance: np.ndarray, kernel: str, sigma: float) -> np.ndarray:
     """Unnormalised connection weight of a planar distance (um): Gaussian or exponential, in (0, 1]."""
+    distance = np.asarray(distance, dtype=np.float64)
+    return np.exp(_exponent(distance * distance, kernel, sigma))
+
+
+def _exponent(squared_distance: np.ndarray, kernel: str, sigma: float) -> np.ndarray:
+    """``log w`` from squared planar distances (um^2), computed in place."""
     if kernel == "gaussian":
-        return np.exp(-(distance * distance) / (2.0 * sigma * sigma))
+        squared_distance *= -1.0 / (2.0 * sigma * sigma)
+        return squared_distance
     if kernel == "exponential":
-        return np.exp(-distance / sigma)
+        np.sqrt(squared_distance, out=squared_distance)
+        squared_distance *= -1.0 / sigma
+        return squared_distance
     raise ValueError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
 
 
@@ -100,29 +109,26 @@ def _row_blocks(n_rows: int, n_cols: int) -> Iterator[tuple[int, int]]:
         yield first, min(n_rows, first + step)
 
 
-def _block_weights(
+def _block_log_weights(
     post_xy: np.ndarray, pre_xy: np.ndarray, post_first: int, same: bool, kernel: str, sigma: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Distances and kernel weights ``[rows, n_pre]``; self-pairs get weight 0."""
-    dx = post_xy[:, None, 0] - pre_xy[None, :, 0]
-    dy = post_xy[:, None, 1] - pre_xy[None, :, 1]
-    distance = np.sqrt(dx * dx + dy * dy)
-    del dx, dy
-    weight = connection_kernel(distance, kernel, sigma)
+) -> np.ndarray:
+    """Kernel exponents ``log w`` ``[rows, n_pre]``; self-pairs get ``-inf`` (weight 0)."""
+    squared = np.subtract.outer(post_xy[:, 0], pre_xy[:, 0])
+    np.square(squared, out=squared)
+    dy = np.subtract.outer(post_xy[:, 1], pre_xy[:, 1])
+    np.square(dy, out=dy)
+    squared += dy
+    del dy
+    log_weight = _exponent(squared, kernel, sigma)
     if same:
         rows = np.arange(post_xy.shape[0])
-        weight[rows, post_first + rows] = 0.0
-    return distance, weight
+        log_weight[rows, post_first + rows] = -np.inf
+    return log_weight
 
 
-def _probabilities(weight: np.ndarray, amplitude: float, cutoff: float | None) -> np.ndarray:
-    p = np.minimum(1.0, amplitude * weight, out=weight)
-    if cutoff is not None:
-        p[p < cutoff] = 0.0
-    return p
-
-
-def _solve_amplitude(hist_count: np.ndarray, hist_sum: np.ndarray, edges: np.ndarray, target: float, cutoff: float | None) -> float:
+def _solve_amplitude(
+    hist_count: np.ndarray, hist_sum: np.ndarray, edges: np.ndarray, target: float, cutoff: float | None
+) -> float:
     """Amplitude A with sum over pairs of min(1, A w) (minus pairs below the cutoff) equal to ``target``."""
     centers = np.sqrt(edges[:-1] * edges[1:])
 
@@ -176,39 +182,49 @@ def _connect(
 
     amplitude = math.inf
     if not all_to_all:
+        # One pass to histogram log10(w); the amplitude is then solved on the histogram.
         edges = np.logspace(-_LOG_W_MIN, 0.0, _N_BINS + 1)
         hist_count = np.zeros(_N_BINS)
         hist_sum = np.zeros(_N_BINS)
+        scale = _N_BINS / (_LOG_W_MIN * math.log(10.0))
         for first, last in _row_blocks(n_post, n_pre):
-            _, weight = _block_weights(post_xy[first:last], pre_xy, first, same, kernel, sigma)
-            w = weight[weight > 0]
-            index = np.clip(
-                ((np.log10(w) + _LOG_W_MIN) * (_N_BINS / _LOG_W_MIN)).astype(np.int64), 0, _N_BINS - 1
-            )
+            log_weight = _block_log_weights(post_xy[first:last], pre_xy, first, same, kernel, sigma)
+            index = log_weight * scale
+            index += _N_BINS
+            np.clip(index, 0, _N_BINS - 1, out=index)
+            index = index.astype(np.int64).ravel()
             hist_count += np.bincount(index, minlength=_N_BINS)
-            hist_sum += np.bincount(index, weights=w, minlength=_N_BINS)
+            hist_sum += np.bincount(index, weights=np.exp(log_weight).ravel(), minlength=_N_BINS)
+        if same:
+            hist_count[0] -= n_post  # self-pairs (weight 0) fell into the lowest bin
         amplitude = _solve_amplitude(hist_count, hist_sum, edges, degree * n_post, cutoff)
+        # Ten significant digits: last-bit differences in exp() between machines then almost
+        # never change the amplitude, and so never the draws.
+        amplitude = float(f"{amplitude:.10g}")
 
-    pre_parts, post_parts, distance_parts = [], [], []
+    pre_parts, post_parts = [], []
     for first, last in _row_blocks(n_post, n_pre):
-        distance, weight = _block_weights(post_xy[first:last], pre_xy, first, same, kernel, sigma)
+        p = _block_log_weights(post_xy[first:last], pre_xy, first, same, kernel, sigma)
         if all_to_all:
-            p = (weight > 0).astype(np.float64)
+            p = np.isfinite(p).astype(np.float64)
         else:
-            p = _probabilities(weight, amplitude, cutoff)
+            np.exp(p, out=p)
+            p *= amplitude
+            np.minimum(p, 1.0, out=p)
+            if cutoff is not None:
+                p[p < cutoff] = 0.0
         # One random stream per post-synaptic cell, so results do not depend on the block size.
         draws = np.empty_like(p)
         for row in range(last - first):
-            draws[row] = _row_rng(seed, (*key, first + row)).random(n_pre)
+            _row_rng(seed, (*key, first + row)).random(out=draws[row])
         rows, cols = np.nonzero(draws < p)
         post_parts.append(rows + first)
         pre_parts.append(cols)
-        distance_parts.append(distance[rows, cols].astype(np.float32))
-    return (
-        np.concatenate(pre_parts).astype(np.int64),
-        np.concatenate(post_parts).astype(np.int64),
-        np.concatenate(distance_parts),
-    )
+    pre_rel = np.concatenate(pre_parts).astype(np.int64)
+    post_rel = np.concatenate(post_parts).astype(np.int64)
+    delta = post_xy[post_rel] - pre_xy[pre_rel]
+    distances = np.sqrt(np.sum(delta * delta, axis=1)).astype(np.float32)
+    return pre_rel, post_rel, distances
 
 
 def _normalize_area(area: Any) -> np.ndarray:
@@ -218,9 +234,7 @@ def _normalize_area(area: Any) -> np.ndarray:
     elif values.shape == (2,):
         values = np.array([[0.0, values[0]], [0.0, values[1]]])
     if values.shape != (2, 2) or not np.all(np.isfinite(values)) or np.any(values[:, 1] < values[:, 0]):
-        raise ValueError(
-            f"area must be a side length (um), (width, height) or [[x0, x1], [y0, y1]]; got {area!r}"
-        )
+        raise ValueError(f"area must be a side length (um), (width, height) or [[x0, x1], [y0, y1]]; got {area!r}")
     return values
 
 
@@ -240,6 +254,7 @@ def generate_culture(
     transmitters: Mapping[str, str] | None = None,
     mea_pitch: float | None = 100.0,
     name: str | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Generate a 2D culture and write it as a system directory; returns the directory.
 
@@ -250,9 +265,15 @@ def generate_culture(
     (self-pairs excluded). Each pair connects independently with ``p = min(1, A w(d))`` where ``w`` is
     the ``kernel`` of the planar distance with scale ``sigma`` (um), ``A`` is solved so the expected
     in-degree hits the target and pairs with ``p < cutoff`` are dropped. Work is chunked over
-    post-synaptic cells. The same arguments give identical files on any machine.
+    post-synaptic cells. The same arguments give identical files on any machine. ``directory`` must
+    be new or empty unless ``overwrite`` is true.
     """
     directory = Path(directory)
+    if directory.exists() and not overwrite:
+        if not directory.is_dir() or any(directory.iterdir()):
+            raise FileExistsError(
+                f"{directory} exists and is not empty; pass overwrite=True to replace its system files"
+            )
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
     if not (math.isfinite(sigma) and sigma > 0):
@@ -310,9 +331,7 @@ def generate_culture(
             if post not in counts or pre not in counts:
                 raise ValueError(f"in_degree names unknown populations {(post, pre)}; known: {list(counts)}")
     else:
-        degrees = {
-            (post, pre): float(in_degree) * counts[pre] / total for post in counts for pre in counts
-        }
+        degrees = {(post, pre): float(in_degree) * counts[pre] / total for post in counts for pre in counts}
 
     projections = {}
     config: dict[str, dict[str, Any]] = {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+
 import numpy as np
 
 __all__ = [
@@ -180,9 +181,7 @@ def read_coordinates(handle, filename, population: str, count: int) -> np.ndarra
         if index.shape[0] != count:
             raise _fail(filename, f"{group}/Cell Index", f"has {index.shape[0]} cells, expected {count}")
         if pointer.shape[0] != count + 1:
-            raise _fail(
-                filename, f"{group}/Attribute Pointer", f"has {pointer.shape[0]} entries, expected {count + 1}"
-            )
+            raise _fail(filename, f"{group}/Attribute Pointer", f"has {pointer.shape[0]} entries, expected {count + 1}")
         if pointer[-1] != value.shape[0] or np.any(np.diff(pointer.astype(np.int64)) < 1):
             raise _fail(
                 filename,
@@ -238,12 +237,20 @@ def read_projection(
             f"{edges}/Destination Block Pointer",
             f"has {block_pointer.shape[0]} entries, expected {n_blocks + 1} (one per block plus one)",
         )
-    if n_blocks and (block_pointer[0] != 0 or block_pointer[-1] != dest_pointer.shape[0] or np.any(np.diff(block_pointer) < 0)):
+    n_dest_total = max(dest_pointer.shape[0] - 1, 0)
+    if n_blocks and (
+        block_pointer[0] != 0
+        or block_pointer[-1] not in (n_dest_total, n_dest_total + 1)
+        or np.any(np.diff(block_pointer) < 0)
+    ):
         raise _fail(
             filename,
             f"{edges}/Destination Block Pointer",
-            "offsets are not increasing from 0 to the length of Destination Pointer",
+            f"offsets must increase from 0 to {n_dest_total} or {n_dest_total + 1} "
+            "(the destinations of Destination Pointer)",
         )
+    if not n_blocks and n_dest_total:
+        raise _fail(filename, f"{edges}/Destination Block Index", "no blocks, but Destination Pointer has destinations")
     if dest_pointer.shape[0] and (
         dest_pointer[0] != 0 or dest_pointer[-1] != source.shape[0] or np.any(np.diff(dest_pointer) < 0)
     ):
@@ -253,19 +260,17 @@ def read_projection(
             f"offsets are not increasing from 0 to {source.shape[0]} (the number of edges)",
         )
     if distances.shape[0] != source.shape[0]:
-        raise _fail(
-            filename, distance_path, f"has {distances.shape[0]} values for {source.shape[0]} edges"
-        )
+        raise _fail(filename, distance_path, f"has {distances.shape[0]} values for {source.shape[0]} edges")
     post_start, post_count = post_range
     pre_start, pre_count = pre_range
 
     counts = np.diff(dest_pointer) if dest_pointer.shape[0] else np.zeros(0, np.int64)
-    post_rel = np.empty(max(dest_pointer.shape[0] - 1, 0), dtype=np.int64)
+    post_rel = np.empty(n_dest_total, dtype=np.int64)
     for block in range(n_blocks):
-        first = block_pointer[block]
-        # The last block's pointer range includes the closing sentinel of Destination Pointer.
-        n_dest = block_pointer[block + 1] - first - (1 if block == n_blocks - 1 else 0)
-        post_rel[first : first + n_dest] = block_index[block] + np.arange(n_dest)
+        # Block b covers Destination Pointer entries [DBP[b], DBP[b+1]), less the closing sentinel.
+        first = int(block_pointer[block])
+        last = min(int(block_pointer[block + 1]), n_dest_total)
+        post_rel[first:last] = block_index[block] + np.arange(last - first)
     if post_rel.size and (post_rel.min() < 0 or post_rel.max() >= post_count):
         raise _fail(filename, f"{edges}/Destination Block Index", f"destinations outside 0..{post_count - 1}")
     if source.size and source.max() >= pre_count:
@@ -274,6 +279,9 @@ def read_projection(
         raise _fail(filename, distance_path, "contains NaN or inf")
     post_gids = np.repeat(post_rel, counts) + post_start
     pre_gids = source + pre_start
+    if post_gids.size and np.any(np.diff(post_gids) < 0):
+        order = np.argsort(post_gids, kind="stable")
+        pre_gids, post_gids, distances = pre_gids[order], post_gids[order], distances[order]
     return pre_gids, post_gids, distances
 
 
@@ -295,9 +303,7 @@ def _population_types(h5, populations: Mapping[str, tuple[int, int]]):
     group = h5.require_group("H5Types")
     group["Population labels"] = enum
     row = np.dtype([("Start", np.uint64), ("Count", np.uint32), ("Population", enum)])
-    rows = np.array(
-        [(start, count, codes[name]) for name, (start, count) in populations.items()], dtype=row
-    )
+    rows = np.array([(start, count, codes[name]) for name, (start, count) in populations.items()], dtype=row)
     group.create_dataset("Populations", data=rows)
     pair = np.dtype([("Source", enum), ("Destination", enum)])
     pairs = np.array([(codes[a], codes[b]) for a in populations for b in populations], dtype=pair)
@@ -320,9 +326,7 @@ def write_cells(
                 attr = group.require_group(f"{label} Coordinate")
                 attr.create_dataset("Cell Index", data=np.arange(count, dtype=np.uint32))
                 attr.create_dataset("Attribute Pointer", data=np.arange(count + 1, dtype=np.uint64))
-                attr.create_dataset(
-                    "Attribute Value", data=coordinates[start : start + count, axis].astype(np.float32)
-                )
+                attr.create_dataset("Attribute Value", data=coordinates[start : start + count, axis].astype(np.float32))
 
 
 def write_connections(
@@ -351,12 +355,9 @@ def write_connections(
             group = h5.require_group(f"Projections/{post}/{pre}")
             edges = group.require_group("Edges")
             edges.create_dataset("Destination Block Index", data=np.zeros(1, dtype=np.uint32))
-            edges.create_dataset(
-                "Destination Block Pointer", data=np.array([0, post_count + 1], dtype=np.uint64)
-            )
+            edges.create_dataset("Destination Block Pointer", data=np.array([0, post_count + 1], dtype=np.uint64))
             edges.create_dataset("Destination Pointer", data=dest_pointer)
             edges.create_dataset(
                 "Source Index", data=(np.asarray(pre_gids, dtype=np.int64) - pre_start).astype(np.uint32)
             )
             group.create_dataset("Connections/distance", data=np.asarray(distances, dtype=np.float32))
-

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -35,6 +38,11 @@ class SystemDefinition:
     mea_pitch: float = 100.0
     seed: int = 20251127
     description: str = ""
+
+    @property
+    def version(self) -> str:
+        """The generator version this definition is built with (part of the cache key)."""
+        return f"g{GENERATOR_VERSION}"
 
     @property
     def num_neurons(self) -> int:
@@ -94,53 +102,83 @@ PREDEFINED: dict[str, SystemDefinition] = {
 }
 
 
-def predefined_names() -> list[str]:
-    """Names of the predefined systems."""
-    return list(PREDEFINED)
-
-
-def _definition(name: str) -> SystemDefinition:
+def _registered() -> dict[str, Any]:
+    """Definitions registered through the ``livn_systems`` hook (third-party plugins included)."""
     try:
+        from livn import plugins
+
+        return dict(plugins.predefined_systems())
+    except Exception:  # a broken third-party plugin must not hide the built-in systems
+        return {}
+
+
+def predefined_names() -> list[str]:
+    """Names of the predefined systems: the built-in ones, then any registered by plugins."""
+    return list(dict.fromkeys([*PREDEFINED, *_registered()]))
+
+
+def _definition(name: str) -> Any:
+    if name in PREDEFINED:
         return PREDEFINED[name]
-    except KeyError:
-        pass
-    for key, definition in PREDEFINED.items():
-        if key.lower() == str(name).lower():
-            return definition
-    raise KeyError(f"unknown system {name!r}; the predefined systems are {predefined_names()}") from None
+    registered = _registered()
+    if name in registered:
+        return registered[name]
+    for candidates in (PREDEFINED, registered):
+        for key, definition in candidates.items():
+            if key.lower() == str(name).lower():
+                return definition
+    raise KeyError(f"unknown system {name!r}; the predefined systems are {predefined_names()}")
+
+
+def _cache_key(definition: Any) -> str:
+    raw = f"{definition.name}-{getattr(definition, 'version', 'unversioned')}"
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", raw)
+
+
+def _description(definition: Any) -> dict[str, Any]:
+    description: dict[str, Any] = {
+        "name": definition.name,
+        "version": str(getattr(definition, "version", "unversioned")),
+    }
+    as_dict = getattr(definition, "as_dict", None)
+    if callable(as_dict):
+        description["definition"] = json.loads(json.dumps(as_dict()))
+    return description
 
 
 def predefined(name: str, cache_dir: str | Path | None = None) -> Path:
     """The directory of predefined system ``name``, generating and caching it on first use."""
     definition = _definition(name)
-    description = {"generator_version": GENERATOR_VERSION, "definition": definition.as_dict()}
     return cached_build(
-        f"{definition.name}-g{GENERATOR_VERSION}",
-        description,
-        definition.generate,
+        _cache_key(definition),
+        _description(definition),
+        lambda directory: definition.generate(directory),
         root=None if cache_dir is None else Path(cache_dir),
     )
 
 
+def _is_predefined_name(value: str) -> bool:
+    try:
+        _definition(value)
+    except KeyError:
+        return False
+    return True
+
+
 def load(name_or_path: str | Path | System) -> System:
-    """A :class:`System` from a predefined name (``"EI2"``) or a system directory."""
+    """A :class:`System` from a predefined name (``"EI2"``) or a system directory.
+
+    A predefined name wins over a directory of the same name; write ``"./EI2"`` for the directory.
+    """
     if isinstance(name_or_path, System):
         return name_or_path
-    if isinstance(name_or_path, str) and not Path(name_or_path).exists():
-        try:
-            definition = _definition(name_or_path)
-        except KeyError:
-            looks_like_path = any(sep in name_or_path for sep in ("/", "\\")) or name_or_path.startswith(".")
-            if looks_like_path:
-                raise FileNotFoundError(
-                    f"system directory {name_or_path!r} does not exist "
-                    f"(predefined systems: {predefined_names()})"
-                ) from None
-            raise
+    if isinstance(name_or_path, str) and _is_predefined_name(name_or_path):
+        definition = _definition(name_or_path)
         return System(predefined(definition.name), name=definition.name)
     path = Path(name_or_path)
     if not path.exists():
-        raise FileNotFoundError(
-            f"system directory {str(path)!r} does not exist (predefined systems: {predefined_names()})"
-        )
+        text = str(name_or_path)
+        if isinstance(name_or_path, str) and not any(sep in text for sep in ("/", "\\", ".")):
+            raise KeyError(f"unknown system {text!r}; the predefined systems are {predefined_names()}")
+        raise FileNotFoundError(f"system directory {text!r} does not exist (predefined systems: {predefined_names()})")
     return System(path)
