@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import KNOWN_GAPS, selected_backend
 from livn.testing import BackendConformance
+from matrix import KNOWN_GAPS, selected_backend
 
 
 class TestSelectedBackend(BackendConformance):
