@@ -1,0 +1,244 @@
+"""Speed and memory of the brian2 backend; prints figures (no assertions).
+
+    python benchmarks/bench_brian2.py                 # everything below, EI1..EI4, 1 s each
+    python benchmarks/bench_brian2.py --systems EI1 EI2 EI3 --repeats 2
+
+1. Overhead: livn-brian2 on EI3 against a hand-written brian2 script of the same network (same
+   cells and parameters, synapses, weights, delays, noise level, dt, codegen target), timed in the
+   same process, alternating, best of ``--repeats``; prints the ratio (goal <= 1.15).
+2. Real-time factor (wall s per simulated s) and peak memory (max RSS) per system, each in a fresh
+   process; goals on a 2-core machine, cython, dt 0.1 ms: EI3 <= 0.3, EI4 <= 2.
+3. First-make time: a fresh process with an empty livn system cache (generation) and brian2's
+   compiled-module cache as it is (``--cold`` also empties that one: every module compiles).
+
+The hand-written reference is what a brian2 user would write for speed: one NeuronGroup with the
+Izhikevich, synaptic and OU equations integrated by brian2 (Euler, ``xi`` noise), one Synapses per
+presynaptic population adding to the rise/decay variables of its receptors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+SYSTEMS = ("EI1", "EI2", "EI3", "EI4")
+DT = 0.1  # ms
+
+
+def livn_env(name: str, seed: int = 123):
+    import livn
+
+    return livn.make(name, backend="brian2", seed=seed, record=("spikes",))
+
+
+def reference_network(env):
+    """The hand-written brian2 network equivalent to ``env`` (Izhikevich model only)."""
+    import brian2 as b2
+
+    from livn_brian2.model import MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE, peak_factor
+
+    system, cells = env.system, env.network.neurons
+    n = system.num_neurons
+    target = "cython" if env.codegen == "cython" else "numpy"
+    b2.prefs.codegen.target = target
+    b2.defaultclock.dt = DT * b2.ms
+    receptors = {}  # (pre, receptor) -> Receptor, for the post-side variables
+    for (_post, pre), proj in system.projections.items():
+        for name, spec in proj.receptors.items():
+            receptors[(pre, name)] = spec
+    eqs = [
+        "dv/dt = (0.04*v**2 + 5*v + 140 - u + (I_syn + I_noise)/C_m)/ms : 1",
+        "du/dt = a*(b*v - u)/ms : 1",
+        "dI_noise/dt = (noise_mean - I_noise)/(noise_tau*ms) + noise_std*sqrt(2/(noise_tau*ms))*xi : 1",
+        "a : 1 (constant)",
+        "b : 1 (constant)",
+        "c : 1 (constant)",
+        "d : 1 (constant)",
+    ]
+    currents = []
+    for (pre, name), spec in receptors.items():
+        k = f"{pre}_{name}"
+        eqs += [
+            f"dsd_{k}/dt = -sd_{k}/({spec.tau_decay}*ms) : 1",
+            f"dsr_{k}/dt = -sr_{k}/({spec.tau_rise}*ms) : 1",
+            f"w_{k} : 1 (constant)",
+        ]
+        block = ""
+        if name.upper().startswith("NMDA"):
+            block = f"/(1 + {MG_CONCENTRATION / MG_SENSITIVITY}*exp(-{MG_VOLTAGE_SLOPE}*v))"
+        currents.append(f"(sd_{k} - sr_{k}){block}*({spec.e_rev} - v)")
+    eqs.append(f"I_syn = {' + '.join(currents) or '0'} : 1")
+    noise = env.noise
+    namespace = {
+        "C_m": env.model.constants["C_m"],
+        "noise_mean": noise["mean"],
+        "noise_std": noise["std"],
+        "noise_tau": noise["tau"],
+    }
+    group = b2.NeuronGroup(
+        n, "\n".join(eqs), threshold="v >= 30", reset="v = c\nu += d", method="euler", namespace=namespace
+    )
+    for p in "abcd":
+        setattr(group, p, getattr(cells, p)[:])
+    group.v = -65.0
+    group.u = group.b[:] * -65.0
+    for (post, pre), proj in system.projections.items():
+        start, count = system.population_ranges[post]
+        for name, spec in proj.receptors.items():
+            weight = env.weights[f"{post}_{pre}-{proj.section}-{name}-weight"]
+            values = getattr(group, f"w_{pre}_{name}")[:]
+            values[start : start + count] = weight * spec.g_unit * peak_factor(spec.tau_rise, spec.tau_decay)
+            setattr(group, f"w_{pre}_{name}", values)
+    objects = [group]
+    for pre in system.populations:
+        projs = [p for (_post, p_pre), p in system.projections.items() if p_pre == pre]
+        if not projs:
+            continue
+        start, count = system.population_ranges[pre]
+        names = sorted({r for p in projs for r in p.receptors})
+        on_pre = "\n".join(f"sd_{pre}_{r}_post += w_{pre}_{r}_post\nsr_{pre}_{r}_post += w_{pre}_{r}_post" for r in names)
+        syn = b2.Synapses(group[start : start + count], group, on_pre=on_pre)
+        i = np.concatenate([p.pre_gids for p in projs]) - start
+        j = np.concatenate([p.post_gids for p in projs])
+        distance = np.concatenate([p.distances for p in projs]).astype(np.float64)
+        syn.connect(i=i.astype(np.int32), j=j.astype(np.int32))
+        syn.delay = np.maximum(distance / 250.0, 2 * DT) * b2.ms
+        objects.append(syn)
+    monitor = b2.SpikeMonitor(group)
+    objects.append(monitor)
+    return b2.Network(*objects), monitor
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# -- children (fresh processes) ---------------------------------------------------------------------------
+def child_rtf(name: str, duration: float) -> dict:
+    start = time.perf_counter()
+    env = livn_env(name)
+    env.run(10.0)  # builds the code objects (compiled modules come from the cache)
+    made = time.perf_counter() - start
+    start = time.perf_counter()
+    run = env.run(duration)
+    wall = time.perf_counter() - start
+    rate = len(run.spikes) / env.system.num_neurons / (duration / 1000.0)
+    return {
+        "system": name,
+        "make_s": made,
+        "rtf": wall / (duration / 1000.0),
+        "rate_hz": rate,
+        "peak_mb": peak_rss_mb(),
+        "codegen": env.codegen,
+    }
+
+
+def child_first_make(name: str) -> dict:
+    start = time.perf_counter()
+    env = livn_env(name)
+    made = time.perf_counter() - start
+    env.run(DT)  # code generation (and compilation when the cache is cold) happens at the first run
+    return {"system": name, "make_s": made, "first_run_s": time.perf_counter() - start - made}
+
+
+def run_child(args: list[str], env_vars: dict | None = None) -> dict:
+    environ = dict(os.environ, **(env_vars or {}))
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=environ, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- parts -------------------------------------------------------------------------------------------------
+def bench_overhead(name: str, duration: float, repeats: int) -> None:
+    import brian2 as b2
+
+    env = livn_env(name)
+    net, monitor = reference_network(env)
+    env.run(10.0)
+    net.run(10 * b2.ms, namespace={})
+    ours, theirs = [], []
+    ours_spikes = theirs_spikes = 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run = env.run(duration)
+        ours.append(time.perf_counter() - start)
+        ours_spikes = len(run.spikes)
+        before = monitor.num_spikes
+        start = time.perf_counter()
+        net.run(duration * b2.ms, namespace={})
+        theirs.append(time.perf_counter() - start)
+        theirs_spikes = monitor.num_spikes - before
+    n = env.system.num_neurons
+    print(f"\n== overhead: {name}, {duration:g} ms, dt {DT} ms, {env.codegen}, best of {repeats}")
+    print(f"  livn-brian2      {min(ours):7.3f} s  (runs: {', '.join(f'{t:.3f}' for t in ours)})  "
+          f"{ours_spikes / n / duration * 1000:.2f} Hz")
+    print(f"  hand-written     {min(theirs):7.3f} s  (runs: {', '.join(f'{t:.3f}' for t in theirs)})  "
+          f"{theirs_spikes / n / duration * 1000:.2f} Hz")
+    print(f"  ratio livn/hand  {min(ours) / min(theirs):7.3f}   (goal <= 1.15)")
+
+
+def bench_systems(systems: list[str], duration: float) -> None:
+    print(f"\n== real-time factor and peak memory, {duration:g} ms each, fresh process per system")
+    print(f"  {'system':6s} {'make+10ms (s)':>14s} {'RTF':>8s} {'rate (Hz)':>10s} {'peak RSS (MB)':>14s} codegen")
+    for name in systems:
+        r = run_child(["rtf", name, str(duration)])
+        print(f"  {name:6s} {r['make_s']:14.2f} {r['rtf']:8.3f} {r['rate_hz']:10.2f} {r['peak_mb']:14.0f} {r['codegen']}")
+    print("  goals: EI3 RTF <= 0.3, EI4 RTF <= 2 (cython, dt 0.1 ms, 2 cores)")
+
+
+def bench_first_make(name: str, cold: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        env_vars = {"LIVN_CACHE_DIR": os.path.join(tmp, "livn")}
+        if cold:
+            env_vars["LIVN_BENCH_CYTHON_CACHE"] = os.path.join(tmp, "cython")
+        r = run_child(["first_make", name], env_vars)
+    state = "empty" if cold else "warm"
+    print(f"\n== first make of {name}: fresh process, empty system cache, {state} compiled-module cache")
+    print(f"  make() (generate system + build network)  {r['make_s']:7.2f} s")
+    print(f"  first run step (code generation{' + compile' if cold else ''})    {r['first_run_s']:7.2f} s")
+    print(f"  total                                      {r['make_s'] + r['first_run_s']:7.2f} s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS))
+    parser.add_argument("--duration", type=float, default=1000.0, help="simulated ms per timing")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--overhead-system", default="EI3")
+    parser.add_argument("--cold", action="store_true", help="first make with an empty cython cache too")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["overhead", "systems", "first_make"])
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, *rest = args.child
+        cache = os.environ.get("LIVN_BENCH_CYTHON_CACHE")
+        if cache:
+            import brian2
+
+            brian2.prefs.codegen.runtime.cython.cache_dir = cache
+        result = child_rtf(rest[0], float(rest[1])) if kind == "rtf" else child_first_make(rest[0])
+        print(json.dumps(result))
+        return
+    print(f"livn-brian2 benchmark: python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
+          f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if "overhead" not in args.skip:
+        bench_overhead(args.overhead_system, args.duration, args.repeats)
+    if "systems" not in args.skip:
+        bench_systems(args.systems, args.duration)
+    if "first_make" not in args.skip:
+        bench_first_make(args.overhead_system, args.cold)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Benchmark of the NEURON backend: EI3 on 1 and 2 MPI ranks, and EI4 cell creation.
+
+Prints: EI3 build time, run time for ``--duration`` ms (default 1000) on 1 rank and on 2 ranks,
+the speedup, whether the spikes are identical, and the time to create EI4's 10,000 cells (cells
+alone, and the whole network build). Run from the repository root in the neuron venv::
+
+    python benchmarks/bench_neuron.py [--duration 1000] [--skip-ei4]
+
+The 2-rank run uses ``mpiexec`` beside the running Python (``pip install mpich mpi4py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def run_network(system: str, duration: float, out: str | None) -> dict[str, float]:
+    """Build and run ``system`` on this process's ranks; rank 0 saves spikes and timings to ``out``."""
+    from livn import make
+
+    t0 = time.perf_counter()
+    env = make(system, backend="neuron", seed=1, record=("spikes",))
+    comm = env.comm
+    if comm is not None:
+        comm.Barrier()
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run = env.run(duration)
+    if comm is not None:
+        comm.Barrier()
+    elapsed = time.perf_counter() - t0
+    size = 1
+    if comm is not None:
+        size = comm.Get_size()
+        build = comm.allreduce(build, op=_mpi_max())
+        elapsed = comm.allreduce(elapsed, op=_mpi_max())
+        run = run.gather(comm)
+        if comm.Get_rank() != 0:
+            return {}
+    ids, times = np.asarray(run.spikes.ids), np.asarray(run.spikes.times)
+    if out:
+        np.savez(out, ids=ids, times=times, build=build, run=elapsed, size=size)
+    return {"build": build, "run": elapsed, "spikes": float(len(ids)), "size": float(size)}
+
+
+def _mpi_max():
+    from mpi4py import MPI
+
+    return MPI.MAX
+
+
+def cell_creation(count: int) -> float:
+    """Seconds to create ``count`` BRK cells (sections, channels, parameters), nothing else."""
+    from livn.models.rcsd import BRK, CONSTANTS
+
+    from livn_neuron import cells
+    from livn_neuron.build import load_mechanisms
+    from livn_neuron.nrn import import_neuron
+
+    h = import_neuron(use_mpi=False)
+    load_mechanisms(h)
+    t0 = time.perf_counter()
+    built = [cells.build_brk(h, gid, BRK, CONSTANTS) for gid in range(count)]
+    elapsed = time.perf_counter() - t0
+    del built
+    return elapsed
+
+
+def spikes_equal(a: np.lib.npyio.NpzFile, b: np.lib.npyio.NpzFile) -> bool:
+    """Same (gid, time) pairs, times to 1e-9 ms."""
+    if len(a["ids"]) != len(b["ids"]):
+        return False
+    oa, ob = np.lexsort((a["ids"], a["times"])), np.lexsort((b["ids"], b["times"]))
+    return bool(
+        np.array_equal(a["ids"][oa], b["ids"][ob]) and np.allclose(a["times"][oa], b["times"][ob], rtol=0, atol=1e-9)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=1000.0, help="simulated ms for EI3")
+    parser.add_argument("--system", default="EI3")
+    parser.add_argument("--skip-ei4", action="store_true")
+    parser.add_argument("--worker", metavar="OUT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+    if args.worker:
+        run_network(args.system, args.duration, args.worker)
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = {}
+        for ranks in (1, 2):
+            out = str(Path(tmp) / f"r{ranks}.npz")
+            command = [sys.executable, __file__, "--system", args.system, "--duration", str(args.duration), "--worker", out]
+            if ranks > 1:
+                mpiexec = Path(sys.executable).parent / "mpiexec"
+                mpiexec = str(mpiexec) if mpiexec.exists() else shutil.which("mpiexec")
+                if mpiexec is None:
+                    print("mpiexec not found: pip install mpich mpi4py")
+                    break
+                command = [mpiexec, "-n", str(ranks), *command]
+            subprocess.run(command, check=True)
+            outs[ranks] = np.load(out)
+        one = outs[1]
+        n_cells = {"EI1": 10, "EI2": 100, "EI3": 1000, "EI4": 10000}.get(args.system)
+        print(f"{args.system}, {args.duration:g} ms simulated, dt 0.025 ms")
+        print(f"  build (make, 1 rank):   {float(one['build']):8.2f} s")
+        print(f"  run, 1 rank:            {float(one['run']):8.2f} s")
+        rate = len(one["ids"]) / (n_cells or 1) / (args.duration / 1000.0)
+        print(f"  spikes: {len(one['ids'])} ({rate:.2f} Hz per cell)")
+        if 2 in outs:
+            two = outs[2]
+            print(f"  build (make, 2 ranks):  {float(two['build']):8.2f} s")
+            print(f"  run, 2 ranks:           {float(two['run']):8.2f} s")
+            print(f"  speedup (run):          {float(one['run']) / float(two['run']):8.2f} x")
+            print(f"  spikes identical on 1 and 2 ranks: {spikes_equal(one, two)}")
+
+    if not args.skip_ei4:
+        created = cell_creation(8000)
+        print(f"EI4 cell creation: 8000 BRK cells in {created:.2f} s ({created / 8000 * 1e3:.3f} ms per cell)")
+        from livn import make
+
+        t0 = time.perf_counter()
+        env = make("EI4", backend="neuron", record=("spikes",))
+        print(f"EI4 full build (10,000 cells, synapses, {sum(p.num_connections for p in env.system.projections.values())} "
+              f"connections): {time.perf_counter() - t0:.2f} s")
+        env.close()
+
+
+if __name__ == "__main__":
+    main()

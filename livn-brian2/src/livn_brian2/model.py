@@ -1,0 +1,188 @@
+"""The brian2 model text of the backend: neuron updates, synaptic channels, Mg block, receptors.
+
+Everything is dimensionless brian2 code in livn units (mV, ms, nA, uS, MOhm, nF); ``dt/ms`` is
+the step in ms. One ``NeuronGroup`` holds every cell; each step one code block (a
+``run_regularly`` in the ``groups`` slot) advances, in this order:
+
+1. the synaptic channels, exactly: ``s_d *= exp(-dt/tau_decay)``, ``s_r *= exp(-dt/tau_rise)``;
+2. the OU background current, exactly:
+   ``I_noise <- mean + (I_noise - mean) e^(-dt/tau) + std sqrt(1 - e^(-2 dt/tau)) z``;
+3. the membrane, from the currents at the start of the step:
+   Izhikevich by forward Euler (``v`` and ``u`` both from the old state),
+   LIF by exponential Euler (exact for constant input; the conductances are held over the step).
+
+Then brian2's threshold (``v >= v_peak`` / ``v >= v_th``) and reset run, and the synapses add
+``w`` to ``s_d`` and ``s_r`` of their target after the axonal delay.
+
+Synaptic channels: one per (presynaptic population, receptor). The conductance is
+``g = s_d - s_r`` (uS), a difference of exponentials whose peak after one spike equals
+``w = weight * g_unit * peak_factor(tau_rise, tau_decay)``. The synaptic current (nA, inward
+positive) is ``sum g B (E_rev - v)``, with the NMDA Mg block
+``B(v) = 1 / (1 + [Mg] / 3.57 mM * exp(-0.062 v))`` (Jahr & Stevens 1990, [Mg] = 1 mM) on
+channels whose receptor is NMDA and ``B = 1`` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "MG_CONCENTRATION",
+    "MG_SENSITIVITY",
+    "MG_VOLTAGE_SLOPE",
+    "Channel",
+    "channel_name",
+    "membrane_code",
+    "neuron_equations",
+    "peak_factor",
+    "reset_code",
+    "synapse_code",
+    "threshold_code",
+]
+
+#: Extracellular magnesium concentration for the NMDA block, mM.
+MG_CONCENTRATION = 1.0
+#: Mg concentration that halves NMDA conductance at 0 mV, mM (Jahr & Stevens 1990).
+MG_SENSITIVITY = 3.57
+#: Voltage dependence of the Mg block, 1/mV.
+MG_VOLTAGE_SLOPE = 0.062
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One synaptic channel on the postsynaptic side: receptor ``receptor`` of population ``pre``."""
+
+    pre: str
+    receptor: str
+
+    @property
+    def name(self) -> str:
+        """The identifier used in brian2 variable names."""
+        return channel_name(self.pre, self.receptor)
+
+    @property
+    def mg_block(self) -> bool:
+        """True for NMDA channels."""
+        return self.receptor.upper().startswith("NMDA")
+
+
+def channel_name(pre: str, receptor: str) -> str:
+    """A brian2-safe identifier for a (population, receptor) channel, e.g. ``EXC_AMPA``."""
+    name = re.sub(r"[^A-Za-z0-9]", "_", f"{pre}_{receptor}")
+    return name if name[0].isalpha() else f"p{name}"
+
+
+def peak_factor(tau_rise: float, tau_decay: float) -> float:
+    """``1 / max_t (e^(-t/tau_decay) - e^(-t/tau_rise))``: the factor making the peak conductance 1."""
+    if not (tau_rise > 0 and tau_decay > 0):
+        raise ValueError(f"receptor time constants must be > 0 ms, got tau_rise={tau_rise}, tau_decay={tau_decay}")
+    if math.isclose(tau_rise, tau_decay):
+        raise ValueError(
+            f"tau_rise ({tau_rise} ms) equals tau_decay ({tau_decay} ms): a difference of exponentials "
+            "needs distinct time constants"
+        )
+    t_peak = tau_rise * tau_decay / (tau_decay - tau_rise) * math.log(tau_decay / tau_rise)
+    return 1.0 / (math.exp(-t_peak / tau_decay) - math.exp(-t_peak / tau_rise))
+
+
+def _gate(channel: Channel) -> str:
+    if not channel.mg_block:
+        return ""
+    return f" / (1 + {MG_CONCENTRATION / MG_SENSITIVITY!r} * exp(-{MG_VOLTAGE_SLOPE!r} * v))"
+
+
+def neuron_equations(model: str, channels: list[Channel], pre_populations: list[str]) -> str:
+    """The brian2 ``Equations`` text of the single NeuronGroup (no differential equations)."""
+    lines = [
+        "v : 1",
+        "I_noise : 1",
+        "stim_col : integer",
+        "noise_mean : 1 (shared)",
+        "noise_decay : 1 (shared)",
+        "noise_amp : 1 (shared)",
+        "stim_gain : 1 (shared)",
+    ]
+    if model == "izhikevich":
+        lines += ["u : 1", "a : 1 (constant)", "b : 1 (constant)", "c : 1 (constant)", "d : 1 (constant)"]
+        lines += ["C_m : 1 (shared, constant)", "v_peak : 1 (shared, constant)"]
+    elif model == "lif":
+        lines += [f"{p} : 1 (constant)" for p in ("E_L", "v_th", "v_reset", "tau_m", "R")]
+        lines += ["ref_steps : integer", "ref_left : integer"]
+    else:
+        raise ValueError(f"the brian2 backend has no equations for model {model!r}")
+    for ch in channels:
+        k = ch.name
+        lines += [
+            f"s_d_{k} : 1",
+            f"s_r_{k} : 1",
+            f"w_{k} : 1",
+            f"E_{k} : 1",
+            f"decay_d_{k} : 1",
+            f"decay_r_{k} : 1",
+            f"g_{k} = (s_d_{k} - s_r_{k}){_gate(ch)} : 1",
+        ]
+    for pre in pre_populations:
+        lines.append(f"from_{channel_name(pre, 'cells')} : 1 (constant)")
+    syn = " + ".join(f"g_{ch.name} * (E_{ch.name} - v)" for ch in channels) or "0"
+    lines += [
+        f"I_syn = {syn} : 1",
+        "I_stim = stim_gain * livn_stimulus(t_in_timesteps, stim_col) : 1",
+        # membrane current (uA, outward positive): network synapses plus the background OU current
+        "I_m = -(I_syn + I_noise) / 1000.0 : 1",
+    ]
+    return "\n".join(lines)
+
+
+def membrane_code(model: str, channels: list[Channel]) -> str:
+    """The per-step update (see the module docstring for the order)."""
+    lines = []
+    for ch in channels:
+        k = ch.name
+        lines += [f"s_d_{k} *= decay_d_{k}", f"s_r_{k} *= decay_r_{k}"]
+    lines.append(
+        "I_noise = noise_mean + (I_noise - noise_mean) * noise_decay"
+        " + noise_amp * livn_normal(t_in_timesteps, i)"
+    )
+    step = "(dt / ms)"
+    if model == "izhikevich":
+        lines += [
+            "I_input = I_syn + I_noise + I_stim",
+            f"v_next = v + {step} * (0.04 * v**2 + 5 * v + 140 - u + I_input / C_m)",
+            f"u += {step} * a * (b * v - u)",
+            "v = v_next",
+        ]
+    elif model == "lif":
+        g_total = " + ".join(f"g_{ch.name}" for ch in channels) or "0"
+        i_rev = " + ".join(f"g_{ch.name} * E_{ch.name}" for ch in channels) or "0"
+        lines += [
+            f"G_rel = 1 + R * ({g_total})",
+            f"v_inf = (E_L + R * ({i_rev} + I_noise + I_stim)) / G_rel",
+            f"v_next = v_inf + (v - v_inf) * exp(-{step} * G_rel / tau_m)",
+            "free = int(ref_left <= 0)",
+            "v = free * v_next + (1 - free) * v_reset",
+            "ref_left = ref_left - 1 + free",
+        ]
+    else:
+        raise ValueError(f"the brian2 backend has no update for model {model!r}")
+    return "\n".join(lines)
+
+
+def threshold_code(model: str) -> str:
+    """The spike condition."""
+    return "v >= v_peak" if model == "izhikevich" else "v >= v_th"
+
+
+def reset_code(model: str) -> str:
+    """What a spike does to the cell."""
+    return "v = c\nu += d" if model == "izhikevich" else "v = v_reset\nref_left = ref_steps"
+
+
+def synapse_code(channels: list[Channel]) -> str:
+    """``on_pre`` of the one Synapses object: each channel only counts spikes of its population."""
+    lines = []
+    for ch in channels:
+        k, flag = ch.name, f"from_{channel_name(ch.pre, 'cells')}_pre"
+        lines += [f"s_d_{k}_post += {flag} * w_{k}_post", f"s_r_{k}_post += {flag} * w_{k}_post"]
+    return "\n".join(lines)

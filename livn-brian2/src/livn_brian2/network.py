@@ -1,0 +1,358 @@
+"""The brian2 objects of one env: cells, synapses, monitors, and how a run drives them.
+
+Layout (chosen for speed in brian2's runtime mode, where every code object costs a few us of
+Python per step): one ``NeuronGroup`` holds every cell, in gid order, and each population is a
+``Subgroup`` view of it (``populations[name]``); one ``Synapses`` object carries every projection
+(its ``on_pre`` adds to the channel of the presynaptic population only). Weights, decay factors
+and noise parameters are state variables, so changing them, ``dt`` or the stimulus never
+changes the generated code: nothing recompiles after the first build on a machine.
+Objects have fixed names so every env, of any system, reuses the same compiled modules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from livn_brian2.functions import NoiseSource, StimulusSource, normal_draws
+from livn_brian2.model import (
+    Channel,
+    channel_name,
+    membrane_code,
+    neuron_equations,
+    peak_factor,
+    reset_code,
+    synapse_code,
+    threshold_code,
+)
+
+__all__ = ["Brian2Network", "weight_targets"]
+
+_CONDUCTION_VELOCITY = 250.0  # um/ms, the system convention for axonal delays
+
+
+def weight_targets(system: Any) -> dict[str, tuple[str, str, str]]:
+    """``{weight name: (post, pre, receptor)}`` for every receptor of every projection."""
+    targets = {}
+    for (post, pre), projection in system.projections.items():
+        for receptor in projection.receptors:
+            targets[f"{post}_{pre}-{projection.section}-{receptor}-weight"] = (post, pre, receptor)
+    return targets
+
+
+def _noise_key(seed: int) -> int:
+    return int(np.random.SeedSequence([int(seed), 0x6C69766E]).generate_state(1, dtype=np.uint64)[0])
+
+
+class Brian2Network:
+    """The simulated culture in brian2; times in ms, potentials in mV, currents in nA."""
+
+    def __init__(
+        self,
+        system: Any,
+        model: Any,
+        weights: Mapping[str, float],
+        noise: Mapping[str, float],
+        seed: int,
+        target: str,
+    ) -> None:
+        import brian2 as b2
+        from brian2.codegen.runtime.cython_rt import CythonCodeObject
+        from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
+
+        self._b2 = b2
+        self.system = system
+        self.model = model
+        self.seed = int(seed)
+        self.target = target
+        self.codeobj_class = CythonCodeObject if target == "cython" else NumpyCodeObject
+        if model.name not in ("izhikevich", "lif"):
+            raise ValueError(f"the brian2 backend runs izhikevich and lif, not {model.name!r}")
+        n = int(system.num_neurons)
+        if n < 1:
+            raise ValueError("the system has no cells")
+        self.num_neurons = n
+        self.population_ranges = {p: (int(s), int(c)) for p, (s, c) in system.population_ranges.items()}
+
+        # channels: one per (presynaptic population, receptor) that some projection uses
+        channels: list[Channel] = []
+        for (_post, pre), projection in system.projections.items():
+            for receptor in projection.receptors:
+                ch = Channel(pre, receptor)
+                if ch not in channels:
+                    channels.append(ch)
+        self.channels = channels
+        self.pre_populations = sorted({ch.pre for ch in channels}, key=list(self.population_ranges).index)
+        self.weight_targets = weight_targets(system)
+
+        self.noise_source = NoiseSource(_noise_key(self.seed))
+        self.stimulus_source = StimulusSource()
+        namespace = {
+            "livn_normal": self.noise_source.function,
+            "livn_stimulus": self.stimulus_source.function,
+            "ms": b2.ms,
+        }
+        self.clock = b2.Clock(dt=model.recommended_dt * b2.ms, name="livn_clock")
+        self.neurons = b2.NeuronGroup(
+            n,
+            neuron_equations(model.name, channels, self.pre_populations),
+            threshold=threshold_code(model.name),
+            reset=reset_code(model.name),
+            namespace=namespace,
+            clock=self.clock,
+            codeobj_class=self.codeobj_class,
+            name="livn_cells",
+        )
+        self.update = self.neurons.run_regularly(
+            membrane_code(model.name, channels),
+            when="groups",
+            codeobj_class=self.codeobj_class,
+            name="livn_cells_update",
+        )
+        # the group has no differential equations (the update above integrates): its empty state
+        # updater would only cost a Python call per step
+        self.neurons.state_updater.active = False
+        self.populations = {p: self.neurons[s : s + c] for p, (s, c) in self.population_ranges.items()}
+
+        pre_parts, post_parts, distance_parts = [], [], []
+        for projection in system.projections.values():
+            pre_parts.append(np.asarray(projection.pre_gids, dtype=np.int64))
+            post_parts.append(np.asarray(projection.post_gids, dtype=np.int64))
+            distance_parts.append(np.asarray(projection.distances, dtype=np.float64))
+        self.synapses = None
+        if pre_parts and sum(p.size for p in pre_parts):
+            pre = np.concatenate(pre_parts)
+            post = np.concatenate(post_parts)
+            for label, gids in (("pre", pre), ("post", post)):
+                if gids.size and (gids.min() < 0 or gids.max() >= n):
+                    raise ValueError(f"projection {label} gids lie outside 0..{n - 1}")
+            self.distances = np.concatenate(distance_parts)
+            self.synapses = b2.Synapses(
+                self.neurons,
+                self.neurons,
+                on_pre=synapse_code(channels),
+                namespace=namespace,
+                clock=self.clock,
+                codeobj_class=self.codeobj_class,
+                name="livn_synapses",
+            )
+            self.synapses.connect(i=pre.astype(np.int32), j=post.astype(np.int32))
+        self.monitors: dict[str, Any] = {}
+        objects = [self.neurons, self.update] + ([self.synapses] if self.synapses is not None else [])
+        self.net = b2.Network(*objects, name="livn_network")
+        for obj in objects:
+            self._claim(obj)
+        self.dt: float | None = None
+        self.set_initial_state()
+        self.set_weights(weights)
+        self.set_noise(noise)
+
+    # -- state and parameters ---------------------------------------------------------------------
+    def set_initial_state(self) -> None:
+        """Cell parameters drawn from the seed, resting state, empty channels, noise at its start."""
+        rng = np.random.default_rng(self.seed)
+        constants = self.model.constants
+        G = self.neurons
+        for pop, (start, count) in self.population_ranges.items():
+            kind = self.system.population_kinds.get(pop, pop)
+            params = self.model.cell_parameters(kind, count, rng)
+            for name, values in params.items():
+                if name in ("t_ref",):
+                    continue
+                getattr(G, name)[start : start + count] = np.asarray(values, dtype=np.float64)
+            if self.model.name == "lif":
+                self._t_ref = getattr(self, "_t_ref", np.zeros(self.num_neurons))
+                self._t_ref[start : start + count] = params.get("t_ref", np.zeros(count))
+        if self.model.name == "izhikevich":
+            G.C_m = float(constants["C_m"])
+            G.v_peak = float(constants["v_peak"])
+            G.v = float(constants["v_init"])
+            G.u = G.b[:] * G.v[:]
+        else:
+            G.v = G.E_L[:]
+            G.ref_left = 0
+        for pre in self.pre_populations:
+            flag = np.zeros(self.num_neurons)
+            start, count = self.population_ranges[pre]
+            flag[start : start + count] = 1.0
+            setattr(G, f"from_{channel_name(pre, 'cells')}", flag)
+        for ch in self.channels:
+            setattr(G, f"s_d_{ch.name}", 0.0)
+            setattr(G, f"s_r_{ch.name}", 0.0)
+        G.stim_col = -1
+        G.stim_gain = 0.0
+        self._noise_started = False
+
+    def set_weights(self, weights: Mapping[str, float]) -> None:
+        """Per-cell channel increments (uS) from weights by name; also reversal potentials."""
+        for name, value in weights.items():
+            if name in self.weight_targets and not float(value) >= 0.0:
+                raise ValueError(f"weight {name!r} must be >= 0 (a multiple of the receptor's g_unit), got {value}")
+        G = self.neurons
+        w = {ch.name: np.zeros(self.num_neurons) for ch in self.channels}
+        e_rev = {ch.name: np.zeros(self.num_neurons) for ch in self.channels}
+        for (post, pre), projection in self.system.projections.items():
+            start, count = self.population_ranges[post]
+            for receptor, spec in projection.receptors.items():
+                name = f"{post}_{pre}-{projection.section}-{receptor}-weight"
+                weight = float(weights.get(name, spec.weight))
+                k = channel_name(pre, receptor)
+                w[k][start : start + count] = weight * spec.g_unit * peak_factor(spec.tau_rise, spec.tau_decay)
+                e_rev[k][start : start + count] = spec.e_rev
+        self.weights = {name: float(weights.get(name, self.weights_default(name))) for name in self.weight_targets}
+        for k in w:
+            setattr(G, f"w_{k}", w[k])
+            setattr(G, f"E_{k}", e_rev[k])
+
+    def weights_default(self, name: str) -> float:
+        """The system's own weight for ``name`` (its receptor's ``weight``)."""
+        post, pre, receptor = self.weight_targets[name]
+        return float(self.system.projections[(post, pre)].receptors[receptor].weight)
+
+    def set_noise(self, noise: Mapping[str, float]) -> None:
+        """OU current parameters: ``mean`` (nA), ``std`` (nA), ``tau`` (ms)."""
+        mean, std, tau = (float(noise[k]) for k in ("mean", "std", "tau"))
+        if not tau > 0:
+            raise ValueError(f"noise tau must be > 0 ms, got {tau}")
+        if std < 0:
+            raise ValueError(f"noise std must be >= 0 nA, got {std}")
+        self.noise = {"mean": mean, "std": std, "tau": tau}
+        self.neurons.noise_mean = mean
+        if self.dt is not None:
+            self._apply_noise_dt()
+
+    def _apply_noise_dt(self) -> None:
+        decay = math.exp(-self.dt / self.noise["tau"])
+        self.neurons.noise_decay = decay
+        self.neurons.noise_amp = self.noise["std"] * math.sqrt(1.0 - decay * decay)
+
+    def _apply_dt(self, dt: float) -> None:
+        """Everything that depends on the step: clock, decays, delays, noise, refractory steps."""
+        b2 = self._b2
+        self.dt = dt
+        self.clock.dt = dt * b2.ms
+        G = self.neurons
+        for (post, pre), projection in self.system.projections.items():
+            start, count = self.population_ranges[post]
+            for receptor, spec in projection.receptors.items():
+                k = channel_name(pre, receptor)
+                getattr(G, f"decay_d_{k}")[start : start + count] = math.exp(-dt / spec.tau_decay)
+                getattr(G, f"decay_r_{k}")[start : start + count] = math.exp(-dt / spec.tau_rise)
+        if self.synapses is not None:
+            self.synapses.delay = np.maximum(self.distances / _CONDUCTION_VELOCITY, 2.0 * dt) * b2.ms
+        if self.model.name == "lif":
+            G.ref_steps = np.round(self._t_ref / dt).astype(np.int32)
+        self._apply_noise_dt()
+        if not self._noise_started:
+            # start the OU current in its stationary distribution (drawn at step -1 of the stream)
+            z = normal_draws(int(self.noise_source.key[0]), -1, np.arange(self.num_neurons))
+            G.I_noise = self.noise["mean"] + self.noise["std"] * z
+            self._noise_started = True
+
+    # -- recording -----------------------------------------------------------------------------------
+    def _cells(self, population: str | None):
+        return self.neurons if population is None else self.populations[population]
+
+    def _offset(self, population: str | None) -> int:
+        return 0 if population is None else self.population_ranges[population][0]
+
+    def record(self, what: str, population: str | None = None, dt: float | None = None) -> None:
+        """(Re)place the monitor of one signal: ``spikes``, ``voltage`` (mV) or ``membrane_current`` (uA)."""
+        b2 = self._b2
+        old = self.monitors.pop(what, None)
+        if old is not None:
+            self.net.remove(old[0])
+        cells = self._cells(population)
+        name = f"livn_record_{what}"
+        if what == "spikes":
+            monitor = b2.SpikeMonitor(cells, codeobj_class=self.codeobj_class, name=name)
+        else:
+            variable = {"voltage": "v", "membrane_current": "I_m"}[what]
+            # a clock with a fixed name: brian2 would otherwise number it (clock_1, ...) while an
+            # older env lives, and the number ends up in the generated code (a recompile)
+            monitor = b2.StateMonitor(
+                cells,
+                variable,
+                record=True,
+                clock=b2.Clock(dt=dt * b2.ms, name=f"{name}_clock"),
+                codeobj_class=self.codeobj_class,
+                name=name,
+            )
+        self.monitors[what] = (monitor, population, dt)
+        self.net.add(monitor)
+        self._claim(monitor)
+
+    def _claim(self, obj: Any) -> None:
+        # brian2 warns when an object that never ran is garbage collected ("never included in a
+        # network"); ours are, even when an env is closed or cleared before its first run
+        if getattr(obj, "_network", "unknown") is None:
+            obj._network = self.net.id
+
+    # -- running ---------------------------------------------------------------------------------------
+    def run(self, duration: float, stimulus: Any, dt: float) -> dict[str, Any]:
+        """Advance ``duration`` ms; returns the recorded signals of this stretch (gids, ms, mV, uA)."""
+        b2 = self._b2
+        if self.dt is None or not math.isclose(dt, self.dt, rel_tol=1e-12, abs_tol=0.0):
+            self._apply_dt(dt)
+        steps = duration / dt
+        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+            raise ValueError(f"duration {duration} ms is not a whole number of steps of dt={dt} ms")
+        for what, (_monitor, _pop, rec_dt) in self.monitors.items():
+            if rec_dt is not None:
+                ratio = rec_dt / dt
+                if abs(ratio - round(ratio)) > 1e-6 or round(ratio) < 1:
+                    raise ValueError(
+                        f"the {what} recording samples every {rec_dt} ms, which is not a multiple of the "
+                        f"integration step dt={dt} ms; record with a dt that is"
+                    )
+        step0 = int(self.clock.timestep[:])
+        self._set_stimulus(stimulus, step0, dt)
+        try:
+            self.net.run(int(round(steps)) * dt * b2.ms, namespace={})
+        finally:
+            self._set_stimulus(None, step0, dt)
+        return self._collect(step0, dt)
+
+    def _set_stimulus(self, stimulus: Any, step0: int, dt: float) -> None:
+        G = self.neurons
+        if stimulus is None:
+            self.stimulus_source.set(None)
+            G.stim_gain = 0.0
+            return
+        samples = stimulus.site(0)
+        gids = stimulus.resolve_gids(self.num_neurons)
+        columns = np.full(self.num_neurons, -1, dtype=np.int32)
+        columns[gids] = np.arange(gids.shape[0], dtype=np.int32)
+        G.stim_col = columns
+        if stimulus.input_mode == "current":
+            G.stim_gain = 1.0
+        else:
+            # a point neuron has no potential gradient along it: the extracellular potential V_e
+            # drives it as a current -gain * V_e (nA), see livn_brian2.env
+            G.stim_gain = -float(self.model.constants["extracellular_gain"])
+        self.stimulus_source.set(samples, step0=step0, ratio=dt / stimulus.dt)
+
+    def _collect(self, step0: int, dt: float) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for what, (monitor, population, rec_dt) in self.monitors.items():
+            offset = self._offset(population)
+            if what == "spikes":
+                ids = np.asarray(monitor.i[:], dtype=np.int64) + offset
+                steps = np.round(np.asarray(monitor.t_[:]) / (dt * 1e-3)).astype(np.int64)
+                times = (steps - step0) * dt
+                order = np.lexsort((ids, times))
+                out[what] = (ids[order], times[order])
+                # empty the monitor so long closed-loop sessions do not accumulate memory; brian2's
+                # SpikeMonitor.resize leaves the counter N to its template, so reset it as well
+                monitor.resize(0)
+                monitor.variables["N"].set_value(0)
+            else:
+                variable = {"voltage": "v", "membrane_current": "I_m"}[what]
+                values = np.array(getattr(monitor, variable)[:], dtype=np.float64)
+                ids = np.asarray(monitor.record, dtype=np.int64) + offset
+                out[what] = (ids, values, rec_dt)
+                monitor.resize(0)
+        return out

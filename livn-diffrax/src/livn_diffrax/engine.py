@@ -1,0 +1,403 @@
+"""The network simulation as one pure JAX function, integrated with diffrax.
+
+:func:`simulate` advances a whole network (cells, synapses with delays, OU background noise,
+stimulus, spike detection) by ``n_steps`` fixed steps with :func:`diffrax.diffeqsolve`. The cells
+are advanced by :class:`NetworkSolver`, a custom diffrax solver whose step is the NEURON-like
+staggered scheme of :mod:`livn_diffrax.rcsd` (or the point-model steps of :mod:`livn_diffrax.point`)
+followed by the discrete parts of a step (event delivery, spike detection, noise updates). Time
+points come from :class:`diffrax.StepTo` on an exact grid, so step ``k`` always starts at
+``t0 + k dt``. The state is a pytree of float64 arrays; everything is differentiable with
+``jax.grad`` (reverse mode through diffrax's recursive checkpointing) and batchable with
+``jax.vmap``.
+
+Gradients and spikes: a spike is a threshold crossing, a step function of the trajectory. By
+default spikes are treated as fixed events for differentiation (``surrogate=None``): gradients
+are the exact pathwise derivatives of the simulated trajectory with the spike pattern held fixed
+(they agree with finite differences whenever the perturbation does not add, remove or move a
+spike by a step). With ``surrogate=beta`` the spike that a synapse transmits carries the
+derivative of a sigmoid ``sigma(beta (V - V_th))`` at the step of the crossing (a surrogate
+gradient), so losses that depend on network spiking get a learning signal through synapses; the
+forward simulation is unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from livn_diffrax import point, rcsd
+from livn_diffrax._precision import DTYPE
+
+__all__ = ["Layout", "NetworkSolver", "NetworkTerm", "RunConfig", "initial_state", "simulate"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Static (hashable) description of a network: what jit specialises on.
+
+    ``classes`` lists the synapse classes ``(site, nmda)``: one per (projection, receptor).
+    ``buffer_len`` is the length of the event ring in steps (longest delay + 2); ``sparse_spikes``
+    is how many cells may spike in one step before event scheduling falls back to the dense path.
+    """
+
+    model: str
+    n: int
+    classes: tuple[tuple[int, bool], ...]
+    buffer_len: int
+    sites: int
+    sparse_spikes: int = 8
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Static settings of one ``simulate`` call (steps, recording, stimulus, gradients)."""
+
+    n_steps: int
+    dt: float
+    record_every: int  # steps per voltage/current sample; 0 = no sampled recording
+    stim_mode: str  # "none", "current" or "extracellular"
+    stim_dt: float
+    surrogate: float | None
+    checkpoints: int | None
+
+
+class HoldInterpolation(diffrax.AbstractLocalInterpolation):
+    """Dense output of a fixed-grid step: ``y0`` at the step's start, ``y1`` anywhere after it.
+
+    Recording times lie on the step grid, so this returns the exact step states (the state also
+    holds counters and spike flags that must not be interpolated).
+    """
+
+    t0: Any
+    t1: Any
+    y0: Any
+    y1: Any
+
+    def evaluate(self, t0, t1=None, left=True):
+        del left
+        if t1 is not None:
+            return jax.tree_util.tree_map(lambda a, b: b - a, self.y0, self.y1)
+        at_start = t0 <= self.t0
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(at_start, a, b), self.y0, self.y1)
+
+
+class NetworkTerm(diffrax.AbstractTerm):
+    """The network as a diffrax term: ``advance`` is the discrete step used by :class:`NetworkSolver`.
+
+    The network mixes ODEs with events (spike delivery, resets, noise updates), so it is given to
+    diffrax as a step map rather than a vector field. ``vf`` only exists for diffrax's structure
+    checks and returns zeros shaped like the state; the solver never uses it.
+    """
+
+    advance: Callable = eqx.field(static=True)
+
+    def vf(self, t, y, args):
+        return jax.tree_util.tree_map(jnp.zeros_like, y)
+
+    def contr(self, t0, t1, **kwargs):
+        return t1 - t0
+
+    def prod(self, vf, control):
+        return jax.tree_util.tree_map(lambda v: v * control, vf)
+
+
+class NetworkSolver(diffrax.AbstractSolver):
+    """Fixed-step solver that applies :attr:`NetworkTerm.advance` (NEURON-like staggered step).
+
+    First order in time for the gates (exponential Euler, as NEURON's ``cnexp`` with its
+    half-step stagger), Crank-Nicolson for the coupled membrane potentials; no error estimate,
+    so use it with a fixed grid (:class:`diffrax.StepTo` or :class:`diffrax.ConstantStepSize`).
+    """
+
+    term_structure = NetworkTerm
+    interpolation_cls = HoldInterpolation
+
+    def order(self, terms):
+        return 1
+
+    def init(self, terms, t0, t1, y0, args):
+        return None
+
+    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        del solver_state, made_jump
+        term = terms
+        while not isinstance(term, NetworkTerm):  # diffrax wraps terms (e.g. WrapTerm for direction)
+            term = term.term
+        y1 = term.advance(t0, t1, y0, args)
+        dense = dict(y0=y0, y1=y1)
+        return y1, None, dense, None, diffrax.RESULTS.successful
+
+    def func(self, terms, t0, y0, args):
+        return terms.vf(t0, y0, args)
+
+
+# -- parameters and state ------------------------------------------------------------------------
+
+
+def _double_exp_factor(tau_r, tau_d):
+    """Peak normalisation of ``exp(-t/tau_d) - exp(-t/tau_r)`` (RCSD.md 3.1)."""
+    tau_r = min(max(tau_r, 1e-9 * tau_d), 0.9999 * tau_d)
+    t_peak = tau_r * tau_d / (tau_d - tau_r) * math.log(tau_d / tau_r)
+    return 1.0 / (math.exp(-t_peak / tau_d) - math.exp(-t_peak / tau_r)), tau_r
+
+
+def cell_derived(layout: Layout, cell: dict, const: dict):
+    """Derived per-cell quantities for RCSD (geometry, i_c, i_rest); the raw parameters otherwise."""
+    if layout.model == "rcsd":
+        _, der = rcsd.initial_state(cell, const)
+        return der
+    return cell
+
+
+def initial_state(layout: Layout, params: dict, const: dict) -> dict:
+    """The state at t = 0: cells initialised as the reference simulators do, no events, no noise."""
+    n, C, L = layout.n, len(layout.classes), layout.buffer_len
+    if layout.model == "rcsd":
+        cells, _ = rcsd.initial_state(params["cell"], const)
+        zeros_site = jnp.zeros((n, 2), DTYPE)
+    else:
+        cells = point.initial_point_state(layout.model, params["cell"], const, n, DTYPE)
+        zeros_site = jnp.zeros((n, 1), DTYPE)
+    return {
+        "cell": cells,
+        "A": jnp.zeros((C, n), DTYPE),
+        "B": jnp.zeros((C, n), DTYPE),
+        "ou": jnp.zeros((n, zeros_site.shape[1], 2), DTYPE),
+        "arrivals": jnp.zeros((L, C * n + 1), DTYPE),  # pending synaptic events; last column is padding
+        "t_last": jnp.full((n,), -1e9, DTYPE),
+        "spiked": jnp.zeros((n,), DTYPE),
+        "i_mem": zeros_site,
+        "step": jnp.zeros((), DTYPE),
+    }
+
+
+def _spike_value(hard, v, threshold, surrogate):
+    """Spike flag as float; with a surrogate slope, carries the sigmoid's derivative (see module doc)."""
+    value = hard.astype(DTYPE)
+    if surrogate is None:
+        return value
+    soft = jax.nn.sigmoid(surrogate * (v - threshold))
+    return value + hard * (soft - jax.lax.stop_gradient(soft))
+
+
+def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
+    """The discrete step ``advance(t0, t1, state, args) -> state`` for this network and run."""
+    n, L, dt = layout.n, layout.buffer_len, cfg.dt
+    classes = layout.classes
+    C = len(classes)
+    site_of = np.array([c[0] for c in classes], dtype=np.int32)
+    nmda = np.array([c[1] for c in classes], dtype=bool)
+    noise_h = const.get("noise_h", dt)
+    refractory = const.get("refractory", 0.0)
+
+    def advance(t0, t1, y, args):
+        net, der, noise = args["net"], args["der"], args["noise"]
+        step = y["step"]
+        s = jnp.round(step).astype(jnp.int32)
+        t_new = (step + 1.0) * dt
+
+        # 1. events that arrive at the start of this step (ring of scheduled arrivals)
+        A, B = y["A"], y["B"]
+        arrivals = y["arrivals"]
+        if C:
+            slot = jnp.mod(s, L)
+            counts = arrivals[slot, : C * n].reshape(C, n)
+            increment = (net["weights"] * net["scale"])[:, None] * counts
+            A = A + increment
+            B = B + increment
+            arrivals = arrivals.at[slot].set(0.0)
+
+        # 2. background noise: OU updates due at multiples of h in (t_n - dt, t_n]
+        ou = y["ou"]
+        due = jnp.floor(s * dt / noise_h + 1e-6) - jnp.floor((s - 1) * dt / noise_h + 1e-6)
+        due = jnp.where(s > 0, due, 0.0)
+        key = jax.random.fold_in(args["key"], s)
+        xi = jax.random.normal(key, ou.shape, DTYPE)
+        tau = noise["tau"]  # [2] (e, i) or [1]
+        sigma = noise["std"]
+        safe_tau = jnp.where(tau > 0, tau, 1.0)
+        decay = jnp.exp(-due * noise_h / safe_tau)
+        spread = sigma * jnp.sqrt(jnp.maximum(1.0 - decay**2, 0.0))
+        ou = jnp.where((tau > 0) & (due > 0), decay * ou + spread * xi, ou)
+
+        # 3. stimulus sample held over this step
+        k = s - args["step0"]
+        if cfg.stim_mode != "none":
+            index = jnp.floor((k + 0.5) * dt / cfg.stim_dt + 1e-9).astype(jnp.int32)
+            stim = args["stim"]
+            inside = index < stim.shape[0]
+            row = jnp.where(inside, stim[jnp.clip(index, 0, stim.shape[0] - 1)], 0.0)  # [n, sites]
+        else:
+            row = jnp.zeros((n, layout.sites), DTYPE)
+        i_inj = row if cfg.stim_mode == "current" else jnp.zeros_like(row)
+        v_ext = row if cfg.stim_mode == "extracellular" else jnp.zeros_like(row)
+
+        # 4. point conductances per site: synapses + noise
+        g_syn = B - A  # [C, n] uS
+        g_lin = jnp.zeros((n, layout.sites), DTYPE)
+        gE_lin = jnp.zeros((n, layout.sites), DTYPE)
+        g_nmda = jnp.zeros((n, layout.sites), DTYPE)
+        for c in range(C):
+            site = int(site_of[c])
+            if nmda[c]:
+                g_nmda = g_nmda.at[:, site].add(g_syn[c])
+            else:
+                g_lin = g_lin.at[:, site].add(g_syn[c])
+                gE_lin = gE_lin.at[:, site].add(g_syn[c] * net["e_rev"][c])
+
+        if layout.model == "rcsd":
+            on = noise["mask"]  # [n, 2 sites, 2 (e, i)]
+            g_noise = jnp.maximum(0.0, noise["g0"] + ou) * on
+            g_lin = g_lin + g_noise.sum(-1)
+            gE_lin = gE_lin + g_noise[..., 0] * const["E_e"] + g_noise[..., 1] * const["E_i"]
+            pt = {"g": g_lin, "gE": gE_lin, "g_nmda": g_nmda}
+            cells, membrane = rcsd.step(y["cell"], der, const, pt, i_inj, v_ext, dt)
+            v_old, v_new = y["cell"]["V"][:, 0], cells["V"][:, 0]
+            threshold = der["V_threshold"]
+            hard = (v_old < threshold) & (v_new >= threshold) & ((t_new - y["t_last"]) >= refractory)
+            i_mem = rcsd.membrane_currents_uA(membrane, der)
+            v_soma = v_new
+        else:
+            noise_current = (noise["mean"] + ou[:, 0, 0])[:, None]  # nA, OU current noise
+            pt = {"g": g_lin[:, 0], "gE": gE_lin[:, 0], "g_nmda": g_nmda[:, 0]}
+            step_fn = point.lif_step if layout.model == "lif" else point.izhikevich_step
+            cells, hard, current = step_fn(
+                y["cell"], der, const, pt, (i_inj + noise_current)[:, 0], dt, t_new, y["t_last"]
+            )
+            threshold = der["v_th"] if layout.model == "lif" else const["v_peak"]
+            v_new = cells["v"]
+            v_soma = jnp.where(hard, threshold, v_new)
+            i_mem = (current * 1e-3)[:, None]  # uA
+
+        spike = _spike_value(hard, v_soma, threshold, cfg.surrogate)
+        t_last = jnp.where(hard, t_new, y["t_last"])
+
+        # 5. synapse states relax (cnexp after the voltage update, as NEURON)
+        A = A * jnp.exp(-dt / net["tau_r"])[:, None]
+        B = B * jnp.exp(-dt / net["tau_d"])[:, None]
+        if C and net["pre"].shape[0]:
+            arrivals = _schedule(arrivals, hard, spike, s, net, L, layout.sparse_spikes)
+        return {
+            "cell": cells,
+            "A": A,
+            "B": B,
+            "ou": ou,
+            "arrivals": arrivals,
+            "t_last": t_last,
+            "spiked": spike,
+            "i_mem": i_mem,
+            "step": step + 1.0,
+        }
+
+    return advance
+
+
+def _schedule(arrivals, hard, spike, s, net, L, budget):
+    """Add the events of this step's spikes to the arrival ring, ``delay`` steps ahead.
+
+    A spike at the end of step ``s`` reaches its targets at the start of step ``s + 1 + delay``
+    (NEURON delivers a NetCon event at ``t_spike + delay``; delays are whole steps here). When at
+    most ``budget`` cells spike, only their outgoing edges are touched (padded CSR by presynaptic
+    cell); otherwise every edge is scattered (same result, more work).
+    """
+    n = hard.shape[0]
+    values = jnp.concatenate([spike, jnp.zeros((1,), spike.dtype)])
+
+    def sparse(ring):
+        cells = jnp.nonzero(hard, size=budget, fill_value=n)[0]
+        targets = net["out_segment"][cells]  # [budget, max out-degree], padding -> last column
+        slots = jnp.mod(s + 1 + net["out_delay"][cells], L)
+        return ring.at[slots, targets].add(values[cells][:, None] * net["out_valid"][cells])
+
+    def dense(ring):
+        slots = jnp.mod(s + 1 + net["delay"], L)
+        return ring.at[slots, net["segment"]].add(values[net["pre"]])
+
+    return jax.lax.cond(jnp.sum(hard) <= budget, sparse, dense, arrivals)
+
+
+def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: dict, state: dict,
+             stim: jax.Array | None, key: jax.Array):
+    """Advance ``state`` by ``cfg.n_steps`` steps; pure and differentiable.
+
+    ``params``: ``{"cell": {name: [n]}, "weights": [C], "noise": {name: scalar}}`` (differentiable);
+    ``static``: network arrays (edge lists, per-class kinetics, noise masks), see
+    :func:`livn_diffrax.env.Env._static_arrays`; ``stim``: ``[T, n, sites]`` (mV or nA) or None;
+    ``key``: the PRNG key of the noise stream (per-step keys are ``fold_in(key, global step)``).
+    Returns ``(final_state, outputs)`` with ``outputs["spikes"]`` bool ``[n_steps, n]`` (spike at
+    the end of step k, i.e. at ``(k + 1) dt`` after the start), and where recording is on
+    ``outputs["v"]`` ``[T, n]`` (mV) and ``outputs["i"]`` ``[T, n, sites]`` (uA) sampled at
+    ``k * record_every * dt`` for ``k = 0 .. T-1``.
+    """
+    der = cell_derived(layout, params["cell"], const)
+    net = dict(static["net"])
+    net["weights"] = params["weights"]
+    noise = _noise_arrays(layout, params["noise"], static)
+    args = {"net": net, "der": der, "noise": noise, "key": key, "step0": jnp.round(state["step"]).astype(jnp.int32)}
+    if stim is not None:
+        args["stim"] = stim
+    advance = make_advance(layout, cfg, const)
+    term = NetworkTerm(advance=advance)
+    t_start = state["step"] * cfg.dt
+    grid = t_start + cfg.dt * jnp.arange(cfg.n_steps + 1, dtype=DTYPE)
+    subs = [diffrax.SubSaveAt(t1=True), diffrax.SubSaveAt(steps=True, fn=lambda t, y, a: y["spiked"] > 0.5)]
+    if cfg.record_every:
+        n_samples = cfg.n_steps // cfg.record_every
+        ts = t_start + cfg.dt * cfg.record_every * jnp.arange(n_samples, dtype=DTYPE)
+        subs.append(diffrax.SubSaveAt(ts=ts, fn=_record))
+    adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=cfg.checkpoints)
+    solution = diffrax.diffeqsolve(
+        term,
+        NetworkSolver(),
+        t0=grid[0],
+        t1=grid[-1],
+        dt0=None,
+        y0=state,
+        args=args,
+        saveat=diffrax.SaveAt(subs=subs),
+        stepsize_controller=diffrax.StepTo(ts=grid),
+        max_steps=cfg.n_steps,
+        adjoint=adjoint,
+        throw=False,
+    )
+    final = jax.tree_util.tree_map(lambda leaf: leaf[-1], solution.ys[0])
+    outputs = {"spikes": solution.ys[1]}
+    if cfg.record_every:
+        outputs.update(solution.ys[2])
+    return final, outputs
+
+
+def _record(t, y, args):
+    if "V" in y["cell"]:
+        v = y["cell"]["V"][:, 0]
+    else:
+        v = y["cell"]["v"]
+    return {"v": v, "i": y["i_mem"]}
+
+
+def _noise_arrays(layout: Layout, noise: dict, static: dict) -> dict:
+    """Per-site OU parameters from the noise parameter dict (RCSD: conductances; point: currents)."""
+    if layout.model == "rcsd":
+        masks = static["noise_mask"]  # [n, 2, 2] 1.0 where the component exists at that site
+        sigma = jnp.stack([noise["std_e"], noise["std_i"]])
+        g0 = jnp.stack([noise["g_e0"], noise["g_i0"]])
+        site_on = (jnp.sum(masks * (sigma > 0), axis=-1, keepdims=True) > 0).astype(DTYPE)
+        return {
+            "tau": jnp.stack([noise["tau_e"], noise["tau_i"]]),
+            "std": sigma * masks,
+            "g0": g0 * masks,
+            "mask": masks * site_on,
+        }
+    return {
+        "tau": jnp.reshape(noise["tau"], (1,)),
+        "std": jnp.reshape(noise["std"], (1,)),
+        "mean": noise["mean"],
+    }

@@ -1,0 +1,557 @@
+"""The diffrax backend's :class:`Env`: livn networks simulated by JAX/diffrax, differentiable.
+
+Use it through ``livn.make(..., backend="diffrax")`` or ``LIVN_BACKEND=diffrax``. What is special
+here (everything else is the shared :class:`livn.env.Env` behaviour):
+
+Precision
+    float64 throughout; creating an Env turns on ``jax_enable_x64`` (see
+    :mod:`livn_diffrax._precision`).
+
+Compilation
+    ``run`` calls one jit-compiled function per (network, dt, number of steps, recording, stimulus
+    mode and shape); it is cached on the env and reused. Weights, noise, cell parameters, the
+    stimulus values and the PRNG key are arguments, so changing them never recompiles.
+
+Differentiation
+    ``env.run`` may be called inside ``jax.grad``/``jax.jit``/``jax.vmap`` with a JAX stimulus
+    (an array ``[T, n]``/``[T, n, sites]`` or :class:`JaxStimulus`) and/or an env returned by the
+    functional setters :meth:`Env.with_weights`, :meth:`Env.with_cell_params`,
+    :meth:`Env.with_noise` (they return a new env and leave this one alone; the plain setters
+    ``set_weights``/``set_noise``/``set_params`` mutate the env and therefore refuse traced values).
+    A run inside a transformation is functional: it never writes the (traced) final state back, so
+    ``env.t`` and the state stay where they were, and its Run carries ``spikes=None`` (the number of
+    spikes is data dependent); voltage and membrane current are JAX arrays. How gradients pass
+    spikes is described in :mod:`livn_diffrax.engine` (pathwise by default; ``surrogate=beta``
+    enables a sigmoid surrogate through synapses).
+
+Batching
+    :meth:`Env.run_batch` simulates many trials or parameter sets in one vmapped call (a leading
+    batch axis on stimuli, seeds, weights), returning one Run per trial.
+
+Stimulus
+    ``current``: nA at the soma. ``extracellular``: mV at each compartment; on RCSD the field acts
+    only through the soma-dendrite coupling (RCSD.md 5.1), so single-compartment V1In (INH) cells
+    do not respond to it (physics: no gradient along a point cell) and a uniform potential on both
+    compartments of a BRK cell has no effect. Point models (LIF, Izhikevich) have no
+    compartments, so an extracellular stimulus on them is refused with an error.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from livn.env import Env as BaseEnv
+from livn.errors import CapabilityError
+from livn.run import Events, Run, Series
+from livn.stimulus import Stimulus
+
+from livn_diffrax import engine
+from livn_diffrax._precision import DTYPE, require_x64
+from livn_diffrax._pytrees import register_run_pytrees
+from livn_diffrax.rcsd import cell_parameter_arrays
+
+__all__ = ["Env", "JaxStimulus"]
+
+register_run_pytrees()
+
+# Compiled simulate functions shared by every Env of the process, keyed by model, network layout
+# and run configuration (the model's constants are closed over, the rest are arguments).
+_COMPILED: dict[Any, Any] = {}
+
+
+class JaxStimulus:
+    """A stimulus whose samples may be JAX arrays (also tracers): ``[T, n]`` or ``[T, n, sites]``.
+
+    Same meaning as :class:`livn.stimulus.Stimulus` (``dt`` ms per sample, zero-order hold,
+    ``input_mode`` "extracellular" in mV or "current" in nA, ``gids`` the stimulated cells), but
+    the values are not copied to numpy, so gradients flow to them.
+    """
+
+    def __init__(self, array: Any, dt: float, gids: Sequence[int] | None = None, input_mode: str = "extracellular"):
+        if input_mode not in ("extracellular", "current"):
+            raise ValueError(f"input_mode must be 'extracellular' or 'current', got {input_mode!r}")
+        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt must be a positive number of ms, got {dt!r}")
+        array = jnp.asarray(array, dtype=DTYPE)
+        if array.ndim not in (2, 3):
+            raise ValueError(f"the stimulus array must be [T, n] or [T, n, sites]; got shape {array.shape}")
+        self.array = array
+        self.dt = float(dt)
+        self.gids = None if gids is None else np.asarray(gids, dtype=np.int64)
+        self.input_mode = input_mode
+
+    @property
+    def num_samples(self) -> int:
+        """Number of time samples T."""
+        return int(self.array.shape[0])
+
+    @property
+    def num_cells(self) -> int:
+        """Number of stimulated cells (columns)."""
+        return int(self.array.shape[1])
+
+    @property
+    def num_sites(self) -> int:
+        """Sites per cell (1 for a ``[T, n]`` array)."""
+        return int(self.array.shape[2]) if self.array.ndim == 3 else 1
+
+    @property
+    def duration(self) -> float:
+        """``T * dt`` in ms."""
+        return self.num_samples * self.dt
+
+
+def _is_traced(tree: Any) -> bool:
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+class Env(BaseEnv):
+    """livn Env on JAX/diffrax: RCSD (default), LIF and Izhikevich networks; differentiable.
+
+    Extra keyword argument: ``surrogate`` (float or None, 1/mV): slope of the sigmoid surrogate
+    gradient for spikes transmitted by synapses; None (default) differentiates pathwise.
+    """
+
+    backend_name = "diffrax"
+    differentiable = True
+    gpu = True
+    mpi = False
+    multicompartment = True
+    supported_models = ("rcsd", "lif", "izhikevich")
+    default_model = "rcsd"
+    default_dt = None  # the model's recommended step: 0.025 ms for RCSD (NEURON's), 0.1 ms for point models
+
+    def __init__(self, system: Any, model: Any = None, io: Any = None, seed: int = 123, comm: Any = None,
+                 subworld_size: int | None = None, surrogate: float | None = None) -> None:
+        require_x64()
+        super().__init__(system, model=model, io=io, seed=seed, comm=comm, subworld_size=subworld_size)
+        if surrogate is not None and not (isinstance(surrogate, (int, float)) and surrogate > 0):
+            raise ValueError(f"surrogate must be None or a positive slope in 1/mV, got {surrogate!r}")
+        self.surrogate = None if surrogate is None else float(surrogate)
+        self.cell_params: dict[str, Any] = {}
+        self._state = None
+
+    # -- building ---------------------------------------------------------------------------------
+    def _init(self) -> None:
+        system, model = self.system, self.model
+        kinds = [(system.population_kinds[p], system.population_ranges[p][1]) for p in system.populations]
+        rng = np.random.default_rng(self.seed)
+        if model.name == "rcsd":
+            raw = cell_parameter_arrays(model, kinds, rng)
+        else:
+            parts = [model.cell_parameters(kind, count, rng) for kind, count in kinds]
+            raw = {k: np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts]) for k in parts[0]}
+        self.cell_params = {k: jnp.asarray(v, DTYPE) for k, v in raw.items()}
+        self._is_brk = np.asarray(raw["is_brk"]) > 0 if "is_brk" in raw else np.zeros(len(raw[next(iter(raw))]), bool)
+        self._const = {k: float(v) for k, v in model.constants.items()}
+        if model.name != "rcsd":
+            # point models: synaptic NMDA block constants are shared with RCSD's spec
+            from livn.models.rcsd import CONSTANTS
+
+            for name in ("nmda_gamma", "nmda_mg", "nmda_kd", "noise_h"):
+                self._const.setdefault(name, float(CONSTANTS[name]))
+            self._const["noise_h"] = 0.0  # point-model OU current updates every step
+        self._classes = self._synapse_classes()
+        self._key = jax.random.PRNGKey(self.seed)
+        self._state = None
+        self._layouts: dict[float, tuple[engine.Layout, dict]] = {}
+
+    def _synapse_classes(self) -> list[dict[str, Any]]:
+        """One class per (projection, receptor): weight name, site, kinetics and edges."""
+        system = self.system
+        kind_of = system.population_kinds
+        classes = []
+        for (post, pre), projection in system.projections.items():
+            for receptor, spec in projection.receptors.items():
+                two_compartment = self.model.name == "rcsd" and kind_of[post] == "EXC"
+                site = 1 if (two_compartment and projection.section != "soma") else 0
+                factor, tau_r = engine._double_exp_factor(float(spec.tau_rise), float(spec.tau_decay))
+                classes.append({
+                    "name": f"{post}_{pre}-{projection.section}-{receptor}-weight",
+                    "site": site,
+                    "nmda": receptor.upper().startswith("NMDA"),
+                    "tau_r": tau_r,
+                    "tau_d": float(spec.tau_decay),
+                    "e_rev": float(spec.e_rev),
+                    "scale": float(spec.g_unit) * factor,
+                    "pre": np.asarray(projection.pre_gids, dtype=np.int64),
+                    "post": np.asarray(projection.post_gids, dtype=np.int64),
+                    "distances": np.asarray(projection.distances, dtype=np.float64),
+                })
+        return classes
+
+    def _layout(self, dt: float) -> tuple[engine.Layout, dict]:
+        """The static network description and arrays for step ``dt`` (delays depend on dt)."""
+        key = round(dt, 12)
+        if key in self._layouts:
+            return self._layouts[key]
+        n = self.system.num_neurons
+        sites = 2 if self.model.name == "rcsd" else 1
+        pre, segment, delay = [], [], []
+        for c, cls in enumerate(self._classes):
+            steps = np.rint(np.maximum(cls["distances"] / 250.0, 2.0 * dt) / dt).astype(np.int64)
+            pre.append(cls["pre"])
+            segment.append(c * n + cls["post"])
+            delay.append(steps)
+        if pre:
+            pre_a, seg_a, delay_a = (np.concatenate(x) for x in (pre, segment, delay))
+        else:
+            pre_a = seg_a = delay_a = np.zeros(0, np.int64)
+        buffer_len = int(delay_a.max()) + 2 if delay_a.size else 2
+        n_classes = len(self._classes)
+        # outgoing edges per presynaptic cell (padded CSR) for event scheduling at spike time
+        order = np.argsort(pre_a, kind="stable")
+        out_degree = np.bincount(pre_a, minlength=n) if pre_a.size else np.zeros(n, np.int64)
+        width = max(1, int(out_degree.max()) if out_degree.size else 1)
+        out_segment = np.full((n + 1, width), n_classes * n, np.int64)
+        out_delay = np.zeros((n + 1, width), np.int64)
+        out_valid = np.zeros((n + 1, width))
+        starts = np.concatenate([[0], np.cumsum(out_degree)])
+        position = np.arange(pre_a.size) - starts[pre_a[order]] if pre_a.size else np.zeros(0, np.int64)
+        out_segment[pre_a[order], position] = seg_a[order]
+        out_delay[pre_a[order], position] = delay_a[order]
+        out_valid[pre_a[order], position] = 1.0
+        layout = engine.Layout(
+            model=self.model.name,
+            n=n,
+            classes=tuple((c["site"], c["nmda"]) for c in self._classes),
+            buffer_len=buffer_len,
+            sites=sites,
+            sparse_spikes=min(n, 8 + n // 100),
+        )
+        # numpy only: this is cached on the env and may be built while a JAX trace is active
+        net = {
+            "pre": pre_a.astype(np.int32),
+            "segment": seg_a.astype(np.int32),
+            "delay": delay_a.astype(np.int32),
+            "out_segment": out_segment.astype(np.int32),
+            "out_delay": out_delay.astype(np.int32),
+            "out_valid": out_valid,
+            "tau_r": np.asarray([c["tau_r"] for c in self._classes], np.float64).reshape(-1),
+            "tau_d": np.asarray([c["tau_d"] for c in self._classes], np.float64).reshape(-1),
+            "e_rev": np.asarray([c["e_rev"] for c in self._classes], np.float64).reshape(-1),
+            "scale": np.asarray([c["scale"] for c in self._classes], np.float64).reshape(-1),
+        }
+        static = {"net": net}
+        if self.model.name == "rcsd":
+            is_exc = self._is_brk
+            mask = np.zeros((n, 2, 2))
+            mask[is_exc, 0, 1] = 1.0  # EXC soma: inhibitory component only
+            mask[is_exc, 1, 0] = 1.0  # EXC dendrite: excitatory component only
+            mask[~is_exc, 0, :] = 1.0  # INH soma: both
+            static["noise_mask"] = mask
+        self._layouts[key] = (layout, static)
+        return layout, static
+
+    # -- parameters as pytrees ------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        """The differentiable parameters: ``{"cell": {name: [n]}, "weights": [C], "noise": {name: ()}}``."""
+        weights = jnp.stack([jnp.asarray(self.weights[c["name"]], DTYPE) for c in self._classes]) if self._classes \
+            else jnp.zeros((0,), DTYPE)
+        noise = {k: jnp.asarray(v, DTYPE) for k, v in self.noise.items()}
+        return {"cell": dict(self.cell_params), "weights": weights, "noise": noise}
+
+    def with_weights(self, weights: Mapping[str, Any]) -> Env:
+        """A new env with these weights (values may be JAX tracers); this env is unchanged."""
+        for name in weights:
+            if name not in self.system.weight_names:
+                raise KeyError(f"unknown weight {name!r}; valid weights: {self.weight_names}")
+        other = copy.copy(self)
+        other.weights = {**self.weights, **dict(weights)}
+        return other
+
+    def with_noise(self, noise: Mapping[str, Any]) -> Env:
+        """A new env with these noise parameters (values may be JAX tracers); this env is unchanged."""
+        for name in noise:
+            if name not in self.noise_names:
+                raise KeyError(f"unknown noise parameter {name!r}; valid ones: {self.noise_names}")
+        other = copy.copy(self)
+        other.noise = {**self.noise, **dict(noise)}
+        return other
+
+    def with_cell_params(self, values: Mapping[str, Any]) -> Env:
+        """A new env with cell parameters replaced: ``{name: scalar or [n]}`` (JAX values allowed).
+
+        Names are the model's parameter names (e.g. ``soma_g_pas``, ``soma_gmax_Na`` for RCSD;
+        ``tau_m`` for LIF; ``a``..``d`` for Izhikevich). The state is not re-initialised; call
+        ``clear()`` on the new env for a fresh start consistent with the new parameters.
+        """
+        self._require_init()
+        n = self.system.num_neurons
+        cells = dict(self.cell_params)
+        for name, value in values.items():
+            if name not in cells:
+                raise KeyError(f"unknown cell parameter {name!r}; valid ones: {sorted(cells)}")
+            cells[name] = jnp.broadcast_to(jnp.asarray(value, DTYPE), (n,))
+        other = copy.copy(self)
+        other.cell_params = cells
+        return other
+
+    def set_weights(self, weights: Mapping[str, Any]) -> Env:
+        """Set weights by name (plain numbers); inside a JAX trace use :meth:`with_weights`."""
+        if _is_traced(dict(weights)):
+            raise TypeError("set_weights() mutates the env and cannot take JAX tracers; use env.with_weights(...)")
+        return super().set_weights(weights)
+
+    def set_noise(self, noise: Mapping[str, Any]) -> Env:
+        """Set noise parameters by name (plain numbers); inside a JAX trace use :meth:`with_noise`."""
+        if _is_traced(dict(noise)):
+            raise TypeError("set_noise() mutates the env and cannot take JAX tracers; use env.with_noise(...)")
+        return super().set_noise(noise)
+
+    def _require_init(self) -> None:
+        if not self.initialized:
+            raise RuntimeError("call env.init() first (livn.make() does it for you)")
+
+    # -- recording hooks (the base stores the request; runs read self.recording) -------------------
+    def _record_spikes(self, population: str | None = None) -> None:
+        """Spikes are always detected; the request selects the population returned."""
+
+    def _record_voltage(self, population: str | None = None, dt: float = 0.1) -> None:
+        """Soma potential (mV) every ``dt`` ms."""
+
+    def _record_membrane_current(self, population: str | None = None, dt: float = 0.1) -> None:
+        """Transmembrane current per compartment (uA, ionic + capacitive; NEURON's i_membrane_)."""
+
+    # -- running ------------------------------------------------------------------------------------
+    def _check_stimulus(self, stimulus: Any, duration: float, dt: float) -> Any:
+        if isinstance(stimulus, jax.Array) or _is_traced(stimulus):
+            stimulus = JaxStimulus(stimulus, dt=dt, input_mode="extracellular")
+        if isinstance(stimulus, JaxStimulus):
+            n_cols = self.system.num_neurons if stimulus.gids is None else len(stimulus.gids)
+            if stimulus.num_cells != n_cols:
+                raise ValueError(f"stimulus has {stimulus.num_cells} columns but targets {n_cols} cells; pass gids=")
+            if stimulus.num_sites > len(self.model.sites):
+                raise ValueError(f"stimulus has {stimulus.num_sites} sites but model {self.model.name!r} has {self.model.sites}")
+            if stimulus.input_mode == "current" and stimulus.num_sites != 1:
+                raise ValueError("current stimulus is injected at the soma: pass an array [T, n] in nA")
+            if stimulus.duration > duration + 1e-9:
+                raise ValueError(f"stimulus lasts {stimulus.duration} ms but the run is {duration} ms")
+            return stimulus
+        return super()._check_stimulus(stimulus, duration, dt)
+
+    def run(self, duration: float, stimulus: Any = None, dt: float | None = None) -> Run:
+        """Simulate ``duration`` ms (see :meth:`livn.env.Env.run`); functional inside JAX transformations."""
+        t_before, run_dt, stim_dt = self.t, self._run_dt, self._stimulus_dt
+        traced = _is_traced(stimulus) or _is_traced(self.params_if_ready())
+        result = super().run(duration, stimulus=stimulus, dt=dt)
+        if traced:
+            self.t, self._run_dt, self._stimulus_dt = t_before, run_dt, stim_dt
+        return result
+
+    def params_if_ready(self) -> Any:
+        """:meth:`params` once initialised, else None."""
+        return self.params() if self.initialized else None
+
+    def _steps(self, duration: float, dt: float) -> int:
+        n_steps = int(round(duration / dt))
+        if not math.isclose(n_steps * dt, duration, rel_tol=1e-9, abs_tol=1e-9):
+            raise ValueError(f"duration {duration} ms is not a whole number of steps of dt={dt} ms")
+        return n_steps
+
+    def _record_stride(self, dt: float) -> tuple[int, int, int]:
+        """(steps between samples, voltage subsampling, current subsampling)."""
+        wanted = []
+        for what in ("voltage", "membrane_current"):
+            if what in self.recording:
+                rec_dt = float(self.recording[what]["dt"])
+                stride = int(round(rec_dt / dt))
+                if stride < 1 or not math.isclose(stride * dt, rec_dt, rel_tol=1e-9):
+                    raise ValueError(f"recording dt {rec_dt} ms for {what} must be a whole multiple of dt={dt} ms")
+                wanted.append(stride)
+            else:
+                wanted.append(0)
+        strides = [w for w in wanted if w]
+        base = math.gcd(*strides) if strides else 0
+        return base, (wanted[0] // base if wanted[0] else 0), (wanted[1] // base if wanted[1] else 0)
+
+    def _stimulus_array(self, stimulus: Any, sites: int) -> tuple[str, Any, float]:
+        if stimulus is None:
+            return "none", None, 1.0
+        if stimulus.input_mode == "extracellular" and self.model.name != "rcsd":
+            raise CapabilityError(
+                f"model {self.model.name!r} is a point neuron without compartments, so an extracellular "
+                "potential has no gradient to act through; use input_mode='current' (nA) or the 'rcsd' model"
+            )
+        array = jnp.asarray(stimulus.array, DTYPE)
+        if array.ndim == 2:
+            array = array[:, :, None]
+        if array.shape[2] < sites:
+            array = jnp.concatenate([array, jnp.zeros((*array.shape[:2], sites - array.shape[2]), DTYPE)], axis=2)
+        n = self.system.num_neurons
+        if stimulus.gids is not None:
+            full = jnp.zeros((array.shape[0], n, sites), DTYPE)
+            array = full.at[:, jnp.asarray(stimulus.gids)].set(array)
+        return stimulus.input_mode, array, float(stimulus.dt)
+
+    def _config(self, n_steps: int, dt: float, stride: int, mode: str, stim_dt: float) -> engine.RunConfig:
+        checkpoints = max(16, int(math.ceil(math.sqrt(n_steps)))) if n_steps > 0 else None
+        return engine.RunConfig(n_steps=n_steps, dt=float(dt), record_every=stride, stim_mode=mode,
+                                stim_dt=stim_dt, surrogate=self.surrogate, checkpoints=min(checkpoints, n_steps))
+
+    def _function(self, layout: engine.Layout, cfg: engine.RunConfig):
+        """The jit-compiled simulate for this layout and configuration (cached)."""
+        key = (self.model.name, layout, cfg)
+        if key not in _COMPILED:
+            const = self._const
+
+            def run_fn(params, static, state, stim, rng):
+                return engine.simulate(layout, cfg, const, params, static, state, stim, rng)
+
+            _COMPILED[key] = jax.jit(run_fn)
+        return _COMPILED[key]
+
+    def _current_state(self, layout: engine.Layout, params: dict) -> dict:
+        """The state to continue from; a fresh one (from ``params``) after init or clear.
+
+        A fresh state built from traced parameters is returned but not stored (no tracer leaks),
+        so gradients also flow through the initial state (e.g. i_c and i_rest of RCSD).
+        """
+        if self._state is not None and self._state["arrivals"].shape[0] == layout.buffer_len:
+            return self._state
+        if self._state is not None and self.t > 0:
+            raise ValueError("the step changed mid-simulation; call env.clear() first")
+        state = engine.initial_state(layout, params, self._const)
+        if not _is_traced(state):
+            self._state = state
+        return state
+
+    def _run(self, duration: float, stimulus: Any, dt: float) -> Run:
+        layout, static = self._layout(dt)
+        n_steps = self._steps(duration, dt)
+        stride, v_sub, i_sub = self._record_stride(dt)
+        if stride and n_steps % stride:
+            raise ValueError(f"duration {duration} ms is not a whole number of recording intervals ({stride * dt} ms)")
+        mode, stim, stim_dt = self._stimulus_array(stimulus, layout.sites)
+        cfg = self._config(n_steps, dt, stride, mode, stim_dt)
+        params = self.params()
+        state = self._current_state(layout, params)
+        fn = self._function(layout, cfg)
+        final, outputs = fn(params, static, state, stim, self._key)
+        traced = _is_traced((final, outputs))
+        if not traced:
+            self._state = final
+        return self._make_run(outputs, duration, dt, stride, v_sub, i_sub, traced)
+
+    def run_batch(
+        self,
+        duration: float,
+        stimuli: Any = None,
+        stimulus_dt: float | None = None,
+        input_mode: str = "extracellular",
+        seeds: Sequence[int] | None = None,
+        weights: Mapping[str, Any] | None = None,
+        dt: float | None = None,
+    ) -> list[Run]:
+        """Simulate B trials in one vmapped, jit-compiled call; one Run per trial.
+
+        Each trial starts from the env's current state (at ``env.t``) and the env is not advanced.
+        Batched inputs share the leading axis B: ``stimuli [B, T, n]`` or ``[B, T, n, sites]``
+        (mV or nA per ``input_mode``, sampled every ``stimulus_dt`` ms), ``seeds [B]`` (noise
+        streams; default: the env's seed for every trial), ``weights {name: [B]}``. Anything not
+        given is shared by all trials.
+        """
+        self._require_init()
+        dt = self.model.recommended_dt if dt is None else float(dt)
+        sizes = set()
+        if stimuli is not None:
+            sizes.add(int(np.shape(stimuli)[0]))
+        if seeds is not None:
+            sizes.add(len(seeds))
+        for value in (weights or {}).values():
+            sizes.add(int(np.shape(value)[0]))
+        if len(sizes) != 1:
+            raise ValueError(f"run_batch needs batched inputs with one common leading size; got sizes {sorted(sizes)}")
+        batch = sizes.pop()
+        layout, static = self._layout(dt)
+        n_steps = self._steps(duration, dt)
+        stride, v_sub, i_sub = self._record_stride(dt)
+        mode, stim, stim_dt = "none", None, 1.0
+        if stimuli is not None:
+            if stimulus_dt is None:
+                raise ValueError("run_batch(stimuli=...) needs stimulus_dt (ms per sample)")
+            first = JaxStimulus(jnp.asarray(stimuli)[0], dt=stimulus_dt, input_mode=input_mode)
+            self._check_stimulus(first, duration, dt)
+            mode, _, stim_dt = self._stimulus_array(first, layout.sites)
+            stim = jnp.asarray(stimuli, DTYPE)
+            if stim.ndim == 3:
+                stim = stim[..., None]
+            if stim.shape[-1] < layout.sites:
+                pad = jnp.zeros((*stim.shape[:-1], layout.sites - stim.shape[-1]), DTYPE)
+                stim = jnp.concatenate([stim, pad], axis=-1)
+        cfg = self._config(n_steps, dt, stride, mode, stim_dt)
+        params = self.params()
+        names = [c["name"] for c in self._classes]
+        if weights:
+            unknown = set(weights) - set(names)
+            if unknown:
+                raise KeyError(f"unknown weights {sorted(unknown)}; valid weights: {self.weight_names}")
+            params["weights"] = jnp.stack(
+                [jnp.asarray(weights[k], DTYPE) if k in weights else jnp.full((batch,), params["weights"][i])
+                 for i, k in enumerate(names)], axis=-1)
+        keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds if seeds is not None else [self.seed] * batch))
+        state = self._current_state(layout, params if not weights else self.params())
+        param_axes = {"cell": None, "weights": 0 if weights else None, "noise": None}
+        key = ("batch", self.model.name, layout, cfg, bool(weights), stim is not None)
+        if key not in _COMPILED:
+            const = self._const
+
+            def run_fn(p, s, st, x, k):
+                return engine.simulate(layout, cfg, const, p, s, st, x, k)
+
+            _COMPILED[key] = jax.jit(jax.vmap(run_fn, in_axes=(param_axes, None, None, 0 if stim is not None else None, 0)))
+        _, outputs = _COMPILED[key](params, static, state, stim, keys)
+        outputs = jax.tree_util.tree_map(np.asarray, outputs)
+        return [
+            self._make_run(jax.tree_util.tree_map(lambda a: a[b], outputs), duration, dt, stride, v_sub, i_sub, False)
+            for b in range(batch)
+        ]
+
+    def _rows(self, population: str | None) -> np.ndarray:
+        if population is None:
+            return np.arange(self.system.num_neurons)
+        start, count = self.system.population_ranges[population]
+        return np.arange(start, start + count)
+
+    def _make_run(self, outputs: dict, duration: float, dt: float, stride: int, v_sub: int, i_sub: int,
+                  traced: bool) -> Run:
+        spikes = voltage = current = None
+        if "spikes" in self.recording and not traced:
+            raster = np.asarray(outputs["spikes"])
+            steps, cells = np.nonzero(raster)
+            keep = np.isin(cells, self._rows(self.recording["spikes"]["population"]))
+            times = (steps[keep] + 1) * dt
+            ids = cells[keep].astype(np.int64)
+            order = np.lexsort((ids, times))
+            spikes = Events(ids[order], times[order])
+        if "voltage" in self.recording:
+            rows = self._rows(self.recording["voltage"]["population"])
+            values = jnp.asarray(outputs["v"])[::v_sub][:, rows].T
+            voltage = Series(rows, values if traced else np.asarray(values), stride * v_sub * dt)
+        if "membrane_current" in self.recording:
+            rows = self._rows(self.recording["membrane_current"]["population"])
+            i = jnp.asarray(outputs["i"])[::i_sub]  # [T, n, sites]
+            if self.model.name == "rcsd":
+                two = self._is_brk[rows]
+                cell_idx = np.concatenate([[g, g] if t else [g] for g, t in zip(rows, two)]).astype(np.int64)
+                site_idx = np.concatenate([[0, 1] if t else [0] for t in two]).astype(np.int64)
+                names = tuple(self.model.sites[s] for s in site_idx)
+            else:
+                cell_idx, site_idx, names = rows, np.zeros(len(rows), np.int64), None
+            values = i[:, cell_idx, site_idx].T
+            current = Series(cell_idx, values if traced else np.asarray(values), stride * i_sub * dt, names)
+        return Run(spikes=spikes, voltage=voltage, current=current, t0=float(self.t), duration=float(duration),
+                   population_ranges=dict(self.system.population_ranges))
+
+    def _clear(self) -> None:
+        self._state = None
+
+    def _close(self) -> None:
+        self._state = None

@@ -1,0 +1,38 @@
+"""Shared fixtures: small envs with background noise off, so runs are deterministic cell dynamics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import livn
+from livn.system import ParallelSystem
+
+QUIET = {"g_e0": 0.0, "g_i0": 0.0, "std_e": 0.0, "std_i": 0.0}
+
+
+def quiet_env(populations, model="rcsd", record=("spikes", "voltage"), **kwargs):
+    """An initialised diffrax env of unconnected cells without background noise."""
+    from livn_diffrax.env import Env
+
+    env = Env(ParallelSystem(populations), model=model, **kwargs)
+    if model == "rcsd":
+        env.set_noise(QUIET)
+    else:
+        env.set_noise({"mean": 0.0, "std": 0.0})
+    for what in record:
+        env.record(what)
+    return env.init()
+
+
+def step_current(duration, dt_stim, n, start, stop, amplitude, column=0):
+    """A current-clamp array ``[T, n]`` (nA): ``amplitude`` on ``column`` during [start, stop) ms."""
+    t = np.arange(int(round(duration / dt_stim))) * dt_stim
+    values = np.zeros((t.size, n))
+    values[(t >= start) & (t < stop), column] = amplitude
+    return values
+
+
+@pytest.fixture(scope="session")
+def livn_module():
+    return livn

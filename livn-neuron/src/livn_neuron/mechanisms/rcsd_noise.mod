@@ -1,0 +1,82 @@
+COMMENT
+Ornstein-Uhlenbeck conductance noise (Destexhe 2001; RCSD.md 4).
+g_e = max(0, g_e0 + g_e1), g_i = max(0, g_i0 + g_i1) (uS);
+i = g_e * (v - E_e) + g_i * (v - E_i) (nA, outward positive).
+The deviations g_e1, g_i1 start at 0 and are updated exactly every `interval` ms
+(at t = interval, 2 interval, ..., independent of dt), held constant in between:
+  g_x1 <- exp(-interval/tau_x) g_x1 + std_x sqrt(1 - exp(-2 interval/tau_x)) xi_x
+Each update draws xi_e then xi_i (both always, so the stream position does not depend on
+the parameters) from this instance's Random123 stream `ran`, whose ids the Env sets from
+(gid, section, seed); the stream restarts at every finitialize. The mean conductances
+apply whether or not the std are zero (the published `on` switch that dropped them is not
+reproduced).
+ENDCOMMENT
+
+NEURON {
+    POINT_PROCESS RcsdNoise
+    RANGE g_e0, g_i0, std_e, std_i, tau_e, tau_i, E_e, E_i, interval
+    RANGE g_e, g_i, g_e1, g_i1, i
+    NONSPECIFIC_CURRENT i
+    RANDOM ran
+}
+
+UNITS {
+    (nA) = (nanoamp)
+    (mV) = (millivolt)
+    (uS) = (microsiemens)
+}
+
+PARAMETER {
+    g_e0 = 0 (uS)
+    g_i0 = 0 (uS)
+    std_e = 0 (uS)
+    std_i = 0 (uS)
+    tau_e = 2.728 (ms)
+    tau_i = 10.49 (ms)
+    E_e = 0 (mV)
+    E_i = -75 (mV)
+    interval = 0.025 (ms)
+}
+
+ASSIGNED {
+    v (mV)
+    i (nA)
+    g_e (uS)
+    g_i (uS)
+    g_e1 (uS)
+    g_i1 (uS)
+    n_updates (1)
+}
+
+INITIAL {
+    random_setseq(ran, 0)
+    g_e1 = 0
+    g_i1 = 0
+    n_updates = 0
+}
+
+BEFORE BREAKPOINT {
+    LOCAL xi_e, xi_i, a
+    : t is the midpoint of the current step here; updates scheduled up to it take effect now.
+    while ((n_updates + 1) * interval <= t) {
+        xi_e = random_normal(ran)
+        xi_i = random_normal(ran)
+        a = exp(-interval / tau_e)
+        g_e1 = a * g_e1 + std_e * sqrt(1 - a * a) * xi_e
+        a = exp(-interval / tau_i)
+        g_i1 = a * g_i1 + std_i * sqrt(1 - a * a) * xi_i
+        n_updates = n_updates + 1
+    }
+}
+
+BREAKPOINT {
+    g_e = g_e0 + g_e1
+    if (g_e < 0) {
+        g_e = 0
+    }
+    g_i = g_i0 + g_i1
+    if (g_i < 0) {
+        g_i = 0
+    }
+    i = g_e * (v - E_e) + g_i * (v - E_i)
+}
