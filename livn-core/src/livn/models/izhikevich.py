@@ -3,6 +3,12 @@
 v in mV, t in ms. ``dv/dt = 0.04 v^2 + 5 v + 140 - u + I``, ``du/dt = a (b v - u)``; when
 ``v >= 30``: ``v <- c``, ``u <- u + d``. The input ``I`` is in mV/ms: a current in nA is
 divided by the membrane capacitance ``C_m`` (10 pF), so 1 nA gives 100 mV/ms of drive.
+
+``extracellular_gain`` (uS): a point neuron has no extent along which an extracellular potential
+could vary, so backends without compartments turn the potential ``V_e`` (mV) outside the cell into
+the current ``I = -extracellular_gain * V_e`` (nA): the cell's processes act as a lumped
+conductance to a distant, unperturbed part of the culture. A cathodic phase (``V_e < 0``)
+depolarises. At 1 uS a 1.5 uA, 0.2 ms cathodic phase fires cells within ~100 um of the electrode.
 """
 
 from __future__ import annotations
@@ -19,7 +25,26 @@ _CONSTANTS = {
     "v_init": -65.0,  # mV
     "C_m": 0.01,  # nF: I [mV/ms] = I [nA] / C_m
     "refractory": 0.0,  # ms
+    "extracellular_gain": 1.0,  # uS: I [nA] = -extracellular_gain * V_e [mV] (point-neuron drive)
 }
+
+
+# Tuned defaults for the predefined cultures (tuned on the brian2 backend, dt 0.1 ms, seed 123):
+# with weight 1 (0.5 nS AMPA/NMDA per contact) the recurrent excitation of ~80 inputs per cell
+# sustains ~40 Hz on its own, so excitatory weights are 0.1 (50 pS peak per connection), GABA_A 1;
+# an OU current of std 20 pA (tau 5 ms, mean 0) makes cells fire irregularly. make("EIx").run(2000)
+# then gives mean rates of ~3 Hz (EI1, noise-driven), ~7-8 Hz (EI2, EI3, EI4), every cell active.
+_EI_WEIGHTS = {
+    "EXC_EXC-hillock-AMPA-weight": 0.1,
+    "EXC_EXC-hillock-NMDA-weight": 0.1,
+    "INH_EXC-hillock-AMPA-weight": 0.1,
+    "INH_EXC-hillock-NMDA-weight": 0.1,
+    "EXC_INH-soma-GABA_A-weight": 1.0,
+    "INH_INH-soma-GABA_A-weight": 1.0,
+}
+_EI_NOISE = {"mean": 0.0, "std": 0.02, "tau": 5.0}
+_DEFAULT_WEIGHTS = {name: dict(_EI_WEIGHTS) for name in ("EI1", "EI2", "EI3", "EI4")}
+_DEFAULT_NOISE = {name: dict(_EI_NOISE) for name in ("EI1", "EI2", "EI3", "EI4")}
 
 
 def izhikevich_cell_parameters(kind: str, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -62,6 +87,8 @@ IZHIKEVICH = ModelSpec(
     },
     cell_parameters=izhikevich_cell_parameters,
     noise_parameters=POINT_NOISE,
+    default_weights=_DEFAULT_WEIGHTS,
+    default_noise=_DEFAULT_NOISE,
     constants=_CONSTANTS,
     recommended_dt=0.1,
 )

@@ -2,6 +2,10 @@
 
 ``tau_m dv/dt = (E_L - v) + R I`` with I in nA and R in MOhm (1 nA * 100 MOhm = 100 mV);
 a spike when ``v >= v_th`` resets v to ``v_reset`` and holds it there for ``t_ref``.
+
+``extracellular_gain`` (uS): the point-neuron drive from an extracellular potential,
+``I = -extracellular_gain * V_e`` (nA per mV outside the cell); see the Izhikevich model's docstring.
+It is ten times the Izhikevich gain because C_m is ten times larger (same dv/dt per mV).
 """
 
 from __future__ import annotations
@@ -37,6 +41,23 @@ def lif_isi(current_nA: float, E_L=-70.0, v_th=-55.0, v_reset=-75.0, tau_m=10.0,
     return float(tau_m * np.log((drive + E_L - v_reset) / (drive + E_L - v_th)))
 
 
+# Tuned defaults for the predefined cultures (tuned on the brian2 backend, dt 0.1 ms, seed 123).
+# Without a refractory period a LIF network runs away (a cell fires every step) once recurrent
+# excitation can hold v above threshold, so excitation is weak: AMPA 0.05 (25 pS peak per
+# connection), NMDA 0.02, GABA_A 1; the OU current (mean 0.1 nA = 10 mV of the 15 mV to threshold,
+# std 0.05 nA, tau 5 ms) makes cells fire irregularly. make("EIx", model="lif").run(2000) gives
+# mean rates of ~4-5 Hz with every cell active (EI2: 4.9 Hz; 6.8 Hz at 2x these excitatory weights,
+# runaway at 4x).
+_EI_WEIGHTS = {
+    "EXC_EXC-hillock-AMPA-weight": 0.05,
+    "EXC_EXC-hillock-NMDA-weight": 0.02,
+    "INH_EXC-hillock-AMPA-weight": 0.05,
+    "INH_EXC-hillock-NMDA-weight": 0.02,
+    "EXC_INH-soma-GABA_A-weight": 1.0,
+    "INH_INH-soma-GABA_A-weight": 1.0,
+}
+_EI_NOISE = {"mean": 0.1, "std": 0.05, "tau": 5.0}
+
 LIF = ModelSpec(
     name="lif",
     description="leaky integrate-and-fire point neuron",
@@ -44,6 +65,8 @@ LIF = ModelSpec(
     parameters={"EXC": _LIF_PARAMETERS, "INH": _LIF_PARAMETERS},
     cell_parameters=_lif_cell_parameters,
     noise_parameters=POINT_NOISE,
-    constants={"C_m": 0.1},  # nF = tau_m / R
+    default_weights={name: dict(_EI_WEIGHTS) for name in ("EI1", "EI2", "EI3", "EI4")},
+    default_noise={name: dict(_EI_NOISE) for name in ("EI1", "EI2", "EI3", "EI4")},
+    constants={"C_m": 0.1, "extracellular_gain": 10.0},  # nF = tau_m / R; uS
     recommended_dt=0.1,
 )
