@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from livn import backends
 from livn.cli import main
 

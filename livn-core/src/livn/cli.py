@@ -158,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--plot", type=Path, default=None, help="save a spike raster to this image")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=_cmd_run)
+    # -- `livn dataset ...` (issue 8, livn.dataset) --
+    from livn.dataset._cli import add_dataset_commands
+
+    add_dataset_commands(sub, _Parser)
     return parser
 
 

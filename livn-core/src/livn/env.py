@@ -414,8 +414,16 @@ class Env(Protocol):
             )
         return stimulus
 
-    def clear(self) -> Env:
-        """Back to t = 0 with a fresh network state (same network, weights and seed)."""
+    def clear(self, seed: int | None = None) -> Env:
+        """Back to t = 0 with a fresh network state, as a new env with this seed would start.
+
+        ``seed`` replaces the env's seed first (new noise, same network); backends read
+        ``self.seed`` in ``_clear``.
+        """
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+                raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+            self.seed = int(seed)
         self._clear()
         self.t = 0.0
         self._stimulus_dt = None

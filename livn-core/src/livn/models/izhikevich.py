@@ -8,7 +8,8 @@ divided by the membrane capacitance ``C_m`` (10 pF), so 1 nA gives 100 mV/ms of 
 could vary, so backends without compartments turn the potential ``V_e`` (mV) outside the cell into
 the current ``I = -extracellular_gain * V_e`` (nA): the cell's processes act as a lumped
 conductance to a distant, unperturbed part of the culture. A cathodic phase (``V_e < 0``)
-depolarises. At 1 uS a 1.5 uA, 0.2 ms cathodic phase fires cells within ~100 um of the electrode.
+depolarises. At 1 uS a single 1.5 uA biphasic pulse (0.2 ms phases) fires cells within ~150 um of
+the electrode (at rest, no noise).
 """
 
 from __future__ import annotations

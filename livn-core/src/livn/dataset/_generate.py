@@ -1,0 +1,544 @@
+"""Generating, resuming, verifying and regenerating datasets, on local processes or MPI ranks."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from livn.dataset._protocol import ProtocolParams, draw_pulses, pulse_inputs, sample_seeds
+from livn.dataset._store import (
+    CONFIG_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    Sample,
+    read_config,
+    read_manifest,
+    read_shard,
+    sha256,
+    shard_info,
+    shard_name,
+    write_json_atomic,
+    write_shard,
+)
+
+__all__ = ["DatasetError", "generate", "mpi_world", "regenerate", "simulate_sample", "verify"]
+
+#: Membrane-current sampling interval for the optional LFP, ms.
+LFP_DT = 0.1
+#: Held (fcntl/msvcrt lock, released when the process dies) while a generator writes a dataset.
+LOCK_FILE = ".generate.lock"
+
+
+class DatasetError(RuntimeError):
+    """A dataset directory is inconsistent with the request (different parameters, bad shards)."""
+
+
+# -- environment and one sample ---------------------------------------------------------------------
+def backend_version(cls: type) -> str:
+    """Version of the distribution that provides the backend class ``cls`` (or its module's ``__version__``)."""
+    from importlib import metadata
+
+    top = cls.__module__.split(".")[0]
+    for dist in metadata.packages_distributions().get(top, []):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return str(getattr(sys.modules.get(cls.__module__), "__version__", "unknown"))
+
+
+def make_env(config: dict[str, Any]) -> Any:
+    """A fresh env for ``config`` (seed 0; each sample sets its own seed and clears)."""
+    import livn
+
+    record = ("spikes", "membrane_current") if config["lfp"] else ("spikes",)
+    env = livn.make(config["system"], backend=config["backend"], seed=0, record=())
+    for what in record:
+        if what == "membrane_current":
+            env.record_membrane_current(dt=LFP_DT)
+        else:
+            env.record(what)
+    return env
+
+
+def simulate_sample(env: Any, config: dict[str, Any], index: int) -> Sample:
+    """Draw sample ``index``'s protocol, run it on ``env`` from a fresh state, and package the response.
+
+    The culture restarts from t = 0 with the sample's own seed (``env.clear(seed=seed)``),
+    so the result depends only on the dataset config and ``index``.
+    """
+    from livn.encoding import to_stimulus
+
+    params = ProtocolParams.from_dict(config["protocol"])
+    protocol_seed, culture_seed = sample_seeds(config["seed"], index)
+    duration = float(config["duration"])
+    num_channels = env.io.num_channels
+    times, channels, amplitudes = draw_pulses(np.random.default_rng(protocol_seed), num_channels, duration, params)
+    inputs = pulse_inputs(times, channels, amplitudes, num_channels, duration, params)
+    stimulus = to_stimulus(env, inputs, params.dt, config["input_mode"], config["current_per_mV"])
+    env.clear(seed=culture_seed)
+    run = env.run(duration, stimulus, dt=config["dt"]).to_numpy()
+    ids = np.asarray(run.spikes.ids, dtype=np.int64)
+    spike_times = np.asarray(run.spikes.times, dtype=np.float64)
+    per_ids, per_times = env.channel_recording(ids, spike_times)
+    channel_ids = np.asarray(env.io.channel_ids, dtype=np.int64)
+    counts = [per_ids[int(c)].size for c in channel_ids]
+    lfp = None
+    if config["lfp"]:
+        if run.current is None:
+            raise DatasetError(f"backend {env.backend_name!r} returned no membrane currents; --lfp needs them")
+        lfp = np.asarray(env.potential_recording(run.current), dtype=np.float64)
+    return Sample(
+        index=int(index),
+        seed=culture_seed,
+        duration=duration,
+        pulse_times=times,
+        pulse_channels=channels,
+        pulse_amplitudes=amplitudes,
+        spike_ids=ids,
+        spike_times=spike_times,
+        channel_ids=channel_ids,
+        channel_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        channel_spike_ids=np.concatenate([per_ids[int(c)] for c in channel_ids]).astype(np.int64),
+        channel_spike_times=np.concatenate([per_times[int(c)] for c in channel_ids]).astype(np.float64),
+        lfp=lfp,
+        lfp_dt=LFP_DT if lfp is not None else None,
+    )
+
+
+def stimulus_inputs(config: dict[str, Any], sample: Sample) -> np.ndarray:
+    """The sample's electrode currents ``[T, C]`` uA, rebuilt from its pulse table."""
+    params = ProtocolParams.from_dict(config["protocol"])
+    return pulse_inputs(
+        sample.pulse_times, sample.pulse_channels, sample.pulse_amplitudes, int(sample.channel_ids.size),
+        sample.duration, params,
+    )
+
+
+# -- config ---------------------------------------------------------------------------------------------
+def build_config(
+    system: str,
+    samples: int,
+    duration: float,
+    seed: int,
+    backend: str | None,
+    shard_size: int,
+    lfp: bool,
+    input_mode: str,
+    current_per_mV: float,
+    protocol: ProtocolParams,
+    dt: float | None,
+) -> dict[str, Any]:
+    """The full, reproducible description of a dataset.
+
+    The env used to read the model, weights, noise and electrodes is constructed but not
+    initialised (no simulator objects are built), so the coordinating process stays light.
+    """
+    import livn
+    from livn.backends import resolve
+
+    cls = resolve(backend)
+    # store the name the backend is registered under, or the dotted path it was loaded from
+    backend_ref = backend if isinstance(backend, str) else cls.backend_name
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "system": str(system),
+        "backend": backend_ref,
+        "backend_name": cls.backend_name,
+        "backend_version": backend_version(cls),
+        "livn_version": livn.__version__,
+        "samples": int(samples),
+        "shard_size": int(shard_size),
+        "duration": float(duration),
+        "seed": int(seed),
+        "dt": dt,
+        "lfp": bool(lfp),
+        "input_mode": input_mode,
+        "current_per_mV": float(current_per_mV),
+        "protocol": protocol.to_dict(),
+    }
+    env = cls(config["system"], seed=0)
+    env.apply_model_defaults()
+    config["model"] = env.model.name
+    config["num_neurons"] = int(env.system.num_neurons)
+    config["num_channels"] = int(env.io.num_channels)
+    config["params"] = {
+        "weights": {k: float(v) for k, v in sorted(env.weights.items())},
+        "noise": {k: float(v) for k, v in sorted(env.noise.items())},
+    }
+    return config
+
+
+def _shards(config: dict[str, Any]) -> list[tuple[int, int, int]]:
+    """``(shard, first, count)`` for every shard of the dataset."""
+    size, total = config["shard_size"], config["samples"]
+    return [(k, first, min(size, total - first)) for k, first in enumerate(range(0, total, size))]
+
+
+# -- progress ---------------------------------------------------------------------------------------------
+class Progress:
+    """A plain-text progress bar on stderr: samples done, rate and ETA (a line per 10% when not a TTY)."""
+
+    def __init__(self, total: int, done: int = 0, stream: TextIO | None = None, enabled: bool = True) -> None:
+        self.total, self.done, self.start_done = total, done, done
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.start = time.perf_counter()
+        self.last_decile = -1
+
+    def update(self, count: int) -> None:
+        """``count`` more samples are done."""
+        self.done += count
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.start
+        rate = (self.done - self.start_done) / elapsed if elapsed > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else float("inf")
+        width = 30
+        filled = int(width * self.done / max(self.total, 1))
+        line = (
+            f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} samples  "
+            f"{rate:.2f} samples/s  ETA {left:.0f} s" if math.isfinite(left) else
+            f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} samples"
+        )
+        if self.tty:
+            print(f"\r{line}", end="" if self.done < self.total else "\n", file=self.stream, flush=True)
+        else:
+            decile = int(10 * self.done / max(self.total, 1))
+            if decile != self.last_decile:
+                self.last_decile = decile
+                print(line, file=self.stream, flush=True)
+
+
+# -- workers -------------------------------------------------------------------------------------------------
+_WORKER_ENV: Any = None
+
+
+def _init_worker(config: dict[str, Any]) -> None:
+    global _WORKER_ENV
+    _WORKER_ENV = make_env(config)
+
+
+def _generate_shard(directory: str, config: dict[str, Any], shard: int, first: int, count: int, env: Any = None,
+                    progress: Progress | None = None) -> tuple[int, str, dict[str, Any]]:
+    env = env if env is not None else _WORKER_ENV
+    samples = []
+    for index in range(first, first + count):
+        samples.append(simulate_sample(env, config, index))
+        if progress is not None:
+            progress.update(1)
+    path = write_shard(Path(directory), shard, samples, _shard_metadata(config))
+    return shard, path.name, {"sha256": sha256(path), "first": first, "count": count, "bytes": path.stat().st_size}
+
+
+def _shard_metadata(config: dict[str, Any]) -> dict[str, Any]:
+    keys = ("system", "backend", "backend_name", "backend_version", "livn_version", "model", "seed", "duration",
+            "dt", "input_mode", "current_per_mV", "protocol", "params", "lfp")
+    return {k: config.get(k) for k in keys}
+
+
+def mpi_world() -> Any:
+    """``MPI.COMM_WORLD`` when mpi4py is importable and the world has more than one rank, else None."""
+    if importlib.util.find_spec("mpi4py") is None:
+        return None
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
+
+
+# -- resume ---------------------------------------------------------------------------------------------------
+_VOLATILE = ("backend_version", "livn_version")
+
+
+def _check_same(existing: dict[str, Any], config: dict[str, Any], directory: Path) -> None:
+    differing = sorted(k for k in set(existing) | set(config) if existing.get(k) != config.get(k))
+    if differing:
+        details = "; ".join(f"{k}: {existing.get(k)!r} there, {config.get(k)!r} now" for k in differing[:5])
+        raise DatasetError(
+            f"{directory} holds a dataset made with different parameters ({details}); "
+            "resume with the same arguments or choose a new --out directory"
+        )
+
+
+def _scan(directory: Path, config: dict[str, Any], manifest: dict[str, Any]) -> list[tuple[int, int, int]]:
+    """Adopt complete shards missing from the manifest, drop bad entries, return the shards still to do."""
+    for stale in directory.glob("*.tmp.*"):
+        stale.unlink(missing_ok=True)
+    pending = []
+    for shard, first, count in _shards(config):
+        name = shard_name(shard)
+        path = directory / name
+        entry = manifest["shards"].get(name)
+        if path.exists():
+            if entry is not None and entry.get("sha256") == sha256(path):
+                continue
+            try:
+                info = shard_info(path)
+            except ValueError:
+                info = None
+            if info == {"first": first, "count": count}:
+                manifest["shards"][name] = {"sha256": sha256(path), "first": first, "count": count,
+                                            "bytes": path.stat().st_size}
+                continue
+            path.unlink()
+        manifest["shards"].pop(name, None)
+        pending.append((shard, first, count))
+    return pending
+
+
+# -- generate ---------------------------------------------------------------------------------------------------
+def generate(
+    system: str,
+    samples: int,
+    duration: float,
+    out: str | Path,
+    workers: int = 1,
+    backend: str | None = None,
+    seed: int = 0,
+    shard_size: int = 10,
+    lfp: bool = False,
+    input_mode: str = "extracellular",
+    current_per_mV: float = 1.0,
+    protocol: ProtocolParams | None = None,
+    dt: float | None = None,
+    progress: bool = True,
+    comm: Any = "auto",
+) -> Path:
+    """Generate (or resume) a dataset of ``samples`` random-protocol responses of ``duration`` ms in ``out``.
+
+    Shards of ``shard_size`` samples are simulated by ``workers`` local processes, or by the MPI
+    ranks when run under ``mpiexec`` (``comm="auto"`` detects it; pass None to stay local).
+    Finished shards listed in ``out/manifest.json`` are kept, so rerunning the same command
+    resumes an interrupted run. Returns ``out``.
+    """
+    from livn.encoding import INPUT_MODES
+
+    for name, value, low in (("samples", samples, 1), ("workers", workers, 1), ("shard_size", shard_size, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
+        raise ValueError(f"duration must be a positive number of ms, got {duration!r}")
+    if input_mode not in INPUT_MODES:
+        raise ValueError(f"input_mode must be one of {list(INPUT_MODES)}, got {input_mode!r}")
+    protocol = protocol or ProtocolParams()
+    directory = Path(out)
+    world = mpi_world() if comm == "auto" else comm
+    rank = 0 if world is None else world.Get_rank()
+
+    config = error = manifest = lock = None
+    pending: list[tuple[int, int, int]] = []
+    if rank == 0:
+        try:
+            lock = _lock(directory)
+            config = build_config(system, samples, duration, seed, backend, shard_size, lfp, input_mode,
+                                       current_per_mV, protocol, dt)
+            directory.mkdir(parents=True, exist_ok=True)
+            if (directory / CONFIG_FILE).exists():
+                existing = read_config(directory)
+                _check_same({k: v for k, v in existing.items() if k not in _VOLATILE},
+                            {k: v for k, v in config.items() if k not in _VOLATILE}, directory)
+            write_json_atomic(directory / CONFIG_FILE, config)
+            manifest = read_manifest(directory)
+            pending = _scan(directory, config, manifest)
+            write_json_atomic(directory / MANIFEST_FILE, manifest)
+        except Exception as exc:  # shared with the other ranks before raising
+            error = exc
+            pending = []
+    try:
+        return _run_pending(world, rank, directory, config, pending, manifest, workers, progress, error)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _lock(directory: Path) -> Any:
+    """Hold ``directory/.generate.lock`` so that two generators never write one dataset at once."""
+    from filelock import FileLock, Timeout
+
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(directory / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise DatasetError(
+            f"another `livn dataset generate` is writing {directory} (it holds {LOCK_FILE}); wait for it to finish"
+        ) from None
+    return lock
+
+
+def _run_pending(world: Any, rank: int, directory: Path, config: Any, pending: list, manifest: Any, workers: int,
+                 progress: bool, error: Exception | None) -> Path:
+    if world is not None:
+        error_text = world.bcast(None if error is None else f"{type(error).__name__}: {error}", root=0)
+        if error_text is not None:
+            if error is not None:
+                raise error
+            raise DatasetError(f"rank 0 failed: {error_text}")
+        config, pending = world.bcast((config, pending), root=0)
+    elif error is not None:
+        raise error
+
+    done_before = config["samples"] - sum(count for _, _, count in pending)
+    bar = Progress(config["samples"], done_before, enabled=progress and rank == 0)
+    if world is not None:
+        _generate_mpi(world, directory, config, pending, bar)
+    elif pending and (workers == 1 or len(pending) == 1):
+        env = make_env(config)
+        try:
+            for shard, first, count in pending:
+                result = _generate_shard(str(directory), config, shard, first, count, env=env, progress=bar)
+                _record(directory, manifest, result)
+        finally:
+            env.close()
+    elif pending:
+        _generate_pool(directory, config, pending, workers, manifest, bar)
+    return directory
+
+
+def _record(directory: Path, manifest: dict[str, Any], result: tuple[int, str, dict[str, Any]]) -> None:
+    _, name, entry = result
+    manifest["shards"][name] = entry
+    write_json_atomic(directory / MANIFEST_FILE, manifest)
+
+
+#: Thread-pool sizes of the numeric libraries; each worker gets 1 unless the user set them.
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _one_thread_per_worker() -> Iterator[None]:
+    """Workers already use every core; BLAS/OpenMP threads inside each would only oversubscribe them."""
+    unset = [name for name in _THREAD_VARIABLES if name not in os.environ]
+    for name in unset:
+        os.environ[name] = "1"  # spawned workers copy the environment when they start
+    try:
+        yield
+    finally:
+        for name in unset:
+            os.environ.pop(name, None)
+
+
+def _generate_pool(directory: Path, config: dict[str, Any], pending: list, workers: int, manifest: dict,
+                   bar: Progress) -> None:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # spawn: simulators keep threads and caches that do not survive fork()
+    context = multiprocessing.get_context("spawn")
+    with _one_thread_per_worker(), ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context,
+                             initializer=_init_worker, initargs=(config,)) as pool:
+        futures = {pool.submit(_generate_shard, str(directory), config, *job) for job in pending}
+        try:
+            while futures:
+                finished, futures = wait(futures, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    result = future.result()
+                    _record(directory, manifest, result)
+                    bar.update(result[2]["count"])
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _generate_mpi(world: Any, directory: Path, config: dict[str, Any], pending: list, bar: Progress) -> None:
+    rank, size = world.Get_rank(), world.Get_size()
+    mine = pending[rank::size]
+    env = make_env(config) if mine else None
+    results = []
+    try:
+        for job in mine:
+            result = _generate_shard(str(directory), config, *job, env=env)
+            results.append(result)
+            bar.update(result[2]["count"] * size)  # rank 0 reports for all, assuming even progress
+    except Exception as exc:
+        # the other ranks would wait forever in gather(); finished shards stay on disk for a resume
+        print(f"livn dataset: rank {rank} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        world.Abort(1)
+    gathered = world.gather(results, root=0)
+    if rank == 0:
+        manifest = read_manifest(directory)
+        for part in gathered:
+            for result in part:
+                manifest["shards"][result[1]] = result[2]
+        write_json_atomic(directory / MANIFEST_FILE, manifest)
+    world.Barrier()
+    if env is not None:
+        env.close()
+
+
+# -- verify and regenerate ---------------------------------------------------------------------------------------
+def verify(directory: str | Path, regenerate_indices: Sequence[int] = ()) -> list[str]:
+    """Problems found in a dataset (empty when it is complete and intact).
+
+    Checks that every shard is listed in the manifest, present, matches its SHA-256 and holds the
+    right samples; optionally regenerates ``regenerate_indices`` from scratch and compares bit for bit.
+    """
+    directory = Path(directory)
+    config = read_config(directory)
+    manifest = read_manifest(directory)
+    problems = []
+    intact = set()
+    for shard, first, count in _shards(config):
+        name = shard_name(shard)
+        entry = manifest["shards"].get(name)
+        path = directory / name
+        if entry is None:
+            problems.append(f"{name}: not finished (missing from the manifest); rerun `livn dataset generate` with the same arguments to resume")
+            continue
+        if not path.exists():
+            problems.append(f"{name}: listed in the manifest but the file is missing")
+            continue
+        if sha256(path) != entry["sha256"]:
+            problems.append(f"{name}: checksum mismatch (the file changed after it was written)")
+            continue
+        try:
+            info = shard_info(path)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        if info != {"first": first, "count": count}:
+            problems.append(f"{name}: holds samples {info} instead of first={first}, count={count}")
+            continue
+        intact.add(shard)
+    for index in regenerate_indices:
+        if not 0 <= index < config["samples"]:
+            problems.append(f"sample {index}: no such sample (the dataset has {config['samples']})")
+            continue
+        if index // config["shard_size"] not in intact:
+            problems.append(f"sample {index}: cannot compare, its shard is not finished or not intact")
+            continue
+        stored = load_sample(directory, index, config)
+        again = regenerate(directory, index)
+        if not stored.identical(again):
+            problems.append(f"sample {index}: regenerating it does not reproduce the stored sample bit for bit")
+    return problems
+
+
+def load_sample(directory: Path, index: int, config: dict[str, Any] | None = None) -> Sample:
+    """Read sample ``index`` from its shard."""
+    config = config or read_config(directory)
+    shard = index // config["shard_size"]
+    return next(read_shard(Path(directory) / shard_name(shard), [index]))
+
+
+def regenerate(directory: str | Path, index: int) -> Sample:
+    """Simulate sample ``index`` again from the dataset's config, on a freshly built env."""
+    config = read_config(Path(directory))
+    env = make_env(config)
+    try:
+        return simulate_sample(env, config, index)
+    finally:
+        env.close()

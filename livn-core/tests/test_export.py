@@ -1,0 +1,92 @@
+"""Run -> NWB and Neo: files written, read back with pynwb / neo, compared with the Run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from livn.run import Events, Run, Series
+
+
+def _run() -> Run:
+    rng = np.random.default_rng(4)
+    ids = rng.integers(0, 6, size=40).astype(np.int64)
+    times = np.sort(rng.uniform(0.0, 50.0, size=40))
+    voltage = Series(np.array([0, 2, 5]), -65.0 + rng.normal(size=(3, 500)), 0.1)
+    current = Series(np.array([1, 1, 3]), 1e-3 * rng.normal(size=(3, 500)), 0.1, ("soma", "dend", "soma"))
+    return Run(spikes=Events(ids, times), voltage=voltage, current=current, t0=100.0, duration=50.0)
+
+
+def _trains(run: Run) -> dict[int, np.ndarray]:
+    ids, times = np.asarray(run.spikes.ids), np.asarray(run.spikes.times)
+    return {int(g): np.sort(times[ids == g]) for g in np.unique(ids)}
+
+
+def test_nwb_round_trip_read_with_pynwb(tmp_path):
+    pynwb = pytest.importorskip("pynwb")
+    from livn.export import from_nwb, to_nwb
+
+    run = _run()
+    path = to_nwb(run, tmp_path / "run.nwb", gids=range(8))
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        nwbfile = io.read()
+        units = nwbfile.units
+        assert sorted(int(g) for g in units["gid"][:]) == list(range(8))  # silent cells kept
+        expected = _trains(run)
+        for row in range(len(units)):
+            gid = int(units["gid"][row])
+            stored = np.asarray(units["spike_times"][row])
+            np.testing.assert_allclose(stored, (expected.get(gid, np.zeros(0)) + run.t0) / 1000.0, rtol=1e-12)
+        potential = nwbfile.acquisition["membrane_potential"]
+        np.testing.assert_array_equal(np.asarray(potential.data[:]).T, run.voltage.values)
+        assert potential.conversion == 1e-3 and potential.rate == pytest.approx(10_000.0)
+        assert potential.starting_time == pytest.approx(0.1)
+    back = from_nwb(path)
+    np.testing.assert_array_equal(back.spikes.ids, run.spikes.ids[np.lexsort((run.spikes.ids, run.spikes.times))])
+    np.testing.assert_allclose(np.sort(back.spikes.times), np.sort(run.spikes.times), atol=1e-9)
+    np.testing.assert_array_equal(back.current.values, run.current.values)
+    assert back.current.sites == run.current.sites and back.current.dt == pytest.approx(0.1)
+    assert (back.t0, back.duration) == (run.t0, run.duration)
+
+
+@pytest.mark.parametrize("suffix", [".nix", ".pkl"])
+def test_neo_round_trip_read_with_neo(tmp_path, suffix):
+    neo = pytest.importorskip("neo")
+    if suffix == ".nix":
+        pytest.importorskip("nixio")
+    from livn.export import from_neo, save_neo, to_neo
+
+    run = _run()
+    block = to_neo(run)
+    assert len(block.segments[0].spiketrains) == len(np.unique(run.spikes.ids))
+    path = save_neo(run, tmp_path / f"run{suffix}")
+    io = neo.io.get_io(str(path))
+    read = io.read_block()
+    if hasattr(io, "close"):
+        io.close()
+    trains = {int(t.annotations["gid"]): t for t in read.segments[0].spiketrains}
+    expected = _trains(run)
+    assert set(trains) == set(expected)
+    for gid, train in trains.items():
+        np.testing.assert_allclose(train.rescale("ms").magnitude, expected[gid] + run.t0, atol=1e-9)
+        assert float(train.t_stop.rescale("ms").magnitude) == pytest.approx(run.t0 + run.duration)
+    signals = {s.name: s for s in read.segments[0].analogsignals}
+    np.testing.assert_allclose(signals["voltage"].rescale("mV").magnitude.T, run.voltage.values)
+    np.testing.assert_array_equal(signals["voltage"].array_annotations["gid"], run.voltage.ids)
+    back = from_neo(path)
+    np.testing.assert_allclose(back.current.values, run.current.values, rtol=1e-12)
+    assert back.current.sites == run.current.sites
+    np.testing.assert_allclose(np.sort(back.spikes.times), np.sort(run.spikes.times), atol=1e-9)
+    assert back.t0 == pytest.approx(run.t0) and back.duration == pytest.approx(run.duration)
+
+
+def test_missing_library_error_names_the_extra(monkeypatch, tmp_path):
+    import sys
+
+    from livn import export
+
+    monkeypatch.setitem(sys.modules, "pynwb", None)  # makes `import pynwb` raise ImportError
+    with pytest.raises(ImportError, match=r"livn-core\[nwb\]"):
+        export.to_nwb(_run(), tmp_path / "x.nwb")
+    monkeypatch.setitem(sys.modules, "neo", None)
+    with pytest.raises(ImportError, match=r"livn-core\[neo\]"):
+        export.to_neo(_run())
