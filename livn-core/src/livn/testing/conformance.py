@@ -130,6 +130,13 @@ class BackendConformance:
         assert again.t0 == 0.0
         assert self.spike_set(first) == self.spike_set(again)
 
+    def test_clear_with_seed_matches_fresh_env(self) -> None:
+        env = self.make(seed=5)
+        env.run(self.duration)
+        env.clear(seed=6)
+        assert env.seed == 6
+        assert self.spike_set(env.run(self.duration)) == self.spike_set(self.make(seed=6).run(self.duration))
+
     # -- stimulus ----------------------------------------------------------------------------------
     def test_current_stimulus_drives_cells(self) -> None:
         env = self.make()
