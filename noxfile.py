@@ -20,7 +20,9 @@ CORE = "./livn-core"
 PYTHON = "3.11"
 
 #: The backend matrix, the single source of truth: name -> what its venv needs beyond livn-core.
-BACKENDS: dict[str, dict] = {}
+BACKENDS: dict[str, dict] = {
+    "neuron": {},
+}
 
 #: Paths ruff checks besides the backends of the matrix.
 LINTED = ["noxfile.py", "livn-core", "tests", "examples", "equivalence"]
@@ -38,11 +40,16 @@ def _install(session: nox.Session, *packages: str) -> None:
     session.install(*packages, env=_ENV)
 
 
+def _cache_dir() -> str:
+    """One cache for all sessions, so systems generate and mechanisms compile once per run."""
+    return os.environ.get("LIVN_CACHE_DIR", str(ROOT / ".nox" / "livn-cache"))
+
+
 def _pytest(session: nox.Session, *paths: str, backend: str | None = None) -> None:
     env = dict(_ENV)
     if backend is not None:
         env["LIVN_BACKEND"] = backend
-    env["LIVN_CACHE_DIR"] = os.environ.get("LIVN_CACHE_DIR", str(ROOT / ".nox" / "livn-cache"))
+    env["LIVN_CACHE_DIR"] = _cache_dir()
     session.run("python", "-m", "pytest", "-q", *paths, *session.posargs, env=env)
 
 
@@ -64,6 +71,17 @@ def _backend_session(session: nox.Session, name: str) -> None:
 def backend(session: nox.Session, backend: str) -> None:
     """One backend in its own venv: its own tests plus the shared conformance suite in tests/."""
     _backend_session(session, backend)
+
+
+@nox.session(python=PYTHON, tags=["mpi", "neuron"], default=True)
+def mpi(session: nox.Session) -> None:
+    """Multi-rank runs under mpiexec: NEURON on 1 vs 2 ranks, the quick start, MPI datasets."""
+    _install(session, f"{CORE}[test,mpi]", "./livn-neuron")
+    env = {**_ENV, "LIVN_REQUIRE_MPI": "1", "LIVN_BACKEND": "neuron", "LIVN_CACHE_DIR": _cache_dir()}
+    session.run("python", "-m", "pytest", "-q", "livn-neuron/tests/test_neuron_mpi.py",
+                "livn-core/tests/test_dataset.py", "-k", "mpi", *session.posargs, env=env)
+    quickstart = "from livn import make; it, t, *_ = make('EI2').run(100); print('rank spikes', len(it))"
+    session.run("mpiexec", "-n", "2", "python", "-c", quickstart, env=env)
 
 
 @nox.session(python=PYTHON, tags=["example"], default=True)

@@ -38,17 +38,21 @@ def run_network(system: str, duration: float, out: str | None) -> dict[str, floa
     if comm is not None:
         comm.Barrier()
     elapsed = time.perf_counter() - t0
+    # NEURON's own split of the run: integration (step) and waiting for the spike exchange
+    step, wait = float(env.pc.step_time()), float(env.pc.wait_time())
     size = 1
     if comm is not None:
         size = comm.Get_size()
         build = comm.allreduce(build, op=_mpi_max())
         elapsed = comm.allreduce(elapsed, op=_mpi_max())
+        step = comm.allreduce(step, op=_mpi_max())
+        wait = comm.allreduce(wait, op=_mpi_max())
         run = run.gather(comm)
         if comm.Get_rank() != 0:
             return {}
     ids, times = np.asarray(run.spikes.ids), np.asarray(run.spikes.times)
     if out:
-        np.savez(out, ids=ids, times=times, build=build, run=elapsed, size=size)
+        np.savez(out, ids=ids, times=times, build=build, run=elapsed, size=size, step=step, wait=wait)
     return {"build": build, "run": elapsed, "spikes": float(len(ids)), "size": float(size)}
 
 
@@ -61,7 +65,6 @@ def _mpi_max():
 def cell_creation(count: int) -> float:
     """Seconds to create ``count`` BRK cells (sections, channels, parameters), nothing else."""
     from livn.models.rcsd import BRK, CONSTANTS
-
     from livn_neuron import cells
     from livn_neuron.build import load_mechanisms
     from livn_neuron.nrn import import_neuron
@@ -113,16 +116,19 @@ def main() -> None:
             outs[ranks] = np.load(out)
         one = outs[1]
         n_cells = {"EI1": 10, "EI2": 100, "EI3": 1000, "EI4": 10000}.get(args.system)
-        print(f"{args.system}, {args.duration:g} ms simulated, dt 0.025 ms")
+        print(f"{args.system}, {args.duration:g} ms simulated, dt 0.025 ms; "
+              f"machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"  build (make, 1 rank):   {float(one['build']):8.2f} s")
-        print(f"  run, 1 rank:            {float(one['run']):8.2f} s")
+        print(f"  run, 1 rank:            {float(one['run']):8.2f} s (integration {float(one['step']):.2f} s)")
         rate = len(one["ids"]) / (n_cells or 1) / (args.duration / 1000.0)
         print(f"  spikes: {len(one['ids'])} ({rate:.2f} Hz per cell)")
         if 2 in outs:
             two = outs[2]
             print(f"  build (make, 2 ranks):  {float(two['build']):8.2f} s")
-            print(f"  run, 2 ranks:           {float(two['run']):8.2f} s")
-            print(f"  speedup (run):          {float(one['run']) / float(two['run']):8.2f} x")
+            print(f"  run, 2 ranks:           {float(two['run']):8.2f} s (integration {float(two['step']):.2f} s, "
+                  f"waiting for spike exchange {float(two['wait']):.2f} s, slowest rank)")
+            print(f"  speedup (run wall):     {float(one['run']) / float(two['run']):8.2f} x")
+            print(f"  speedup (integration):  {float(one['step']) / float(two['step']):8.2f} x")
             print(f"  spikes identical on 1 and 2 ranks: {spikes_equal(one, two)}")
 
     if not args.skip_ei4:

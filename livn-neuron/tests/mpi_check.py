@@ -13,10 +13,20 @@ import numpy as np
 
 def main(out: str, system: str = "EI2", duration: float = 200.0) -> None:
     from livn import make
+    from livn.stimulus import Stimulus
 
     env = make(system, backend="neuron", seed=11, record=("spikes", "voltage"))
+    # the moderate-conductance regime tuned for EI3/EI4, so that both stimuli visibly act
+    env.set_noise(env.model.noise_defaults("EI3")).set_weights(env.model.weight_defaults("EI3"))
     size = 1 if env.comm is None else env.comm.Get_size()
-    run = env.run(duration)
+    # three continued runs: spontaneous, a current step on ten cells, an MEA pulse train on channel 0
+    first = env.run(duration / 2)
+    step = Stimulus(np.full((int(duration / 8 / 0.05), 10), 0.05), dt=0.05, gids=np.arange(10), input_mode="current")
+    second = env.run(duration / 4, stimulus=step)
+    pulses = Stimulus.biphasic_pulse(len(env.io.electrode_coordinates), 0, amplitude=20.0,
+                                     pulse_times=(0.0, 20.0), duration=duration / 4, dt=0.05)
+    third = env.run(duration / 4, stimulus=env.cell_stimulus(pulses, dt=0.05))
+    run = first.concat(second).concat(third)
     if size > 1:
         rank = env.comm.Get_rank()
         own = np.asarray(run.voltage.ids)

@@ -30,7 +30,13 @@ means ``COMM_WORLD``) puts gid ``g`` on rank ``g % size``; spikes travel through
 them on rank 0. A rank that raises prints its traceback and aborts the whole job
 (``comm.Abort``), so no rank is left waiting. NEURON holds one network per process: making a new
 neuron Env releases the previous one (which then refuses to run).
+
+Defaults: ``make("EI3")``/``make("EI4")`` apply the weights and noise tuned on this backend
+(``livn.models.rcsd``: noise g_e0 1 nS, g_i0 5 nS, std half the mean, tau 2.728/10.49 ms;
+EXC->EXC AMPA 0.5 / NMDA 0.05, EXC->INH AMPA 0.2 / NMDA 0.02, GABA_A 3 contacts): EI3 fires at
+~3 Hz (EXC) and ~8 Hz (INH) over 1 s without runaway, after a ~100 ms transient from v_init.
 """
+
 
 from __future__ import annotations
 
@@ -46,6 +52,7 @@ import numpy as np
 from livn.env import Env as BaseEnv
 from livn.errors import CapabilityError
 from livn.run import Events, Run, Series
+from livn.system import weight_name
 
 from livn_neuron import cells as cellmod
 from livn_neuron.build import load_mechanisms
@@ -151,15 +158,18 @@ class Env(BaseEnv):
         system = self.system
         self.local_gids = np.arange(self.rank, system.num_neurons, self.nhost, dtype=np.int64)
         self.cells: dict[int, cellmod.Cell] = {}
-        for index, population in enumerate(system.populations):
+        for population in system.populations:
             start, count = system.population_ranges[population]
             kind = system.population_kinds[population]
-            rng = np.random.default_rng([self.seed, index])
-            params = self.model.cell_parameters(kind, count, rng)
+            # the model's per-cell values (seeded as on every backend) with set_cell_params overrides
+            params = self.cell_parameters(population)
             mine = self.local_gids[(self.local_gids >= start) & (self.local_gids < start + count)]
             for gid in mine.tolist():
                 row = {name: float(values[gid - start]) for name, values in params.items()}
                 self.cells[gid] = cellmod.build_cell(h, gid, kind, row, constants)
+        # NEURON 9.0.2 segfaults when it simulates zero sections after sections with `extracellular`
+        # existed (e.g. an earlier env in this process); a rank without cells keeps one empty section.
+        self._placeholder = None if self.cells else h.Section(name="livn_placeholder")
         self._build_spike_sources(constants)
         self._build_noise(constants)
         self._build_synapses()
@@ -231,7 +241,7 @@ class Env(BaseEnv):
             post_local = post_gids[local]
             distances = np.asarray(projection.distances, dtype=np.float64)[local]
             for receptor, spec in projection.receptors.items():
-                name = f"{post}_{pre}-{projection.section}-{receptor}-weight"
+                name = weight_name(post, pre, projection.section, receptor)
                 mechanism = h.RcsdSynNMDA if receptor.upper().startswith("NMDA") else h.RcsdSyn
                 weight = float(self.weights[name])
                 targets: dict[int, Any] = {}
@@ -314,9 +324,10 @@ class Env(BaseEnv):
             nc.delay = max(distance / 250.0, 2.0 * dt)
         h.secondorder = 2
         self.pc.set_maxstep(10)
+        v_init = float(self.model.constants.get("v_init", self.v_init))
         # RCSD.md 1.10: twice, so that the Ca pools' i_rest is the Ca current at v_init.
-        h.finitialize(self.v_init)
-        h.finitialize(self.v_init)
+        h.finitialize(v_init)
+        h.finitialize(v_init)
         self._dt = dt
         self._needs_init = False
 
@@ -450,6 +461,11 @@ class Env(BaseEnv):
     # -- reset and teardown ------------------------------------------------------------------------------
     def _clear(self) -> None:
         self._check_active()
+        if self.seed >= 2**32:
+            raise ValueError(f"seed must be < 2**32 (it keys the Random123 noise streams), got {self.seed}")
+        # clear(seed=...) may have changed the seed: re-key every noise stream (they restart at init)
+        for cell, site, pp in self._noise:
+            pp.ran.set_ids(cell.gid + 1, _SITE_INDEX[site] + 1, self.seed)
         self._needs_init = True
 
     def _close(self) -> None:
@@ -471,4 +487,5 @@ class Env(BaseEnv):
         self._synapses = {}
         self._connections = []
         self.cells = {}
+        self._placeholder = None
         self._released = True

@@ -5,11 +5,11 @@ i = g_e * (v - E_e) + g_i * (v - E_i) (nA, outward positive).
 The deviations g_e1, g_i1 start at 0 and are updated exactly every `interval` ms
 (at t = interval, 2 interval, ..., independent of dt), held constant in between:
   g_x1 <- exp(-interval/tau_x) g_x1 + std_x sqrt(1 - exp(-2 interval/tau_x)) xi_x
-Each update draws xi_e then xi_i (both always, so the stream position does not depend on
-the parameters) from this instance's Random123 stream `ran`, whose ids the Env sets from
-(gid, section, seed); the stream restarts at every finitialize. The mean conductances
-apply whether or not the std are zero (the published `on` switch that dropped them is not
-reproduced).
+Each update draws xi_e then xi_i from this instance's Random123 stream `ran`, whose ids the Env
+sets from (gid, section, seed); a component with std = 0 draws nothing (its deviation just
+decays). The stream restarts at every finitialize. The decay and kick factors are cached and
+recomputed only when tau or interval change. The mean conductances apply whether or not the
+std are zero (the published `on` switch that dropped them is not reproduced).
 ENDCOMMENT
 
 NEURON {
@@ -46,6 +46,13 @@ ASSIGNED {
     g_e1 (uS)
     g_i1 (uS)
     n_updates (1)
+    decay_e (1)
+    decay_i (1)
+    kick_e (1)
+    kick_i (1)
+    cached_tau_e (ms)
+    cached_tau_i (ms)
+    cached_interval (ms)
 }
 
 INITIAL {
@@ -53,18 +60,33 @@ INITIAL {
     g_e1 = 0
     g_i1 = 0
     n_updates = 0
+    coefficients()
+}
+
+PROCEDURE coefficients() {
+    decay_e = exp(-interval / tau_e)
+    kick_e = sqrt(1 - decay_e * decay_e)
+    decay_i = exp(-interval / tau_i)
+    kick_i = sqrt(1 - decay_i * decay_i)
+    cached_tau_e = tau_e
+    cached_tau_i = tau_i
+    cached_interval = interval
 }
 
 BEFORE BREAKPOINT {
-    LOCAL xi_e, xi_i, a
     : t is the midpoint of the current step here; updates scheduled up to it take effect now.
     while ((n_updates + 1) * interval <= t) {
-        xi_e = random_normal(ran)
-        xi_i = random_normal(ran)
-        a = exp(-interval / tau_e)
-        g_e1 = a * g_e1 + std_e * sqrt(1 - a * a) * xi_e
-        a = exp(-interval / tau_i)
-        g_i1 = a * g_i1 + std_i * sqrt(1 - a * a) * xi_i
+        if (tau_e != cached_tau_e || tau_i != cached_tau_i || interval != cached_interval) {
+            coefficients()
+        }
+        g_e1 = decay_e * g_e1
+        if (std_e > 0) {
+            g_e1 = g_e1 + std_e * kick_e * random_normal(ran)
+        }
+        g_i1 = decay_i * g_i1
+        if (std_i > 0) {
+            g_i1 = g_i1 + std_i * kick_i * random_normal(ran)
+        }
         n_updates = n_updates + 1
     }
 }

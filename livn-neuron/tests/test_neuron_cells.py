@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from conftest import simulate_cell
 from livn.models.rcsd import BRK, CONSTANTS, V1IN_INVITRO
-
 from livn_neuron import cells
+from neuron_single_cell import simulate_cell
 
 
 @pytest.fixture
@@ -105,3 +104,35 @@ def test_coupling_ra_formula():
 def test_unknown_cell_kind_raises(h):
     with pytest.raises(ValueError, match="EXC"):
         cells.build_cell(h, 0, "GLIA", BRK, CONSTANTS)
+
+
+def test_spike_filter_dead_time(h):
+    # threshold events every 0.75 ms: the filter passes one per >= 2 ms (RCSD.md 1.11)
+    # (one section must exist: NEURON 9.0.2 segfaults simulating zero sections after a section
+    # with `extracellular` was deleted, as the field test before this one does)
+    anchor = h.Section(name="anchor")
+    source = h.NetStim()
+    source.start, source.interval, source.number, source.noise = 1.0, 0.75, 12, 0
+    filt = h.RcsdSpikeFilter()
+    filt.refractory = 2.0
+    feed = h.NetCon(source, filt)
+    feed.delay = 0.0
+    out = h.NetCon(filt, None)
+    times = h.Vector()
+    out.record(times)
+    h.dt = 0.025
+    h.finitialize(-75.0)
+    h.continuerun(12.0)
+    expected = [1.0, 3.25, 5.5, 7.75]  # 9.25 comes 1.5 ms after 7.75: dropped
+    np.testing.assert_allclose(np.array(times), expected, atol=1e-9)
+    del anchor
+
+
+def test_concentrations_move_during_firing(h, brk):
+    # RCSD.md 1.8: during the 50 pA step [K]o of the soma peaks at ~5.28 mM and E_Na dips to ~59.93 mV
+    soma = brk.soma(0.5)
+    ko, ena = h.Vector().record(soma._ref_ko, 0.1), h.Vector().record(soma._ref_ena, 0.1)
+    simulate_cell(h, brk, 1100.0, 0.025, clamp=(100.0, 1000.0, 0.05))
+    assert ko.max() == pytest.approx(5.28, abs=0.01)
+    assert ena.min() == pytest.approx(59.93, abs=0.01)
+    assert ko[999] == pytest.approx(5.0, abs=0.01), "before the step the shell sits near rest"

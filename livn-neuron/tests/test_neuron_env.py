@@ -121,3 +121,45 @@ def test_a_new_env_releases_the_previous_one():
     with pytest.raises(RuntimeError, match="one network per process"):
         old.run(5.0)
     assert len(new.run(5.0).voltage.ids) == 3
+
+
+
+def test_cell_parameter_overrides_reach_the_cells():
+    env = make({"EXC": 2, "INH": 1}, backend="neuron", record=(), noise=QUIET,
+               cell_params={"EXC": {"soma_gmax_Na": [0.1, 0.2]}, "INH": {"V_threshold": -40.0}})
+    assert env.cells[0].soma(0.5).rcsd_na.gmax == pytest.approx(0.1)
+    assert env.cells[1].soma(0.5).rcsd_na.gmax == pytest.approx(0.2)
+    assert env.cells[2].threshold == pytest.approx(-40.0)
+
+
+def test_env_single_cell_step_matches_the_reference_vector():
+    # RCSD.md 7.3 through the whole Env path (init, spike filter, stimulus timing): the published
+    # NEURON numbers at dt = 0.025 ms
+    from livn.testing.single_cell import current_step, spike_times
+
+    run = current_step("neuron", "rcsd", "EXC", 0.05, duration=1100.0, dt=0.025, onset=100.0, offset=1100.0)
+    times = spike_times(run)
+    assert len(times) == 9
+    np.testing.assert_allclose(times[[0, 1, 2, -1]], [111.9, 216.7, 337.5, 1064.8], atol=0.2)
+
+
+def test_membrane_currents_feed_the_field_potential():
+    env = quiet_env(record=("membrane_current",))
+    run = env.run(30.0, stimulus=Stimulus(np.full((60, 1), 0.2), dt=0.5, gids=[0], input_mode="current"))
+    lfp = env.potential_recording(run.current)
+    assert lfp.shape == (len(env.io.electrode_coordinates), run.current.num_samples)
+    assert np.isfinite(lfp).all() and np.abs(lfp).max() > 0.0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_default_parameters_give_moderate_spontaneous_activity(seed):
+    # the tuned defaults (livn.models.rcsd): every population between 0.5 and 20 Hz, also at the end
+    env = make("EI1", backend="neuron", seed=seed, record=("spikes",))
+    run = env.run(1000.0)
+    ids, times = np.asarray(run.spikes.ids), np.asarray(run.spikes.times)
+    for population, (start, count) in env.system.population_ranges.items():
+        mine = (ids >= start) & (ids < start + count)
+        rate = mine.sum() / count
+        late = (mine & (times >= 500.0)).sum() / count / 0.5
+        assert 0.5 <= rate <= 20.0, (population, rate)
+        assert late <= 20.0, (population, late)

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from livn_neuron import build, nrn
 
 FAKE_NRNIVMODL = """#!/bin/sh
