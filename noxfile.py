@@ -21,6 +21,8 @@ PYTHON = "3.11"
 
 #: The backend matrix, the single source of truth: name -> what its venv needs beyond livn-core.
 BACKENDS: dict[str, dict] = {
+    "brian2": {},
+    "diffrax": {},
     "neuron": {},
 }
 

@@ -8,7 +8,9 @@
    same process, alternating, best of ``--repeats``; prints the ratio (goal <= 1.15).
 2. Real-time factor (wall s per simulated s) and peak memory (max RSS) per system, each in a fresh
    process; goals on a 2-core machine, cython, dt 0.1 ms: EI3 <= 0.3, EI4 <= 2.
-3. First-make time: a fresh process with an empty livn system cache (generation) and brian2's
+3. Spontaneous activity under the tuned defaults: ``make("EIx", model=m).run(2000)`` per system and
+   model (mean rate, active fraction, first/second-second spike counts, max rate), fresh processes.
+4. First-make time: a fresh process with an empty livn system cache (generation) and brian2's
    compiled-module cache as it is (``--cold`` also empties that one: every module compiles).
 
 The hand-written reference is what a brian2 user would write for speed: one NeuronGroup with the
@@ -42,7 +44,6 @@ def livn_env(name: str, seed: int = 123):
 def reference_network(env):
     """The hand-written brian2 network equivalent to ``env`` (Izhikevich model only)."""
     import brian2 as b2
-
     from livn_brian2.model import MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE, peak_factor
 
     system, cells = env.system, env.network.neurons
@@ -104,7 +105,9 @@ def reference_network(env):
             continue
         start, count = system.population_ranges[pre]
         names = sorted({r for p in projs for r in p.receptors})
-        on_pre = "\n".join(f"sd_{pre}_{r}_post += w_{pre}_{r}_post\nsr_{pre}_{r}_post += w_{pre}_{r}_post" for r in names)
+        on_pre = "\n".join(
+            f"sd_{pre}_{r}_post += w_{pre}_{r}_post\nsr_{pre}_{r}_post += w_{pre}_{r}_post" for r in names
+        )
         syn = b2.Synapses(group[start : start + count], group, on_pre=on_pre)
         i = np.concatenate([p.pre_gids for p in projs]) - start
         j = np.concatenate([p.post_gids for p in projs])
@@ -127,17 +130,40 @@ def child_rtf(name: str, duration: float) -> dict:
     env = livn_env(name)
     env.run(10.0)  # builds the code objects (compiled modules come from the cache)
     made = time.perf_counter() - start
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     run = env.run(duration)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     rate = len(run.spikes) / env.system.num_neurons / (duration / 1000.0)
     return {
         "system": name,
         "make_s": made,
         "rtf": wall / (duration / 1000.0),
+        "rtf_cpu": cpu / (duration / 1000.0),
         "rate_hz": rate,
         "peak_mb": peak_rss_mb(),
         "codegen": env.codegen,
+    }
+
+
+def child_activity(name: str, model: str, duration: float) -> dict:
+    import livn
+
+    env = livn.make(name, backend="brian2", model=model, record=("spikes",))
+    start = time.perf_counter()
+    run = env.run(duration)
+    wall = time.perf_counter() - start
+    counts = np.bincount(np.asarray(run.spikes.ids), minlength=env.system.num_neurons)
+    times = np.asarray(run.spikes.times)
+    rates = counts / (duration / 1000.0)
+    return {
+        "system": name,
+        "model": model,
+        "rate_hz": float(rates.mean()),
+        "active": float(np.mean(counts > 0)),
+        "first_half": int(np.sum(times < duration / 2)),
+        "second_half": int(np.sum(times >= duration / 2)),
+        "max_hz": float(rates.max()),
+        "wall_s": wall,
     }
 
 
@@ -167,34 +193,65 @@ def bench_overhead(name: str, duration: float, repeats: int) -> None:
     net, monitor = reference_network(env)
     env.run(10.0)
     net.run(10 * b2.ms, namespace={})
-    ours, theirs = [], []
+    ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
     ours_spikes = theirs_spikes = 0
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         run = env.run(duration)
         ours.append(time.perf_counter() - start)
+        ours_cpu.append(time.process_time() - cpu_start)
         ours_spikes = len(run.spikes)
         before = monitor.num_spikes
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         net.run(duration * b2.ms, namespace={})
         theirs.append(time.perf_counter() - start)
+        theirs_cpu.append(time.process_time() - cpu_start)
         theirs_spikes = monitor.num_spikes - before
     n = env.system.num_neurons
     print(f"\n== overhead: {name}, {duration:g} ms, dt {DT} ms, {env.codegen}, best of {repeats}")
-    print(f"  livn-brian2      {min(ours):7.3f} s  (runs: {', '.join(f'{t:.3f}' for t in ours)})  "
-          f"{ours_spikes / n / duration * 1000:.2f} Hz")
-    print(f"  hand-written     {min(theirs):7.3f} s  (runs: {', '.join(f'{t:.3f}' for t in theirs)})  "
-          f"{theirs_spikes / n / duration * 1000:.2f} Hz")
+    print(
+        f"  livn-brian2      {min(ours):7.3f} s  (runs: {', '.join(f'{t:.3f}' for t in ours)})  "
+        f"{ours_spikes / n / duration * 1000:.2f} Hz"
+    )
+    print(
+        f"  hand-written     {min(theirs):7.3f} s  (runs: {', '.join(f'{t:.3f}' for t in theirs)})  "
+        f"{theirs_spikes / n / duration * 1000:.2f} Hz"
+    )
     print(f"  ratio livn/hand  {min(ours) / min(theirs):7.3f}   (goal <= 1.15)")
+    print(
+        f"  cpu seconds      livn-brian2 {min(ours_cpu):.3f}, hand-written {min(theirs_cpu):.3f}, "
+        f"ratio {min(ours_cpu) / min(theirs_cpu):.3f}"
+    )
 
 
 def bench_systems(systems: list[str], duration: float) -> None:
     print(f"\n== real-time factor and peak memory, {duration:g} ms each, fresh process per system")
-    print(f"  {'system':6s} {'make+10ms (s)':>14s} {'RTF':>8s} {'rate (Hz)':>10s} {'peak RSS (MB)':>14s} codegen")
+    print(
+        f"  {'system':6s} {'make+10ms (s)':>14s} {'RTF wall':>9s} {'RTF cpu':>8s} {'rate (Hz)':>10s}"
+        f" {'peak RSS (MB)':>14s} codegen"
+    )
     for name in systems:
         r = run_child(["rtf", name, str(duration)])
-        print(f"  {name:6s} {r['make_s']:14.2f} {r['rtf']:8.3f} {r['rate_hz']:10.2f} {r['peak_mb']:14.0f} {r['codegen']}")
+        print(
+            f"  {name:6s} {r['make_s']:14.2f} {r['rtf']:9.3f} {r['rtf_cpu']:8.3f} {r['rate_hz']:10.2f}"
+            f" {r['peak_mb']:14.0f} {r['codegen']}"
+        )
     print("  goals: EI3 RTF <= 0.3, EI4 RTF <= 2 (cython, dt 0.1 ms, 2 cores)")
+    print("  RTF cpu = process CPU seconds per simulated second, close to the wall figure on an idle")
+    print("  machine; with the load average above the core count the wall figure is inflated")
+
+
+def bench_activity(systems: list[str], duration: float = 2000.0) -> None:
+    print(f"\n== spontaneous activity under the tuned defaults, make(system, model=m).run({duration:g})")
+    print(
+        f"  {'system':6s} {'model':10s} {'rate (Hz)':>9s} {'active':>7s} {'spikes 1st/2nd half':>20s} {'max (Hz)':>9s}"
+    )
+    for model in ("izhikevich", "lif"):
+        for name in systems:
+            r = run_child(["activity", name, model, str(duration)])
+            halves = f"{r['first_half']}/{r['second_half']}"
+            print(f"  {name:6s} {model:10s} {r['rate_hz']:9.2f} {r['active']:7.2f} {halves:>20s} {r['max_hz']:9.1f}")
+    print("  goal: 0.5..20 Hz mean, most cells active, no runaway (second half not far above the first)")
 
 
 def bench_first_make(name: str, cold: bool) -> None:
@@ -217,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--overhead-system", default="EI3")
     parser.add_argument("--cold", action="store_true", help="first make with an empty cython cache too")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["overhead", "systems", "first_make"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["overhead", "systems", "activity", "first_make"])
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -227,15 +284,24 @@ def main(argv: list[str] | None = None) -> None:
             import brian2
 
             brian2.prefs.codegen.runtime.cython.cache_dir = cache
-        result = child_rtf(rest[0], float(rest[1])) if kind == "rtf" else child_first_make(rest[0])
+        if kind == "rtf":
+            result = child_rtf(rest[0], float(rest[1]))
+        elif kind == "activity":
+            result = child_activity(rest[0], rest[1], float(rest[2]))
+        else:
+            result = child_first_make(rest[0])
         print(json.dumps(result))
         return
-    print(f"livn-brian2 benchmark: python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
-          f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"livn-brian2 benchmark: python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
+        f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     if "overhead" not in args.skip:
         bench_overhead(args.overhead_system, args.duration, args.repeats)
     if "systems" not in args.skip:
         bench_systems(args.systems, args.duration)
+    if "activity" not in args.skip:
+        bench_activity(args.systems)
     if "first_make" not in args.skip:
         bench_first_make(args.overhead_system, args.cold)
 

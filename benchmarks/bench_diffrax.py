@@ -20,9 +20,8 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-
 import livn
+import numpy as np
 
 
 def _timed(fn):

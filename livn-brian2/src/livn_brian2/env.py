@@ -17,8 +17,11 @@ What it simulates (details in :mod:`livn_brian2.model` and :mod:`livn_brian2.net
   the potential could vary, so we take the cell's processes as a lumped conductance to a distant,
   unperturbed part of the culture (activating-function view). A cathodic (negative) pulse near the
   cell depolarises it; the anodic phase of a biphasic pulse hyperpolarises it again, so only cells
-  that reach threshold during the first phase fire — which makes activation strongly local;
-- recording: spikes; ``voltage`` = membrane potential v (mV); ``membrane_current`` = the
+  that reach threshold during the first phase fire — which makes activation strongly local.
+  A stimulus sampled more finely than ``dt`` is averaged over each step (the charge each step
+  delivers is kept); a coarser one is held and read at the start of each step;
+- recording: spikes; ``voltage`` = membrane potential v (mV; a spike shows as one sample at the
+  threshold, 30 mV for Izhikevich, ``v_th`` for LIF); ``membrane_current`` = the
   transmembrane synaptic current, outward positive, in uA: network synapses plus the OU background
   current (which stands for unmodelled synapses); injected stimulus current is not included.
   Samples are taken at the start of each recording step (sample 0 is the state the run starts from).

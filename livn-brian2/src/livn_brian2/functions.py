@@ -53,12 +53,12 @@ def normal_draws(key: int, step: Any, index: Any) -> np.ndarray:
 
 
 _NORMAL_CYTHON = """
-cdef inline unsigned long long _livn_mix(unsigned long long x):
+cdef inline unsigned long long _livn_mix(unsigned long long x) noexcept:
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL
     return x ^ (x >> 31)
 
-cdef double livn_normal(long long step, long long index):
+cdef inline double livn_normal(long long step, long long index) noexcept:
     global _namespacelivn_noise_key
     cdef unsigned long long h = _livn_mix(<unsigned long long>_namespacelivn_noise_key[0]
                                           + (<unsigned long long>step) * 0x9E3779B97F4A7C15ULL)
@@ -68,7 +68,7 @@ cdef double livn_normal(long long step, long long index):
 """
 
 _STIMULUS_CYTHON = """
-cdef double livn_stimulus(long long step, long long column):
+cdef inline double livn_stimulus(long long step, long long column) noexcept:
     global _namespacelivn_stim_values, _namespacelivn_stim_meta
     # meta: step0, dt / stim_dt, T, C
     if column < 0:

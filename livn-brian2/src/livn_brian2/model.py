@@ -4,6 +4,9 @@ Everything is dimensionless brian2 code in livn units (mV, ms, nA, uS, MOhm, nF)
 the step in ms. One ``NeuronGroup`` holds every cell; each step one code block (a
 ``run_regularly`` in the ``groups`` slot) advances, in this order:
 
+0. the reset of cells that crossed threshold in the previous step (Izhikevich ``v <- c``,
+   ``u <- u + d``; LIF ``v <- v_reset`` and the refractory count), as brian2's reset would have done
+   at the end of that step;
 1. the synaptic channels, exactly: ``s_d *= exp(-dt/tau_decay)``, ``s_r *= exp(-dt/tau_rise)``;
 2. the OU background current, exactly:
    ``I_noise <- mean + (I_noise - mean) e^(-dt/tau) + std sqrt(1 - e^(-2 dt/tau)) z``;
@@ -11,8 +14,10 @@ the step in ms. One ``NeuronGroup`` holds every cell; each step one code block (
    Izhikevich by forward Euler (``v`` and ``u`` both from the old state),
    LIF by exponential Euler (exact for constant input; the conductances are held over the step).
 
-Then brian2's threshold (``v >= v_peak`` / ``v >= v_th``) and reset run, and the synapses add
-``w`` to ``s_d`` and ``s_r`` of their target after the axonal delay.
+A membrane value above threshold is cut to the threshold (``v_peak`` / ``v_th``), so a recorded
+trace shows each spike as one sample at threshold. Then brian2's threshold (``v >= v_peak`` /
+``v >= v_th``) runs, and the synapses add ``w`` to ``s_d`` and ``s_r`` of their target after the
+axonal delay.
 
 Synaptic channels: one per (presynaptic population, receptor). The conductance is
 ``g = s_d - s_r`` (uS), a difference of exponentials whose peak after one spike equals
@@ -37,7 +42,6 @@ __all__ = [
     "membrane_code",
     "neuron_equations",
     "peak_factor",
-    "reset_code",
     "synapse_code",
     "threshold_code",
 ]
@@ -52,10 +56,15 @@ MG_VOLTAGE_SLOPE = 0.062
 
 @dataclass(frozen=True)
 class Channel:
-    """One synaptic channel on the postsynaptic side: receptor ``receptor`` of population ``pre``."""
+    """One synaptic channel on the postsynaptic side: receptor ``receptor`` of population ``pre``.
+
+    ``uniform``: every projection using the channel has the same kinetics and reversal potential,
+    so they are constants of the group's namespace instead of per-cell arrays.
+    """
 
     pre: str
     receptor: str
+    uniform: bool = True
 
     @property
     def name(self) -> str:
@@ -94,19 +103,20 @@ def _gate(channel: Channel) -> str:
 
 
 def neuron_equations(model: str, channels: list[Channel], pre_populations: list[str]) -> str:
-    """The brian2 ``Equations`` text of the single NeuronGroup (no differential equations)."""
+    """The brian2 ``Equations`` text of the single NeuronGroup (no differential equations).
+
+    Scalars (``noise_mean``, ``noise_decay``, ``noise_amp``, ``stim_gain``, ``C_m``, ``v_peak`` and the
+    kinetics of uniform channels) are not variables but constants of the group's namespace: brian2's
+    cython code reads them with one dict lookup per step instead of acquiring a numpy buffer for each,
+    and the generated code does not depend on their values.
+    """
     lines = [
         "v : 1",
         "I_noise : 1",
         "stim_col : integer",
-        "noise_mean : 1 (shared)",
-        "noise_decay : 1 (shared)",
-        "noise_amp : 1 (shared)",
-        "stim_gain : 1 (shared)",
     ]
     if model == "izhikevich":
         lines += ["u : 1", "a : 1 (constant)", "b : 1 (constant)", "c : 1 (constant)", "d : 1 (constant)"]
-        lines += ["C_m : 1 (shared, constant)", "v_peak : 1 (shared, constant)"]
     elif model == "lif":
         lines += [f"{p} : 1 (constant)" for p in ("E_L", "v_th", "v_reset", "tau_m", "R")]
         lines += ["ref_steps : integer", "ref_left : integer"]
@@ -114,15 +124,9 @@ def neuron_equations(model: str, channels: list[Channel], pre_populations: list[
         raise ValueError(f"the brian2 backend has no equations for model {model!r}")
     for ch in channels:
         k = ch.name
-        lines += [
-            f"s_d_{k} : 1",
-            f"s_r_{k} : 1",
-            f"w_{k} : 1",
-            f"E_{k} : 1",
-            f"decay_d_{k} : 1",
-            f"decay_r_{k} : 1",
-            f"g_{k} = (s_d_{k} - s_r_{k}){_gate(ch)} : 1",
-        ]
+        lines += [f"s_d_{k} : 1", f"s_r_{k} : 1", f"w_{k} : 1", f"g_{k} = (s_d_{k} - s_r_{k}){_gate(ch)} : 1"]
+        if not ch.uniform:
+            lines += [f"E_{k} : 1", f"decay_d_{k} : 1", f"decay_r_{k} : 1"]
     for pre in pre_populations:
         lines.append(f"from_{channel_name(pre, 'cells')} : 1 (constant)")
     syn = " + ".join(f"g_{ch.name} * (E_{ch.name} - v)" for ch in channels) or "0"
@@ -137,13 +141,23 @@ def neuron_equations(model: str, channels: list[Channel], pre_populations: list[
 
 def membrane_code(model: str, channels: list[Channel]) -> str:
     """The per-step update (see the module docstring for the order)."""
-    lines = []
+    # the reset of a cell that crossed threshold in the previous step comes first: brian2's reset
+    # would do the same at the end of that step, in a code object (a Python call per step) of its own
+    if model == "izhikevich":
+        lines = ["spiked = int(v >= v_peak)", "v = spiked * c + (1 - spiked) * v", "u += spiked * d"]
+    elif model == "lif":
+        lines = [
+            "spiked = int(v >= v_th)",
+            "v = spiked * v_reset + (1 - spiked) * v",
+            "ref_left = spiked * ref_steps + (1 - spiked) * ref_left",
+        ]
+    else:
+        raise ValueError(f"the brian2 backend has no update for model {model!r}")
     for ch in channels:
         k = ch.name
         lines += [f"s_d_{k} *= decay_d_{k}", f"s_r_{k} *= decay_r_{k}"]
     lines.append(
-        "I_noise = noise_mean + (I_noise - noise_mean) * noise_decay"
-        " + noise_amp * livn_normal(t_in_timesteps, i)"
+        "I_noise = noise_mean + (I_noise - noise_mean) * noise_decay + noise_amp * livn_normal(t_in_timesteps, i)"
     )
     step = "(dt / ms)"
     if model == "izhikevich":
@@ -151,7 +165,8 @@ def membrane_code(model: str, channels: list[Channel]) -> str:
             "I_input = I_syn + I_noise + I_stim",
             f"v_next = v + {step} * (0.04 * v**2 + 5 * v + 140 - u + I_input / C_m)",
             f"u += {step} * a * (b * v - u)",
-            "v = v_next",
+            # a spike is drawn at v_peak (forward Euler overshoots it by an arbitrary amount)
+            "v = v_next - int(v_next > v_peak) * (v_next - v_peak)",
         ]
     elif model == "lif":
         g_total = " + ".join(f"g_{ch.name}" for ch in channels) or "0"
@@ -162,21 +177,15 @@ def membrane_code(model: str, channels: list[Channel]) -> str:
             f"v_next = v_inf + (v - v_inf) * exp(-{step} * G_rel / tau_m)",
             "free = int(ref_left <= 0)",
             "v = free * v_next + (1 - free) * v_reset",
+            "v = v - int(v > v_th) * (v - v_th)",
             "ref_left = ref_left - 1 + free",
         ]
-    else:
-        raise ValueError(f"the brian2 backend has no update for model {model!r}")
     return "\n".join(lines)
 
 
 def threshold_code(model: str) -> str:
     """The spike condition."""
     return "v >= v_peak" if model == "izhikevich" else "v >= v_th"
-
-
-def reset_code(model: str) -> str:
-    """What a spike does to the cell."""
-    return "v = c\nu += d" if model == "izhikevich" else "v = v_reset\nref_left = ref_steps"
 
 
 def synapse_code(channels: list[Channel]) -> str:

@@ -11,6 +11,7 @@ Objects have fixed names so every env, of any system, reuses the same compiled m
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -24,14 +25,11 @@ from livn_brian2.model import (
     membrane_code,
     neuron_equations,
     peak_factor,
-    reset_code,
     synapse_code,
     threshold_code,
 )
 
-__all__ = ["Brian2Network", "weight_targets"]
-
-_CONDUCTION_VELOCITY = 250.0  # um/ms, the system convention for axonal delays
+__all__ = ["Brian2Network", "average_onto_steps", "weight_targets"]
 
 
 def weight_targets(system: Any) -> dict[str, tuple[str, str, str]]:
@@ -43,8 +41,54 @@ def weight_targets(system: Any) -> dict[str, tuple[str, str, str]]:
     return targets
 
 
+class _NoCollect:
+    """Stands in for the ``gc`` module inside brian2's ``Network.run``."""
+
+    @staticmethod
+    def collect(*args: Any, **kwargs: Any) -> int:
+        return 0
+
+
+@contextlib.contextmanager
+def _without_gc_collect():
+    """Skip the full ``gc.collect()`` brian2 runs at the start of every ``Network.run``.
+
+    brian2 collects only to warn about objects never added to a network (ours all are); a full
+    collection costs 0.1-0.3 s per call with a large heap, which dominates short closed-loop runs.
+    """
+    import brian2.core.network as network_module
+
+    saved = network_module.gc
+    network_module.gc = _NoCollect
+    try:
+        yield
+    finally:
+        network_module.gc = saved
+
+
 def _noise_key(seed: int) -> int:
     return int(np.random.SeedSequence([int(seed), 0x6C69766E]).generate_state(1, dtype=np.uint64)[0])
+
+
+def average_onto_steps(samples: np.ndarray, sample_dt: float, dt: float) -> np.ndarray:
+    """Means of a zero-order-hold signal ``samples`` ``[T, C]`` (every ``sample_dt`` ms) over steps of ``dt`` ms.
+
+    Returns ``[ceil(T sample_dt / dt), C]``; the signal is 0 after its end.
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    total = samples.shape[0] * sample_dt
+    steps = int(math.ceil(total / dt - 1e-9))
+    integral = np.concatenate([np.zeros((1, samples.shape[1])), np.cumsum(samples, axis=0) * sample_dt])
+
+    def integral_at(t: np.ndarray) -> np.ndarray:
+        t = np.minimum(t, total)
+        index = np.minimum(np.floor(t / sample_dt + 1e-9).astype(np.int64), samples.shape[0])
+        held = samples[np.minimum(index, samples.shape[0] - 1)]
+        partial = np.where((index < samples.shape[0])[:, None], (t - index * sample_dt)[:, None] * held, 0.0)
+        return integral[index] + partial
+
+    edges = integral_at(np.arange(steps + 1) * dt)
+    return np.diff(edges, axis=0) / dt
 
 
 class Brian2Network:
@@ -78,12 +122,11 @@ class Brian2Network:
         self.population_ranges = {p: (int(s), int(c)) for p, (s, c) in system.population_ranges.items()}
 
         # channels: one per (presynaptic population, receptor) that some projection uses
-        channels: list[Channel] = []
+        kinetics: dict[tuple[str, str], set] = {}
         for (_post, pre), projection in system.projections.items():
-            for receptor in projection.receptors:
-                ch = Channel(pre, receptor)
-                if ch not in channels:
-                    channels.append(ch)
+            for receptor, spec in projection.receptors.items():
+                kinetics.setdefault((pre, receptor), set()).add((spec.tau_rise, spec.tau_decay, spec.e_rev))
+        channels = [Channel(pre, rec, uniform=len(specs) == 1) for (pre, rec), specs in kinetics.items()]
         self.channels = channels
         self.pre_populations = sorted({ch.pre for ch in channels}, key=list(self.population_ranges).index)
         self.weight_targets = weight_targets(system)
@@ -94,13 +137,26 @@ class Brian2Network:
             "livn_normal": self.noise_source.function,
             "livn_stimulus": self.stimulus_source.function,
             "ms": b2.ms,
+            "noise_mean": 0.0,
+            "noise_decay": 0.0,
+            "noise_amp": 0.0,
+            "stim_gain": 0.0,
         }
+        if model.name == "izhikevich":
+            namespace["C_m"] = float(model.constants["C_m"])
+            namespace["v_peak"] = float(model.constants["v_peak"])
+        for ch in channels:
+            if ch.uniform:
+                namespace.update({f"E_{ch.name}": 0.0, f"decay_d_{ch.name}": 1.0, f"decay_r_{ch.name}": 1.0})
+        # scalars live in the namespace (see livn_brian2.model.neuron_equations); brian2 reads it at
+        # the start of every run, so changing a value takes effect in the next run
+        self.constants = namespace
         self.clock = b2.Clock(dt=model.recommended_dt * b2.ms, name="livn_clock")
         self.neurons = b2.NeuronGroup(
             n,
             neuron_equations(model.name, channels, self.pre_populations),
             threshold=threshold_code(model.name),
-            reset=reset_code(model.name),
+            reset="",  # the reset happens in the update block (see livn_brian2.model); "" avoids a warning
             namespace=namespace,
             clock=self.clock,
             codeobj_class=self.codeobj_class,
@@ -115,13 +171,13 @@ class Brian2Network:
         # the group has no differential equations (the update above integrates): its empty state
         # updater would only cost a Python call per step
         self.neurons.state_updater.active = False
+        self.neurons.resetter["spike"].active = False  # empty: the update block resets
         self.populations = {p: self.neurons[s : s + c] for p, (s, c) in self.population_ranges.items()}
 
-        pre_parts, post_parts, distance_parts = [], [], []
+        pre_parts, post_parts = [], []
         for projection in system.projections.values():
             pre_parts.append(np.asarray(projection.pre_gids, dtype=np.int64))
             post_parts.append(np.asarray(projection.post_gids, dtype=np.int64))
-            distance_parts.append(np.asarray(projection.distances, dtype=np.float64))
         self.synapses = None
         if pre_parts and sum(p.size for p in pre_parts):
             pre = np.concatenate(pre_parts)
@@ -129,7 +185,6 @@ class Brian2Network:
             for label, gids in (("pre", pre), ("post", post)):
                 if gids.size and (gids.min() < 0 or gids.max() >= n):
                     raise ValueError(f"projection {label} gids lie outside 0..{n - 1}")
-            self.distances = np.concatenate(distance_parts)
             self.synapses = b2.Synapses(
                 self.neurons,
                 self.neurons,
@@ -167,8 +222,6 @@ class Brian2Network:
                 self._t_ref = getattr(self, "_t_ref", np.zeros(self.num_neurons))
                 self._t_ref[start : start + count] = params.get("t_ref", np.zeros(count))
         if self.model.name == "izhikevich":
-            G.C_m = float(constants["C_m"])
-            G.v_peak = float(constants["v_peak"])
             G.v = float(constants["v_init"])
             G.u = G.b[:] * G.v[:]
         else:
@@ -183,7 +236,7 @@ class Brian2Network:
             setattr(G, f"s_d_{ch.name}", 0.0)
             setattr(G, f"s_r_{ch.name}", 0.0)
         G.stim_col = -1
-        G.stim_gain = 0.0
+        self.constants["stim_gain"] = 0.0
         self._noise_started = False
 
     def set_weights(self, weights: Mapping[str, float]) -> None:
@@ -193,6 +246,7 @@ class Brian2Network:
                 raise ValueError(f"weight {name!r} must be >= 0 (a multiple of the receptor's g_unit), got {value}")
         G = self.neurons
         w = {ch.name: np.zeros(self.num_neurons) for ch in self.channels}
+        uniform = {ch.name: ch.uniform for ch in self.channels}
         e_rev = {ch.name: np.zeros(self.num_neurons) for ch in self.channels}
         for (post, pre), projection in self.system.projections.items():
             start, count = self.population_ranges[post]
@@ -203,9 +257,14 @@ class Brian2Network:
                 w[k][start : start + count] = weight * spec.g_unit * peak_factor(spec.tau_rise, spec.tau_decay)
                 e_rev[k][start : start + count] = spec.e_rev
         self.weights = {name: float(weights.get(name, self.weights_default(name))) for name in self.weight_targets}
+        for (_post, pre), projection in self.system.projections.items():
+            for receptor, spec in projection.receptors.items():
+                if uniform[channel_name(pre, receptor)]:
+                    self.constants[f"E_{channel_name(pre, receptor)}"] = float(spec.e_rev)
         for k in w:
             setattr(G, f"w_{k}", w[k])
-            setattr(G, f"E_{k}", e_rev[k])
+            if not uniform[k]:
+                setattr(G, f"E_{k}", e_rev[k])
 
     def weights_default(self, name: str) -> float:
         """The system's own weight for ``name`` (its receptor's ``weight``)."""
@@ -220,14 +279,14 @@ class Brian2Network:
         if std < 0:
             raise ValueError(f"noise std must be >= 0 nA, got {std}")
         self.noise = {"mean": mean, "std": std, "tau": tau}
-        self.neurons.noise_mean = mean
+        self.constants["noise_mean"] = mean
         if self.dt is not None:
             self._apply_noise_dt()
 
     def _apply_noise_dt(self) -> None:
         decay = math.exp(-self.dt / self.noise["tau"])
-        self.neurons.noise_decay = decay
-        self.neurons.noise_amp = self.noise["std"] * math.sqrt(1.0 - decay * decay)
+        self.constants["noise_decay"] = decay
+        self.constants["noise_amp"] = self.noise["std"] * math.sqrt(1.0 - decay * decay)
 
     def _apply_dt(self, dt: float) -> None:
         """Everything that depends on the step: clock, decays, delays, noise, refractory steps."""
@@ -235,14 +294,22 @@ class Brian2Network:
         self.dt = dt
         self.clock.dt = dt * b2.ms
         G = self.neurons
+        uniform = {ch.name: ch.uniform for ch in self.channels}
         for (post, pre), projection in self.system.projections.items():
             start, count = self.population_ranges[post]
             for receptor, spec in projection.receptors.items():
                 k = channel_name(pre, receptor)
-                getattr(G, f"decay_d_{k}")[start : start + count] = math.exp(-dt / spec.tau_decay)
-                getattr(G, f"decay_r_{k}")[start : start + count] = math.exp(-dt / spec.tau_rise)
+                decay_d, decay_r = math.exp(-dt / spec.tau_decay), math.exp(-dt / spec.tau_rise)
+                if uniform[k]:
+                    self.constants[f"decay_d_{k}"] = decay_d
+                    self.constants[f"decay_r_{k}"] = decay_r
+                else:
+                    getattr(G, f"decay_d_{k}")[start : start + count] = decay_d
+                    getattr(G, f"decay_r_{k}")[start : start + count] = decay_r
         if self.synapses is not None:
-            self.synapses.delay = np.maximum(self.distances / _CONDUCTION_VELOCITY, 2.0 * dt) * b2.ms
+            # the system's convention, max(distance / 250 um/ms, 2 dt), in the order of connect()
+            delays = [projection.delays(dt) for projection in self.system.projections.values()]
+            self.synapses.delay = np.concatenate(delays) * b2.ms
         if self.model.name == "lif":
             G.ref_steps = np.round(self._t_ref / dt).astype(np.int32)
         self._apply_noise_dt()
@@ -271,15 +338,16 @@ class Brian2Network:
             monitor = b2.SpikeMonitor(cells, codeobj_class=self.codeobj_class, name=name)
         else:
             variable = {"voltage": "v", "membrane_current": "I_m"}[what]
-            # a clock with a fixed name: brian2 would otherwise number it (clock_1, ...) while an
-            # older env lives, and the number ends up in the generated code (a recompile)
+            step = self.dt if self.dt is not None else self.model.recommended_dt
+            if math.isclose(dt, step, rel_tol=1e-9):
+                # sampling every step: share the simulation clock (brian2's single-clock loop is faster)
+                clock = self.clock
+            else:
+                # a clock with a fixed name: brian2 would otherwise number it (clock_1, ...) while an
+                # older env lives, and the number ends up in the generated code (a recompile)
+                clock = b2.Clock(dt=dt * b2.ms, name=f"{name}_clock")
             monitor = b2.StateMonitor(
-                cells,
-                variable,
-                record=True,
-                clock=b2.Clock(dt=dt * b2.ms, name=f"{name}_clock"),
-                codeobj_class=self.codeobj_class,
-                name=name,
+                cells, variable, record=True, clock=clock, codeobj_class=self.codeobj_class, name=name
             )
         self.monitors[what] = (monitor, population, dt)
         self.net.add(monitor)
@@ -308,10 +376,19 @@ class Brian2Network:
                         f"the {what} recording samples every {rec_dt} ms, which is not a multiple of the "
                         f"integration step dt={dt} ms; record with a dt that is"
                     )
+        for what, (monitor, population, rec_dt) in list(self.monitors.items()):
+            if rec_dt is not None and (monitor.clock is self.clock) != math.isclose(rec_dt, dt, rel_tol=1e-9):
+                self.record(what, population, rec_dt)  # the step changed: pick the monitor's clock again
         step0 = int(self.clock.timestep[:])
+        for monitor, _pop, rec_dt in self.monitors.values():
+            if rec_dt is not None:
+                # reserve the samples of this run once, instead of brian2 doubling its buffer as it goes
+                monitor.resize(int(math.ceil(duration / rec_dt)) + 1)
+                monitor.resize(0)
         self._set_stimulus(stimulus, step0, dt)
         try:
-            self.net.run(int(round(steps)) * dt * b2.ms, namespace={})
+            with _without_gc_collect():
+                self.net.run(int(round(steps)) * dt * b2.ms, namespace={})
         finally:
             self._set_stimulus(None, step0, dt)
         return self._collect(step0, dt)
@@ -320,7 +397,7 @@ class Brian2Network:
         G = self.neurons
         if stimulus is None:
             self.stimulus_source.set(None)
-            G.stim_gain = 0.0
+            self.constants["stim_gain"] = 0.0
             return
         samples = stimulus.site(0)
         gids = stimulus.resolve_gids(self.num_neurons)
@@ -328,12 +405,17 @@ class Brian2Network:
         columns[gids] = np.arange(gids.shape[0], dtype=np.int32)
         G.stim_col = columns
         if stimulus.input_mode == "current":
-            G.stim_gain = 1.0
+            self.constants["stim_gain"] = 1.0
         else:
             # a point neuron has no potential gradient along it: the extracellular potential V_e
             # drives it as a current -gain * V_e (nA), see livn_brian2.env
-            G.stim_gain = -float(self.model.constants["extracellular_gain"])
-        self.stimulus_source.set(samples, step0=step0, ratio=dt / stimulus.dt)
+            self.constants["stim_gain"] = -float(self.model.constants["extracellular_gain"])
+        if stimulus.dt < dt * (1.0 - 1e-9):
+            # finer than the step: hand the step averages over (the charge each step delivers)
+            self.stimulus_source.set(average_onto_steps(samples, stimulus.dt, dt), step0=step0, ratio=1.0)
+        else:
+            # as fine as the step or coarser: zero-order hold, read at the start of each step
+            self.stimulus_source.set(samples, step0=step0, ratio=dt / stimulus.dt)
 
     def _collect(self, step0: int, dt: float) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -67,13 +67,19 @@ class RunConfig:
     stim_dt: float
     surrogate: float | None
     checkpoints: int | None
+    #: event scheduling: "cond" (sparse when at most ``Layout.sparse_spikes`` cells spike in a step,
+    #: else dense; best for single runs), "sparse" (always sparse with ``spike_budget``; overflow is
+    #: flagged in the state, used by batched runs where ``lax.cond`` would run both branches) or
+    #: "dense" (every edge every step)
+    events: str = "cond"
+    spike_budget: int = 0
 
 
 class HoldInterpolation(diffrax.AbstractLocalInterpolation):
     """Dense output of a fixed-grid step: ``y0`` at the step's start, ``y1`` anywhere after it.
 
-    Recording times lie on the step grid, so this returns the exact step states (the state also
-    holds counters and spike flags that must not be interpolated).
+    Recording times lie on the step grid, so this returns the exact step values. It holds only the
+    recorded view of the state (:func:`_record_view`), not the whole state.
     """
 
     t0: Any
@@ -132,7 +138,9 @@ class NetworkSolver(diffrax.AbstractSolver):
         while not isinstance(term, NetworkTerm):  # diffrax wraps terms (e.g. WrapTerm for direction)
             term = term.term
         y1 = term.advance(t0, t1, y0, args)
-        dense = dict(y0=y0, y1=y1)
+        # dense output only carries the recorded view: keeping the whole state of both ends alive
+        # would force XLA to copy the (large) event ring every step
+        dense = dict(y0=_record_view(y0), y1=_record_view(y1))
         return y1, None, dense, None, diffrax.RESULTS.successful
 
     def func(self, terms, t0, y0, args):
@@ -172,6 +180,7 @@ def initial_state(layout: Layout, params: dict, const: dict) -> dict:
         "B": jnp.zeros((C, n), DTYPE),
         "ou": jnp.zeros((n, zeros_site.shape[1], 2), DTYPE),
         "arrivals": jnp.zeros((L, C * n + 1), DTYPE),  # pending synaptic events; last column is padding
+        "overflow": jnp.zeros((), DTYPE),  # 1.0 once more cells spiked in a step than the sparse budget
         "t_last": jnp.full((n,), -1e9, DTYPE),
         "spiked": jnp.zeros((n,), DTYPE),
         "i_mem": zeros_site,
@@ -195,7 +204,7 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
     C = len(classes)
     site_of = np.array([c[0] for c in classes], dtype=np.int32)
     nmda = np.array([c[1] for c in classes], dtype=bool)
-    noise_h = const.get("noise_h", dt)
+    noise_h = const.get("noise_h") or dt  # OU update interval (ms): Gfluct's h for RCSD, every step otherwise
     refractory = const.get("refractory", 0.0)
 
     def advance(t0, t1, y, args):
@@ -239,6 +248,10 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
             row = jnp.zeros((n, layout.sites), DTYPE)
         i_inj = row if cfg.stim_mode == "current" else jnp.zeros_like(row)
         v_ext = row if cfg.stim_mode == "extracellular" else jnp.zeros_like(row)
+        if layout.model != "rcsd" and cfg.stim_mode == "extracellular":
+            # point neurons: I = -extracellular_gain * V_e (nA), the livn-core model convention
+            i_inj = -const["extracellular_gain"] * row
+            v_ext = jnp.zeros_like(row)
 
         # 4. point conductances per site: synapses + noise
         g_syn = B - A  # [C, n] uS
@@ -269,12 +282,10 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
             noise_current = (noise["mean"] + ou[:, 0, 0])[:, None]  # nA, OU current noise
             pt = {"g": g_lin[:, 0], "gE": gE_lin[:, 0], "g_nmda": g_nmda[:, 0]}
             step_fn = point.lif_step if layout.model == "lif" else point.izhikevich_step
-            cells, hard, current = step_fn(
+            cells, hard, current, v_soma = step_fn(
                 y["cell"], der, const, pt, (i_inj + noise_current)[:, 0], dt, t_new, y["t_last"]
             )
             threshold = der["v_th"] if layout.model == "lif" else const["v_peak"]
-            v_new = cells["v"]
-            v_soma = jnp.where(hard, threshold, v_new)
             i_mem = (current * 1e-3)[:, None]  # uA
 
         spike = _spike_value(hard, v_soma, threshold, cfg.surrogate)
@@ -284,13 +295,18 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
         A = A * jnp.exp(-dt / net["tau_r"])[:, None]
         B = B * jnp.exp(-dt / net["tau_d"])[:, None]
         if C and net["pre"].shape[0]:
-            arrivals = _schedule(arrivals, hard, spike, s, net, L, layout.sparse_spikes)
+            budget = cfg.spike_budget or layout.sparse_spikes
+            arrivals = _schedule(arrivals, hard, spike, s, net, L, min(budget, n), cfg.events)
+            overflow = jnp.maximum(y["overflow"], (jnp.sum(hard) > budget).astype(DTYPE))
+        else:
+            overflow = y["overflow"]
         return {
             "cell": cells,
             "A": A,
             "B": B,
             "ou": ou,
             "arrivals": arrivals,
+            "overflow": overflow,
             "t_last": t_last,
             "spiked": spike,
             "i_mem": i_mem,
@@ -300,7 +316,7 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
     return advance
 
 
-def _schedule(arrivals, hard, spike, s, net, L, budget):
+def _schedule(arrivals, hard, spike, s, net, L, budget, mode="cond"):
     """Add the events of this step's spikes to the arrival ring, ``delay`` steps ahead.
 
     A spike at the end of step ``s`` reaches its targets at the start of step ``s + 1 + delay``
@@ -321,6 +337,10 @@ def _schedule(arrivals, hard, spike, s, net, L, budget):
         slots = jnp.mod(s + 1 + net["delay"], L)
         return ring.at[slots, net["segment"]].add(values[net["pre"]])
 
+    if mode == "sparse":
+        return sparse(arrivals)
+    if mode == "dense":
+        return dense(arrivals)
     return jax.lax.cond(jnp.sum(hard) <= budget, sparse, dense, arrivals)
 
 
@@ -375,12 +395,15 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
     return final, outputs
 
 
-def _record(t, y, args):
-    if "V" in y["cell"]:
-        v = y["cell"]["V"][:, 0]
-    else:
-        v = y["cell"]["v"]
+def _record_view(y):
+    """What recordings read from a state: soma potential ``v [n]`` (mV), currents ``i [n, sites]`` (uA)."""
+    v = y["cell"]["V"][:, 0] if "V" in y["cell"] else y["cell"]["v"]
     return {"v": v, "i": y["i_mem"]}
+
+
+def _record(t, y, args):
+    """SaveAt function: called on the full state at the start, on the dense view afterwards."""
+    return _record_view(y) if "cell" in y else y
 
 
 def _noise_arrays(layout: Layout, noise: dict, static: dict) -> dict:

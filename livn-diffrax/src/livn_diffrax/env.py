@@ -32,8 +32,9 @@ Stimulus
     ``current``: nA at the soma. ``extracellular``: mV at each compartment; on RCSD the field acts
     only through the soma-dendrite coupling (RCSD.md 5.1), so single-compartment V1In (INH) cells
     do not respond to it (physics: no gradient along a point cell) and a uniform potential on both
-    compartments of a BRK cell has no effect. Point models (LIF, Izhikevich) have no
-    compartments, so an extracellular stimulus on them is refused with an error.
+    compartments of a BRK cell has no effect. Point models (LIF, Izhikevich) follow the livn-core
+    convention of their specs: the potential outside the cell drives the current
+    ``I = -extracellular_gain * V_e`` (nA; a cathodic, negative potential depolarises).
 """
 
 from __future__ import annotations
@@ -46,11 +47,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from livn.env import Env as BaseEnv
-from livn.errors import CapabilityError
 from livn.run import Events, Run, Series
-from livn.stimulus import Stimulus
 
 from livn_diffrax import engine
 from livn_diffrax._precision import DTYPE, require_x64
@@ -139,7 +137,8 @@ class Env(BaseEnv):
         self._state = None
 
     # -- building ---------------------------------------------------------------------------------
-    def _init(self) -> None:
+    def _draw_cell_params(self) -> None:
+        """Per-cell parameters from the model spec, drawn with ``default_rng(seed)`` in population order."""
         system, model = self.system, self.model
         kinds = [(system.population_kinds[p], system.population_ranges[p][1]) for p in system.populations]
         rng = np.random.default_rng(self.seed)
@@ -150,14 +149,19 @@ class Env(BaseEnv):
             raw = {k: np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts]) for k in parts[0]}
         self.cell_params = {k: jnp.asarray(v, DTYPE) for k, v in raw.items()}
         self._is_brk = np.asarray(raw["is_brk"]) > 0 if "is_brk" in raw else np.zeros(len(raw[next(iter(raw))]), bool)
+        self._params_seed = self.seed
+
+    def _init(self) -> None:
+        model = self.model
+        self._draw_cell_params()
         self._const = {k: float(v) for k, v in model.constants.items()}
         if model.name != "rcsd":
             # point models: synaptic NMDA block constants are shared with RCSD's spec
             from livn.models.rcsd import CONSTANTS
 
-            for name in ("nmda_gamma", "nmda_mg", "nmda_kd", "noise_h"):
+            for name in ("nmda_gamma", "nmda_mg", "nmda_kd"):
                 self._const.setdefault(name, float(CONSTANTS[name]))
-            self._const["noise_h"] = 0.0  # point-model OU current updates every step
+            self._const["noise_h"] = 0.0  # 0: the OU current is updated every step
         self._classes = self._synapse_classes()
         self._key = jax.random.PRNGKey(self.seed)
         self._state = None
@@ -375,11 +379,6 @@ class Env(BaseEnv):
     def _stimulus_array(self, stimulus: Any, sites: int) -> tuple[str, Any, float]:
         if stimulus is None:
             return "none", None, 1.0
-        if stimulus.input_mode == "extracellular" and self.model.name != "rcsd":
-            raise CapabilityError(
-                f"model {self.model.name!r} is a point neuron without compartments, so an extracellular "
-                "potential has no gradient to act through; use input_mode='current' (nA) or the 'rcsd' model"
-            )
         array = jnp.asarray(stimulus.array, DTYPE)
         if array.ndim == 2:
             array = array[:, :, None]
@@ -391,10 +390,21 @@ class Env(BaseEnv):
             array = full.at[:, jnp.asarray(stimulus.gids)].set(array)
         return stimulus.input_mode, array, float(stimulus.dt)
 
-    def _config(self, n_steps: int, dt: float, stride: int, mode: str, stim_dt: float) -> engine.RunConfig:
-        checkpoints = max(16, int(math.ceil(math.sqrt(n_steps)))) if n_steps > 0 else None
+    #: Memory (bytes) reverse-mode gradients may spend on stored states. When every step's state
+    #: fits, a gradient stores them all (one forward pass, then the backward pass); otherwise
+    #: diffrax's recursive checkpointing keeps as many as fit and recomputes the rest.
+    checkpoint_bytes: int = 2 * 1024**3
+
+    def _config(self, n_steps: int, dt: float, stride: int, mode: str, stim_dt: float,
+                events: str = "cond", spike_budget: int = 0) -> engine.RunConfig:
+        layout, _ = self._layout(dt)
+        n, C, L = layout.n, len(layout.classes), layout.buffer_len
+        state_bytes = 8 * (L * (C * n + 1) + 2 * C * n + 40 * n)
+        fits = int(self.checkpoint_bytes // max(state_bytes, 1))
+        checkpoints = max(1, min(n_steps, max(16, fits)))
         return engine.RunConfig(n_steps=n_steps, dt=float(dt), record_every=stride, stim_mode=mode,
-                                stim_dt=stim_dt, surrogate=self.surrogate, checkpoints=min(checkpoints, n_steps))
+                                stim_dt=stim_dt, surrogate=self.surrogate, checkpoints=checkpoints,
+                                events=events, spike_budget=spike_budget)
 
     def _function(self, layout: engine.Layout, cfg: engine.RunConfig):
         """The jit-compiled simulate for this layout and configuration (cached)."""
@@ -486,7 +496,6 @@ class Env(BaseEnv):
             if stim.shape[-1] < layout.sites:
                 pad = jnp.zeros((*stim.shape[:-1], layout.sites - stim.shape[-1]), DTYPE)
                 stim = jnp.concatenate([stim, pad], axis=-1)
-        cfg = self._config(n_steps, dt, stride, mode, stim_dt)
         params = self.params()
         names = [c["name"] for c in self._classes]
         if weights:
@@ -497,20 +506,28 @@ class Env(BaseEnv):
                 [jnp.asarray(weights[k], DTYPE) if k in weights else jnp.full((batch,), params["weights"][i])
                  for i, k in enumerate(names)], axis=-1)
         keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds if seeds is not None else [self.seed] * batch))
-        state = self._current_state(layout, params if not weights else self.params())
+        state = dict(self._current_state(layout, self.params()))
+        state["overflow"] = jnp.zeros((), DTYPE)
         param_axes = {"cell": None, "weights": 0 if weights else None, "noise": None}
-        key = ("batch", self.model.name, layout, cfg, bool(weights), stim is not None)
-        if key not in _COMPILED:
-            const = self._const
+        # under vmap lax.cond runs both branches, so batches schedule events sparsely with a larger
+        # budget and are recomputed with the dense path if any step overflowed it (rare)
+        budget = min(layout.n, 32 + layout.n // 20)
+        for events in ("sparse", "dense"):
+            cfg = self._config(n_steps, dt, stride, mode, stim_dt, events=events, spike_budget=budget)
+            key = ("batch", self.model.name, layout, cfg, bool(weights), stim is not None)
+            if key not in _COMPILED:
 
-            def run_fn(p, s, st, x, k):
-                return engine.simulate(layout, cfg, const, p, s, st, x, k)
+                def run_fn(p, s, st, x, k, cfg=cfg, const=self._const):
+                    return engine.simulate(layout, cfg, const, p, s, st, x, k)
 
-            _COMPILED[key] = jax.jit(jax.vmap(run_fn, in_axes=(param_axes, None, None, 0 if stim is not None else None, 0)))
-        _, outputs = _COMPILED[key](params, static, state, stim, keys)
+                axes = (param_axes, None, None, 0 if stim is not None else None, 0)
+                _COMPILED[key] = jax.jit(jax.vmap(run_fn, in_axes=axes))
+            final, outputs = _COMPILED[key](params, static, state, stim, keys)
+            if not bool(jnp.any(final["overflow"] > 0)):
+                break
         outputs = jax.tree_util.tree_map(np.asarray, outputs)
         return [
-            self._make_run(jax.tree_util.tree_map(lambda a: a[b], outputs), duration, dt, stride, v_sub, i_sub, False)
+            self._make_run(jax.tree_util.tree_map(lambda a, b=b: a[b], outputs), duration, dt, stride, v_sub, i_sub, False)
             for b in range(batch)
         ]
 
@@ -551,6 +568,11 @@ class Env(BaseEnv):
                    population_ranges=dict(self.system.population_ranges))
 
     def _clear(self) -> None:
+        # clear(seed=...) must start as a new env with that seed would: new noise stream and, for
+        # models with heterogeneous cells (Izhikevich), the cells that seed draws
+        if self.seed != self._params_seed:
+            self._draw_cell_params()
+        self._key = jax.random.PRNGKey(self.seed)
         self._state = None
 
     def _close(self) -> None:

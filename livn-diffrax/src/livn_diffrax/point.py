@@ -29,7 +29,7 @@ def _input_parts(v, point, const):
 
 
 def lif_step(state, cell, const, point, i_inj, dt, t_new, t_last):
-    """One LIF step; returns ``(new_state, spiked [n] bool, membrane current [n] nA)``.
+    """One LIF step; returns ``(new_state, spiked [n] bool, input current [n] nA, v before reset [n])``.
 
     ``cell`` holds ``E_L, v_th, v_reset (mV), tau_m (ms), R (MOhm), t_ref (ms)`` per cell ``[n]``.
     ``tau_m dv/dt = (E_L - v) + R (I - g (v - E))``: with R in MOhm and g in uS, ``R g`` is
@@ -44,13 +44,14 @@ def lif_step(state, cell, const, point, i_inj, dt, t_new, t_last):
     refractory = (t_new - t_last) < cell["t_ref"]
     v_next = jnp.where(refractory, cell["v_reset"], v_free)
     spiked = (v_next >= cell["v_th"]) & ~refractory
+    v_pre = v_next
     v_next = jnp.where(spiked, cell["v_reset"], v_next)
     i_membrane = gE - g * v  # nA into the cell from synapses and noise
-    return {"v": v_next}, spiked, i_membrane + i_inj
+    return {"v": v_next}, spiked, i_membrane + i_inj, v_pre
 
 
 def izhikevich_step(state, cell, const, point, i_inj, dt, t_new, t_last):
-    """One Izhikevich step; returns ``(new_state, spiked [n] bool, membrane current [n] nA)``.
+    """One Izhikevich step; returns ``(new_state, spiked [n] bool, input current [n] nA, v before reset [n])``.
 
     ``cell`` holds ``a, b, c, d`` per cell ``[n]``; currents in nA are divided by ``C_m`` (nF) to
     give mV/ms (``const["C_m"]``).
@@ -63,10 +64,11 @@ def izhikevich_step(state, cell, const, point, i_inj, dt, t_new, t_last):
     v_next = v + dt * dv
     u_next = u + dt * du
     spiked = v_next >= const["v_peak"]
+    v_pre = v_next
     v_next = jnp.where(spiked, cell["c"], v_next)
     u_next = jnp.where(spiked, u_next + cell["d"], u_next)
     del t_new, t_last
-    return {"v": v_next, "u": u_next}, spiked, current
+    return {"v": v_next, "u": u_next}, spiked, current, v_pre
 
 
 def initial_point_state(model_name: str, cell, const, n: int, dtype) -> dict[str, jax.Array]:

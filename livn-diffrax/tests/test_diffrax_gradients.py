@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import livn
 import numpy as np
 import pytest
-
-import livn
+from diffrax_helpers import QUIET
 from livn.run import Run
 from livn_diffrax.env import JaxStimulus
-
-from conftest import QUIET
 
 DURATION = 30.0  # ms
 
@@ -124,3 +122,27 @@ def test_run_batch_equals_separate_runs():
         assert np.array_equal(alone.spikes.ids, trial.spikes.ids)
         np.testing.assert_allclose(alone.spikes.times, trial.spikes.times)
     assert env.t == 0.0
+
+
+def test_surrogate_carries_gradients_through_synapses_only_when_asked():
+    """Cells 8, 9 (INH) see the stimulus of cell 0 only through its spikes and the synapses."""
+    drive = np.zeros((int(DURATION), 10))
+    drive[2:, 0] = 0.3
+
+    def loss_for(env):
+        def loss(x):
+            env.clear()
+            run = env.run(DURATION, stimulus=JaxStimulus(x, dt=1.0, input_mode="current"))
+            return jnp.mean(run.voltage.values[8:])
+
+        return loss
+
+    pathwise = livn.make("EI1", backend="diffrax").set_noise(QUIET)
+    surrogate = livn.make("EI1", backend="diffrax", surrogate=1.0).set_noise(QUIET)
+    assert len(pathwise.run(DURATION, stimulus=JaxStimulus(jnp.asarray(drive), 1.0, input_mode="current")).spikes) > 0
+    x = jnp.asarray(drive)
+    np.testing.assert_allclose(loss_for(pathwise)(x), loss_for(surrogate)(x))  # same forward run
+    g_path = jax.grad(loss_for(pathwise))(x)
+    g_surr = jax.grad(loss_for(surrogate))(x)
+    assert float(jnp.max(jnp.abs(g_path[:, 0]))) == 0.0
+    assert float(jnp.max(jnp.abs(g_surr[:, 0]))) > 0.0

@@ -8,12 +8,11 @@ import sys
 import livn
 import numpy as np
 import pytest
-from brian2_systems import AMPA, GABA_A, NMDA
+from brian2_systems import AMPA, GABA_A, NMDA, WiredSystem, projection
 from livn.errors import CapabilityError
 from livn.models.lif import lif_isi
 from livn.stimulus import Stimulus
-from livn.system import ParallelSystem
-
+from livn.system import ParallelSystem, Receptor
 from livn_brian2 import config
 from livn_brian2.model import MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE, peak_factor
 
@@ -74,7 +73,7 @@ def test_a_second_make_compiles_nothing():
 
     stimulus = Stimulus(np.full((40, 10), 0.05), dt=0.5, input_mode="current")
     first = livn.make("EI1", backend="brian2")
-    first.record_membrane_current()
+    first.record_membrane_current(dt=0.5)
     first.run(20, stimulus=stimulus)
     modules = len(cython_extension_manager._code_cache)
     env = livn.make("EI1", backend="brian2", seed=99)
@@ -115,6 +114,28 @@ def test_stimulus_changes_spikes_and_ends_with_its_run():
     assert spikes(env2.run(50)) == spikes(after)
 
 
+def test_stimulus_finer_than_dt_is_averaged_over_each_step():
+    values = np.random.default_rng(1).normal(0.0, 0.1, size=(1000, 10))
+    fine = livn.make("EI1", backend="brian2", seed=6).run(
+        50, stimulus=Stimulus(values, dt=0.05, input_mode="current"), dt=0.1
+    )
+    averaged = livn.make("EI1", backend="brian2", seed=6).run(
+        50, stimulus=Stimulus(values.reshape(500, 2, 10).mean(axis=1), dt=0.1, input_mode="current"), dt=0.1
+    )
+    assert len(fine.spikes) > 0
+    assert spikes(fine) == spikes(averaged)
+
+
+def test_average_onto_steps_keeps_the_charge():
+    from livn_brian2.network import average_onto_steps
+
+    samples = np.random.default_rng(2).normal(size=(37, 3))
+    steps = average_onto_steps(samples, 0.03, 0.1)
+    assert steps.shape == (12, 3)
+    np.testing.assert_allclose(steps.sum(axis=0) * 0.1, samples.sum(axis=0) * 0.03)
+    np.testing.assert_allclose(steps[0], samples[:3].sum(axis=0) * 0.3 + samples[3] * 0.1)
+
+
 def test_clear_gives_a_fresh_state_like_a_new_env():
     env = livn.make("EI2", backend="brian2", seed=21)
     env.run(30, stimulus=Stimulus(np.full((60, 100), 0.2), dt=0.5, input_mode="current"))
@@ -122,6 +143,18 @@ def test_clear_gives_a_fresh_state_like_a_new_env():
     assert env.t == 0.0
     fresh = livn.make("EI2", backend="brian2", seed=21)
     assert spikes(env.run(100)) == spikes(fresh.run(100))
+
+
+def test_interleaved_envs_do_not_disturb_each_other():
+    alone = livn.make("EI1", backend="brian2", seed=12).run(100)
+    a = livn.make("EI1", backend="brian2", seed=12)
+    b = livn.make("EI1", backend="brian2", seed=13)
+    first = a.run(50)
+    b.run(50)
+    np.random.seed(0)  # the user's global random state plays no part either
+    np.random.standard_normal(1000)
+    second = a.run(50)
+    assert spikes(first.concat(second)) == spikes(alone)
 
 
 def test_seed_changes_cells_and_noise():
@@ -147,7 +180,7 @@ def reference_izhikevich(a, b, c, d, current_nA, dt, steps, C_m=0.01):
 
 @pytest.mark.parametrize("current", [0.05, 0.1])
 def test_izhikevich_cells_match_an_independent_euler_integration(current):
-    env = livn.make(ParallelSystem({"EXC": 1, "INH": 1}), backend="brian2", record=("spikes",))
+    env = livn.make(ParallelSystem({"EXC": 1, "INH": 1}), backend="brian2", record=("spikes", "voltage"))
     env.set_noise(QUIET)
     steps = 3000
     run = env.run(300, stimulus=Stimulus(np.full((steps, 2), current), dt=0.1, input_mode="current"))
@@ -158,6 +191,9 @@ def test_izhikevich_cells_match_an_independent_euler_integration(current):
         got = np.round(np.asarray(run.spikes.times)[np.asarray(run.spikes.ids) == gid] / 0.1).astype(int)
         assert len(want) > 3
         np.testing.assert_array_equal(got, want)
+        trace = np.asarray(run.voltage.values)[gid]
+        np.testing.assert_array_equal(trace[want + 1], 30.0)  # each spike is drawn at v_peak
+        assert trace.max() == 30.0
 
 
 def test_regular_spiking_adapts_and_fast_spiking_is_faster():
@@ -247,6 +283,25 @@ def test_gaba_current_reverses_at_its_reversal_potential(pair_system):
     assert np.all(g >= -1e-12)
 
 
+def test_one_receptor_with_different_kinetics_per_target_population():
+    slow = Receptor(tau_rise=1.0, tau_decay=12.0, e_rev=-10.0, g_unit=0.002, weight=1.0)
+    system = WiredSystem(
+        {"EXC": 2, "INH": 1},
+        {
+            ("EXC", "EXC"): projection("EXC", "EXC", [(0, 1)], [500.0], {"AMPA": AMPA}),
+            ("INH", "EXC"): projection("EXC", "INH", [(0, 2)], [500.0], {"AMPA": slow}),
+        },
+    )
+    env, run = drive_first_cell(system, dict.fromkeys(system.weight_names, 1.0), duration=60.0)
+    assert np.sum(np.asarray(run.spikes.ids) == 0) == 1
+    fast_g, _ = conductance(run, 1, AMPA.e_rev)
+    slow_g, _ = conductance(run, 2, slow.e_rev)
+    assert fast_g.max() == pytest.approx(AMPA.g_unit, rel=0.02)
+    assert slow_g.max() == pytest.approx(slow.g_unit, rel=0.02)
+    # time above half of the peak grows with tau_decay
+    assert np.sum(slow_g > slow_g.max() / 2) > 3 * np.sum(fast_g > fast_g.max() / 2)
+
+
 def test_peak_factor_normalises_the_difference_of_exponentials():
     t = np.linspace(0, 50, 500001)
     for tr, td in [(0.5, 3.0), (0.3, 6.0), (0.5, 80.0)]:
@@ -286,6 +341,17 @@ def test_ou_noise_has_the_requested_mean_std_and_correlation_time():
     assert corr == pytest.approx(np.exp(-1.0), abs=0.05)
 
 
+def test_noise_changes_between_runs_take_effect():
+    env = livn.make(ParallelSystem(50), backend="brian2", record=())
+    env.set_noise({"mean": 0.0, "std": 0.02, "tau": 1.0})
+    env.record_membrane_current(dt=0.5)
+    noisy = -np.asarray(env.run(20).current.values) * 1000.0
+    env.set_noise({"mean": 0.05, "std": 0.0})
+    settled = -np.asarray(env.run(40).current.values)[:, 40:] * 1000.0  # after 20 tau
+    assert noisy.std() > 0.01
+    np.testing.assert_allclose(settled, 0.05, atol=1e-6)
+
+
 def test_bad_noise_parameters_raise():
     env = livn.make("EI1", backend="brian2")
     with pytest.raises(ValueError, match="tau"):
@@ -321,6 +387,31 @@ def test_biphasic_pulses_on_one_electrode_drive_near_cells_far_more_than_far_one
     assert gain_near > 5 * max(gain_far, 1.0)
 
 
+@pytest.mark.parametrize("model", ["izhikevich", "lif"])
+def test_one_biphasic_pulse_fires_cells_near_the_electrode_only(model):
+    from livn.io import MEA
+
+    distance = np.arange(0.0, 400.0, 10.0)
+    coordinates = np.stack([distance, np.zeros_like(distance), np.zeros_like(distance)], axis=1)
+    env = livn.make(
+        ParallelSystem(distance.size, coordinates=coordinates),
+        backend="brian2",
+        model=model,
+        io=MEA(np.array([[0, 0.0, 0.0, 0.0]])),
+        record=("spikes",),
+    )
+    env.set_noise(QUIET)
+    pulse = Stimulus.biphasic_pulse(1, 0, pulse_times=[1.0], dt=0.05, duration=20.0)
+    run = env.run(20, stimulus=env.cell_stimulus(pulse, dt=0.05), dt=0.05)
+    fired = np.zeros(distance.size, dtype=bool)
+    fired[np.asarray(run.spikes.ids)] = True
+    assert fired[distance <= 100.0].all()
+    assert not fired[distance >= 250.0].any()
+    anodic = env.cell_stimulus(-pulse, dt=0.05)  # anodic first: the same charge hyperpolarises first
+    env.clear()
+    assert len(env.run(20, stimulus=anodic, dt=0.05).spikes) < fired.sum()
+
+
 # -- recording -----------------------------------------------------------------------------------------------
 def test_membrane_current_per_population():
     env = livn.make("EI2", backend="brian2", record=())
@@ -341,6 +432,16 @@ def test_voltage_sample_zero_is_the_state_the_run_starts_from():
     second = env.run(20)
     assert np.all(np.asarray(first.voltage.values)[:, 0] == -65.0)
     assert not np.array_equal(np.asarray(second.voltage.values)[:, 0], np.asarray(first.voltage.values)[:, 0])
+
+
+def test_voltage_recording_follows_a_new_step_after_clear():
+    env = livn.make("EI1", backend="brian2")
+    coarse = env.run(10)
+    env.clear()
+    fine = env.run(10, dt=0.05)
+    assert np.shape(coarse.voltage.values) == np.shape(fine.voltage.values) == (10, 100)
+    assert np.all(np.asarray(fine.voltage.values)[:, 0] == -65.0)
+    np.testing.assert_allclose(fine.voltage.values[:, :5], coarse.voltage.values[:, :5], atol=2.0)
 
 
 # -- bad input ------------------------------------------------------------------------------------------------

@@ -5,14 +5,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
-
+from diffrax_helpers import quiet_env, step_current
 from livn.models.rcsd import RCSD
 from livn.stimulus import Stimulus
 from livn_diffrax import rcsd
 from livn_diffrax._precision import require_x64
-
-from conftest import quiet_env, step_current
 
 require_x64()
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from livn.errors import CapabilityError
+from diffrax_helpers import quiet_env
 from livn.models.lif import lif_isi
 from livn.stimulus import Stimulus
-
-from conftest import quiet_env
 
 
 def test_lif_interval_matches_the_analytic_formula():
@@ -34,7 +31,25 @@ def test_izhikevich_regular_and_fast_spiking():
     assert rs[-1] > rs[0]  # regular spiking adapts
 
 
-def test_extracellular_stimulus_on_a_point_model_is_refused():
-    env = quiet_env({"EXC": 2}, model="lif", record=("spikes",))
-    with pytest.raises(CapabilityError, match="current"):
-        env.run(10.0, stimulus=Stimulus(np.ones((20, 2)), dt=0.5))
+def test_extracellular_potential_drives_point_models_through_the_gain():
+    """I = -extracellular_gain * V_e: a negative potential acts exactly like the matching current."""
+    env = quiet_env({"EXC": 2}, model="lif", record=("voltage",))
+    gain = env.model.constants["extracellular_gain"]
+    potential = np.full((40, 2), -0.05)
+    by_field = env.run(20.0, stimulus=Stimulus(potential, dt=0.5)).voltage.values
+    env.clear()
+    current = Stimulus(-gain * potential, dt=0.5, input_mode="current")
+    by_current = env.run(20.0, stimulus=current).voltage.values
+    np.testing.assert_allclose(by_field, by_current, atol=1e-12)
+    assert by_field[0, -1] > by_field[0, 0]  # depolarised
+
+
+@pytest.mark.parametrize("model", ["lif", "izhikevich"])
+def test_point_model_networks_run_with_noise_and_are_reproducible(model):
+    import livn
+
+    runs = [livn.make("EI1", backend="diffrax", model=model, seed=11).run(200.0) for _ in range(2)]
+    assert len(runs[0].spikes) > 0
+    assert np.all(np.isfinite(runs[0].voltage.values))
+    assert np.array_equal(runs[0].spikes.ids, runs[1].spikes.ids)
+    np.testing.assert_array_equal(runs[0].spikes.times, runs[1].spikes.times)

@@ -1,11 +1,8 @@
-"""Shared fixtures: small envs with background noise off, so runs are deterministic cell dynamics."""
+"""Helpers for the diffrax tests: small envs with background noise off (deterministic cell dynamics)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
-import livn
 from livn.system import ParallelSystem
 
 QUIET = {"g_e0": 0.0, "g_i0": 0.0, "std_e": 0.0, "std_i": 0.0}
@@ -31,8 +28,3 @@ def step_current(duration, dt_stim, n, start, stop, amplitude, column=0):
     values = np.zeros((t.size, n))
     values[(t >= start) & (t < stop), column] = amplitude
     return values
-
-
-@pytest.fixture(scope="session")
-def livn_module():
-    return livn
