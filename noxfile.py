@@ -86,6 +86,14 @@ def mpi(session: nox.Session) -> None:
     session.run("mpiexec", "-n", "2", "python", "-c", quickstart, env=env)
 
 
+@nox.session(python=PYTHON, tags=["equivalence"], default=True)
+def equivalence(session: nox.Session) -> None:
+    """Same model, same answer: every backend in one venv, compared; writes reports/equivalence.md."""
+    _install(session, f"{CORE}[plot]", *(f"./livn-{name}" for name in BACKENDS))
+    env = {**_ENV, "LIVN_CACHE_DIR": _cache_dir()}
+    session.run("python", "equivalence/report.py", "--out", "reports", *session.posargs, env=env)
+
+
 @nox.session(python=PYTHON, tags=["example"], default=True)
 def example(session: nox.Session) -> None:
     """The third-party backend example, installed like any outside distribution, passes the suite."""
