@@ -49,11 +49,12 @@ import jax.numpy as jnp
 import numpy as np
 from livn.env import Env as BaseEnv
 from livn.run import Events, Run, Series
+from livn.stimulus import Stimulus
 
 from livn_diffrax import engine
 from livn_diffrax._precision import DTYPE, require_x64
 from livn_diffrax._pytrees import register_run_pytrees
-from livn_diffrax.rcsd import cell_parameter_arrays
+from livn_diffrax.rcsd import stack_cell_parameters
 
 __all__ = ["Env", "JaxStimulus"]
 
@@ -64,12 +65,12 @@ register_run_pytrees()
 _COMPILED: dict[Any, Any] = {}
 
 
-class JaxStimulus:
+class JaxStimulus(Stimulus):
     """A stimulus whose samples may be JAX arrays (also tracers): ``[T, n]`` or ``[T, n, sites]``.
 
-    Same meaning as :class:`livn.stimulus.Stimulus` (``dt`` ms per sample, zero-order hold,
-    ``input_mode`` "extracellular" in mV or "current" in nA, ``gids`` the stimulated cells), but
-    the values are not copied to numpy, so gradients flow to them.
+    Same meaning and properties as :class:`livn.stimulus.Stimulus` (``dt`` ms per sample,
+    zero-order hold, ``input_mode`` "extracellular" in mV or "current" in nA, ``gids`` the
+    stimulated cells), but the values are not copied to numpy, so gradients flow to them.
     """
 
     def __init__(self, array: Any, dt: float, gids: Sequence[int] | None = None, input_mode: str = "extracellular"):
@@ -84,26 +85,7 @@ class JaxStimulus:
         self.dt = float(dt)
         self.gids = None if gids is None else np.asarray(gids, dtype=np.int64)
         self.input_mode = input_mode
-
-    @property
-    def num_samples(self) -> int:
-        """Number of time samples T."""
-        return int(self.array.shape[0])
-
-    @property
-    def num_cells(self) -> int:
-        """Number of stimulated cells (columns)."""
-        return int(self.array.shape[1])
-
-    @property
-    def num_sites(self) -> int:
-        """Sites per cell (1 for a ``[T, n]`` array)."""
-        return int(self.array.shape[2]) if self.array.ndim == 3 else 1
-
-    @property
-    def duration(self) -> float:
-        """``T * dt`` in ms."""
-        return self.num_samples * self.dt
+        self.units = "mV" if input_mode == "extracellular" else "nA"
 
 
 def _is_traced(tree: Any) -> bool:
@@ -138,15 +120,17 @@ class Env(BaseEnv):
 
     # -- building ---------------------------------------------------------------------------------
     def _draw_cell_params(self) -> None:
-        """Per-cell parameters from the model spec, drawn with ``default_rng(seed)`` in population order."""
+        """Per-cell parameters of every population from ``Env.cell_parameters`` (the draws every backend
+        makes for this seed, with ``set_cell_params`` overrides), concatenated in gid order."""
         system, model = self.system, self.model
-        kinds = [(system.population_kinds[p], system.population_ranges[p][1]) for p in system.populations]
-        rng = np.random.default_rng(self.seed)
+        parts = [(system.population_ranges[p][1], self.cell_parameters(p)) for p in system.populations]
         if model.name == "rcsd":
-            raw = cell_parameter_arrays(model, kinds, rng)
+            raw = stack_cell_parameters(parts)
         else:
-            parts = [model.cell_parameters(kind, count, rng) for kind, count in kinds]
-            raw = {k: np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts]) for k in parts[0]}
+            raw = {
+                k: np.concatenate([np.broadcast_to(np.asarray(p[k], dtype=np.float64), (c,)) for c, p in parts])
+                for k in parts[0][1]
+            }
         self.cell_params = {k: jnp.asarray(v, DTYPE) for k, v in raw.items()}
         self._is_brk = np.asarray(raw["is_brk"]) > 0 if "is_brk" in raw else np.zeros(len(raw[next(iter(raw))]), bool)
         self._params_seed = self.seed
@@ -326,19 +310,9 @@ class Env(BaseEnv):
 
     # -- running ------------------------------------------------------------------------------------
     def _check_stimulus(self, stimulus: Any, duration: float, dt: float) -> Any:
+        # JAX arrays (and tracers) stay JAX: wrap them so the values are never copied to numpy
         if isinstance(stimulus, jax.Array) or _is_traced(stimulus):
             stimulus = JaxStimulus(stimulus, dt=dt, input_mode="extracellular")
-        if isinstance(stimulus, JaxStimulus):
-            n_cols = self.system.num_neurons if stimulus.gids is None else len(stimulus.gids)
-            if stimulus.num_cells != n_cols:
-                raise ValueError(f"stimulus has {stimulus.num_cells} columns but targets {n_cols} cells; pass gids=")
-            if stimulus.num_sites > len(self.model.sites):
-                raise ValueError(f"stimulus has {stimulus.num_sites} sites but model {self.model.name!r} has {self.model.sites}")
-            if stimulus.input_mode == "current" and stimulus.num_sites != 1:
-                raise ValueError("current stimulus is injected at the soma: pass an array [T, n] in nA")
-            if stimulus.duration > duration + 1e-9:
-                raise ValueError(f"stimulus lasts {stimulus.duration} ms but the run is {duration} ms")
-            return stimulus
         return super()._check_stimulus(stimulus, duration, dt)
 
     def run(self, duration: float, stimulus: Any = None, dt: float | None = None) -> Run:
@@ -544,7 +518,7 @@ class Env(BaseEnv):
             raster = np.asarray(outputs["spikes"])
             steps, cells = np.nonzero(raster)
             keep = np.isin(cells, self._rows(self.recording["spikes"]["population"]))
-            times = (steps[keep] + 1) * dt
+            times = (steps[keep] + engine.spike_step_offset(self.model.name)) * dt
             ids = cells[keep].astype(np.int64)
             order = np.lexsort((ids, times))
             spikes = Events(ids[order], times[order])
