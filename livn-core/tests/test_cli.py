@@ -43,3 +43,21 @@ def test_bad_arguments_one_line_exit_2(argv, fragment, capsys):
     err = capsys.readouterr().err.strip()
     assert fragment in err
     assert err.startswith("livn: error:") and len(err.splitlines()) == 1
+
+
+def test_run_prints_summary_and_writes_files(tmp_path, capsys):
+    from livn.run import Run
+
+    out, plot = tmp_path / "run.h5", tmp_path / "raster.png"
+    argv = ["run", "EI1", "--backend", "livn_fake.env", "--duration", "1000", "--out", str(out), "--plot", str(plot)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].split() == ["population", "neurons", "spikes", "rate", "(Hz)", "active"]
+    assert lines[1].split()[:2] == ["EXC", "8"] and lines[2].split()[:2] == ["INH", "2"]
+    assert "real-time factor after the first chunk" in captured.out
+    assert "10/10" in captured.err  # progress over the 10 chunks of a long run
+    saved = Run.load(out)
+    assert saved.duration == 1000.0
+    assert int(lines[3].split()[2]) == len(saved.spikes.ids)  # the 'all' row counts the saved spikes
+    assert plot.stat().st_size > 1000
