@@ -97,6 +97,16 @@ def _check_number(name: str, value: Any) -> Any:
     return value
 
 
+def _checked_values(kind: str, values: Mapping[str, Any], valid: list[str]) -> dict[str, Any]:
+    """``values`` with every name in ``valid`` and every plain number finite; all checked first."""
+    checked = {}
+    for name, value in dict(values).items():
+        if name not in valid:
+            raise KeyError(f"unknown {kind} {name!r}; valid ones: {valid}")
+        checked[name] = _check_number(f"{kind} {name!r}", value)
+    return checked
+
+
 class Env(Protocol):
     """A simulated culture on a multi-electrode array; subclass it to write a backend.
 
@@ -210,24 +220,14 @@ class Env(Protocol):
 
     def set_weights(self, weights: Mapping[str, Any]) -> Env:
         """Set synaptic weights by name (dimensionless multipliers of each receptor's g_unit)."""
-        checked = {}
-        for name, value in dict(weights).items():
-            if name not in self.system.weight_names:
-                raise KeyError(f"unknown weight {name!r}; valid weights: {self.weight_names}")
-            checked[name] = _check_number(f"weight {name!r}", value)
-        self.weights.update(checked)
+        self.weights.update(_checked_values("weight", weights, self.weight_names))
         if self.initialized:
             self._weights_changed()
         return self
 
     def set_noise(self, noise: Mapping[str, Any]) -> Env:
         """Set background-noise parameters by name (see ``noise_names`` for units)."""
-        checked = {}
-        for name, value in dict(noise).items():
-            if name not in self.noise_names:
-                raise KeyError(f"unknown noise parameter {name!r}; valid ones: {self.noise_names}")
-            checked[name] = _check_number(f"noise parameter {name!r}", value)
-        self.noise.update(checked)
+        self.noise.update(_checked_values("noise parameter", noise, self.noise_names))
         if self.initialized:
             self._noise_changed()
         return self
