@@ -4,7 +4,10 @@ Usage: ``python equivalence/report.py [--out reports] [--seeds 10] [--duration 2
 Exit status 1 when any comparison fails. Rows:
 
 - LIF f-I against the analytic interval ``tau ln((RI + E_L - v_reset)/(RI + E_L - v_th))`` (1 %).
-- Izhikevich RS and FS cells: brian2 and diffrax spike times within 3 dt over 1 s (same dt, Euler).
+- Izhikevich RS and FS cells: brian2 and diffrax spike times within 3 dt over 1 s (same dt, Euler)
+  where the spike train is well-conditioned (a 1e-12 change of the initial state moves no spike of a
+  plain-Python reference of the scheme by more than 3 dt); where it is not, equal spike counts and
+  mean ISI within 1 % (see ``izhikevich_rows``).
 - RCSD single cell: diffrax and NEURON spike times within 1 % and mean |V difference| < 0.5 mV over
   200 ms at dt 0.025 ms; their f-I curves.
 - EI2 networks, N seeds each: mean rate, ISI CV and active fraction. Two backends agree on a statistic
@@ -23,7 +26,7 @@ import livn
 import numpy as np
 from livn.backends import available
 from livn.models.lif import lif_isi
-from livn.testing.single_cell import current_step, interspike_intervals, spike_times
+from livn.testing.single_cell import current_step, interspike_intervals, izhikevich_reference, spike_times
 
 REGULAR_SPIKING = {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0}
 FAST_SPIKING = {"a": 0.1, "b": 0.2, "c": -65.0, "d": 2.0}
@@ -68,30 +71,67 @@ def lif_rows(report: Report, backends: list[str]) -> None:
     report.figures.setdefault("lif", {})["analytic"] = (currents, [1000.0 / lif_isi(c) for c in currents])
 
 
+def train_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest spike-time difference (ms) of two trains; inf when their spike counts differ."""
+    if a.size != b.size:
+        return float("inf")
+    return float(np.max(np.abs(a - b))) if a.size else 0.0
+
+
 def izhikevich_rows(report: Report, pair: tuple[str, str]) -> None:
-    dt = 0.1
+    """Spike times of both backends within 3 dt over 1 s, where that is a well-posed question.
+
+    The conditioning of each protocol is measured on a backend-independent reference (the same
+    scheme in plain Python): the largest spike shift that a change of 1e-12 (mV, mV/ms) of the
+    initial v or u causes, i.e. a rounding-level difference. Where that shift stays within the tolerance, the trains are determined by the model
+    and scheme, and the backends must agree spike by spike. Where it does not (fast-spiking cells
+    near rheobase: Euler's return map amplifies rounding ~e-fold every ~15 ms), the train depends
+    on how each compiler rounds (XLA and gcc both contract multiply-adds into FMAs, differently),
+    so no implementation of the same scheme could meet a spike-by-spike tolerance; there the
+    backends must agree on what the model does determine: the same spike count and the mean
+    inter-spike interval within 1 %.
+    """
+    dt, duration = 0.1, 1000.0
+    tolerance = 3 * dt
     for label, kind, params in (("RS", "EXC", REGULAR_SPIKING), ("FS", "INH", FAST_SPIKING)):
         for current in (0.05, 0.1, 0.2):
-            a, b = (spike_times(current_step(be, "izhikevich", kind, current, duration=1000.0, dt=dt, cell_params=params)) for be in pair)
-            same_count = a.size == b.size
-            worst = float(np.max(np.abs(a - b))) if same_count and a.size else (0.0 if same_count else float("inf"))
-            report.add(
-                "Izhikevich single cell",
-                f"{label}, {current} nA: {pair[0]} vs {pair[1]}",
-                f"{a.size} vs {b.size} spikes, max |dt_spike| {worst:.3f} ms (tolerance {3 * dt:.1f} ms)",
-                same_count and worst <= 3 * dt,
+            a, b = (spike_times(current_step(be, "izhikevich", kind, current, duration=duration, dt=dt, cell_params=params)) for be in pair)
+            reference = izhikevich_reference(params, current, duration, dt)
+            shifts = [
+                train_distance(reference, izhikevich_reference(params, current, duration, dt, dv0=dv0, du0=du0))
+                for dv0, du0 in ((1e-12, 0.0), (-1e-12, 0.0), (0.0, 1e-12), (0.0, -1e-12))
+            ]
+            conditioning = max(shifts)
+            worst = train_distance(a, b)
+            to_reference = max(train_distance(a, reference), train_distance(b, reference))
+            figures = (
+                f"{a.size} vs {b.size} spikes (reference {reference.size}), max |dt_spike| {worst:.3f} ms "
+                f"(tolerance {tolerance:.1f} ms); reference shift under 1e-12 changes of v0/u0 {conditioning:.3f} ms; "
+                f"backends vs reference {to_reference:.3f} ms"
             )
+            if conditioning <= tolerance:
+                passed = worst <= tolerance
+                check = f"{label}, {current} nA: {pair[0]} vs {pair[1]} spike times"
+            else:
+                isi_a, isi_b = (float(np.mean(np.diff(x))) if x.size > 1 else float("nan") for x in (a, b))
+                rel = abs(isi_a - isi_b) / isi_b
+                passed = a.size == b.size and rel <= 0.01
+                check = f"{label}, {current} nA: {pair[0]} vs {pair[1]} (ill-conditioned: spike count, mean ISI)"
+                figures += f"; ill-conditioned, so compared: mean ISI {isi_a:.3f} vs {isi_b:.3f} ms ({rel:.2%}, tolerance 1 %)"
+            report.add("Izhikevich single cell", check, figures, passed)
 
 
 def rcsd_rows(report: Report, pair: tuple[str, str]) -> None:
     dt = 0.025
     fi: dict[str, list[float]] = {be: [] for be in pair}
     currents = [0.02, 0.03, 0.05, 0.08]
+    duration, onset = 1000.0, 100.0
     for current in currents:
-        runs = {be: current_step(be, "rcsd", "EXC", current, duration=1000.0, dt=dt, onset=100.0, voltage_dt=dt) for be in pair}
+        runs = {be: current_step(be, "rcsd", "EXC", current, duration=duration, dt=dt, onset=onset, voltage_dt=dt) for be in pair}
         times = {be: spike_times(r) for be, r in runs.items()}
         for be in pair:
-            fi[be].append(times[be].size)
+            # mean rate over the step (Hz): the cell is at rest before the onset
+            fi[be].append(times[be].size / ((duration - onset) / 1000.0))
         a, b = (times[be] for be in pair)
         if a.size == b.size and a.size:
             rel = float(np.max(np.abs(a - b) / np.maximum(a, 1e-9)))
@@ -159,7 +199,7 @@ def plot(report: Report, path: Path) -> None:
         currents, fi = report.figures["rcsd_fi"]
         for be, counts in fi.items():
             axes[1].plot(np.asarray(currents) * 1000, counts, "o-", label=be)
-        axes[1].set(title="RCSD f-I (1 s steps)", xlabel="current (pA)", ylabel="rate (Hz)")
+        axes[1].set(title="RCSD f-I (900 ms steps)", xlabel="current (pA)", ylabel="rate (Hz)")
         axes[1].legend()
     positions, labels = [], []
     for k, (model, by_backend) in enumerate(report.figures.get("rates", {}).items()):
@@ -197,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         "# Cross-backend equivalence\n\n"
         f"Generated by `nox -s equivalence` in {time.perf_counter() - start:.0f} s. "
-        "Tolerances: LIF interval 1 % of the analytic value; Izhikevich spike times 3 dt (0.3 ms); "
+        "Tolerances: LIF interval 1 % of the analytic value; Izhikevich spike times 3 dt (0.3 ms) where the "
+        "spike train is well-conditioned (a 1e-12 change of the initial v or u moves no spike of a plain-Python "
+        "reference of the scheme by more than 3 dt), else equal spike counts and mean ISI within 1 %; "
         "RCSD spike times 1 % and mean |V difference| 0.5 mV over 200 ms at dt 0.025 ms; networks: "
         "|difference of means across seeds| <= the larger standard deviation across seeds.\n\n"
         "![f-I curves and rate distributions](equivalence.png)"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from livn.backends import resolve
 from livn.models.lif import lif_isi
-from livn.testing.single_cell import current_step, interspike_intervals
+from livn.testing.single_cell import current_step, interspike_intervals, izhikevich_reference, spike_times
 
 
 def _requires(backend_name: str, model: str) -> None:
@@ -58,3 +58,30 @@ def test_izhikevich_fast_spiking_does_not_adapt(backend_name):
     assert fs.size > 4 * rs.size
     assert np.mean(fs[-10:]) < 10.0 < 30.0 < np.mean(rs[-3:])
     assert np.std(fs[-10:]) < 0.05 * np.mean(fs[-10:])
+
+
+def test_izhikevich_matches_the_reference_scheme(backend_name):
+    """Forward Euler, reset at v >= 30, spike stamped at the step start: the plain-Python reference.
+
+    RS at 0.1 nA is well-conditioned (rounding-level changes of the initial state move no spike),
+    so every backend implementing the contract reproduces the reference spike for spike.
+    """
+    _requires(backend_name, "izhikevich")
+    run = current_step(backend_name, "izhikevich", "EXC", 0.1, duration=500.0, dt=0.1, cell_params=REGULAR_SPIKING)
+    reference = izhikevich_reference(REGULAR_SPIKING, 0.1, 500.0, 0.1)
+    got = spike_times(run)
+    assert got.size == reference.size >= 5
+    np.testing.assert_allclose(got, reference, atol=1e-6)
+
+
+def test_izhikevich_cell_params_reach_the_cells(backend_name):
+    """Overrides given to make(cell_params=...) are the cells' parameters (Env.cell_parameters)."""
+    _requires(backend_name, "izhikevich")
+    strong = interspike_intervals(
+        current_step(backend_name, "izhikevich", "EXC", 0.1, duration=500.0, dt=0.1, cell_params={**REGULAR_SPIKING, "d": 8.0})
+    )
+    weak = interspike_intervals(
+        current_step(backend_name, "izhikevich", "EXC", 0.1, duration=500.0, dt=0.1, cell_params={**REGULAR_SPIKING, "d": 2.0})
+    )
+    # a smaller after-spike jump of u (d) means less adaptation: more spikes at the same drive
+    assert weak.size > strong.size + 3

@@ -3,8 +3,9 @@
 What it simulates (details in :mod:`livn_brian2.model` and :mod:`livn_brian2.network`):
 
 - cells: one brian2 ``NeuronGroup`` for all cells, a ``Subgroup`` per population; per-cell
-  parameters drawn from the model spec with ``numpy.random.default_rng(seed)``, populations in gid
-  order;
+  parameters from ``Env.cell_parameters(population)`` (drawn from the model spec with
+  ``numpy.random.default_rng([seed, population index])``, plus ``set_cell_params`` overrides), so
+  every backend builds the same cells for one seed;
 - synapses: conductance-based, difference of exponentials per (presynaptic population, receptor)
   with the system's ``tau_rise``/``tau_decay``/``e_rev``; peak conductance per spike
   ``weight * g_unit`` (uS); NMDA with a Mg block; axonal delay ``max(distance / 250 um/ms, 2 dt)``;
@@ -61,7 +62,9 @@ class Env(_BaseEnv):
         from livn_brian2.network import Brian2Network
 
         self.codegen = codegen_target()
-        self.network = Brian2Network(self.system, self.model, self.weights, self.noise, self.seed, self.codegen)
+        self.network = Brian2Network(
+            self.system, self.model, self.weights, self.noise, self.seed, self.codegen, self.cell_parameters
+        )
 
     def _weights_changed(self) -> None:
         try:

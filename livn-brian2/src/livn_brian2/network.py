@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -102,6 +102,7 @@ class Brian2Network:
         noise: Mapping[str, float],
         seed: int,
         target: str,
+        cell_parameters: Callable[[str], Mapping[str, Any]],
     ) -> None:
         import brian2 as b2
         from brian2.codegen.runtime.cython_rt import CythonCodeObject
@@ -112,6 +113,8 @@ class Brian2Network:
         self.model = model
         self.seed = int(seed)
         self.target = target
+        # per-cell parameters of a population (the Env's: seeded per population, with user overrides)
+        self.cell_parameters = cell_parameters
         self.codeobj_class = CythonCodeObject if target == "cython" else NumpyCodeObject
         if model.name not in ("izhikevich", "lif"):
             raise ValueError(f"the brian2 backend runs izhikevich and lif, not {model.name!r}")
@@ -207,13 +210,11 @@ class Brian2Network:
 
     # -- state and parameters ---------------------------------------------------------------------
     def set_initial_state(self) -> None:
-        """Cell parameters drawn from the seed, resting state, empty channels, noise at its start."""
-        rng = np.random.default_rng(self.seed)
+        """Cell parameters of the env (``Env.cell_parameters``), resting state, empty channels, noise at its start."""
         constants = self.model.constants
         G = self.neurons
         for pop, (start, count) in self.population_ranges.items():
-            kind = self.system.population_kinds.get(pop, pop)
-            params = self.model.cell_parameters(kind, count, rng)
+            params = self.cell_parameters(pop)
             for name, values in params.items():
                 if name in ("t_ref",):
                     continue

@@ -206,6 +206,10 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
     nmda = np.array([c[1] for c in classes], dtype=bool)
     noise_h = const.get("noise_h") or dt  # OU update interval (ms): Gfluct's h for RCSD, every step otherwise
     refractory = const.get("refractory", 0.0)
+    # spike-time convention (see spike_step_offset): RCSD stamps a crossing at the end of its step,
+    # as NEURON does, so its events arrive at the start of step s + 1 + delay; point models stamp it
+    # at the start of the step (brian2's clock time), so events arrive at the start of step s + delay
+    arrival_lag = spike_step_offset(layout.model)
 
     def advance(t0, t1, y, args):
         net, der, noise = args["net"], args["der"], args["noise"]
@@ -296,7 +300,7 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
         B = B * jnp.exp(-dt / net["tau_d"])[:, None]
         if C and net["pre"].shape[0]:
             budget = cfg.spike_budget or layout.sparse_spikes
-            arrivals = _schedule(arrivals, hard, spike, s, net, L, min(budget, n), cfg.events)
+            arrivals = _schedule(arrivals, hard, spike, s + arrival_lag, net, L, min(budget, n), cfg.events)
             overflow = jnp.maximum(y["overflow"], (jnp.sum(hard) > budget).astype(DTYPE))
         else:
             overflow = y["overflow"]
@@ -316,11 +320,24 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
     return advance
 
 
+def spike_step_offset(model: str) -> int:
+    """Steps between the start of the step whose update crossed threshold and the spike's time stamp.
+
+    RCSD: 1 (the crossing is detected after the step, at ``(s + 1) dt``, as NEURON's fixed-step
+    threshold detection does). Point models: 0 (the spike carries the start time ``s dt`` of the
+    step, brian2's convention and livn's point-model contract). A synaptic event arrives at the
+    spike's time stamp plus the axonal delay, so the conductance starts to rise at the same moment
+    on every backend.
+    """
+    return 1 if model == "rcsd" else 0
+
+
 def _schedule(arrivals, hard, spike, s, net, L, budget, mode="cond"):
     """Add the events of this step's spikes to the arrival ring, ``delay`` steps ahead.
 
-    A spike at the end of step ``s`` reaches its targets at the start of step ``s + 1 + delay``
-    (NEURON delivers a NetCon event at ``t_spike + delay``; delays are whole steps here). When at
+    A spike stamped at the start of step ``s`` (see :func:`spike_step_offset`; the caller passes
+    the stamped step) reaches its targets at the start of step ``s + delay`` (NEURON delivers a
+    NetCon event at ``t_spike + delay``; delays are whole steps here). When at
     most ``budget`` cells spike, only their outgoing edges are touched (padded CSR by presynaptic
     cell); otherwise every edge is scattered (same result, more work).
     """
@@ -330,11 +347,11 @@ def _schedule(arrivals, hard, spike, s, net, L, budget, mode="cond"):
     def sparse(ring):
         cells = jnp.nonzero(hard, size=budget, fill_value=n)[0]
         targets = net["out_segment"][cells]  # [budget, max out-degree], padding -> last column
-        slots = jnp.mod(s + 1 + net["out_delay"][cells], L)
+        slots = jnp.mod(s + net["out_delay"][cells], L)
         return ring.at[slots, targets].add(values[cells][:, None] * net["out_valid"][cells])
 
     def dense(ring):
-        slots = jnp.mod(s + 1 + net["delay"], L)
+        slots = jnp.mod(s + net["delay"], L)
         return ring.at[slots, net["segment"]].add(values[net["pre"]])
 
     if mode == "sparse":
@@ -352,8 +369,8 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
     ``static``: network arrays (edge lists, per-class kinetics, noise masks), see
     :func:`livn_diffrax.env.Env._static_arrays`; ``stim``: ``[T, n, sites]`` (mV or nA) or None;
     ``key``: the PRNG key of the noise stream (per-step keys are ``fold_in(key, global step)``).
-    Returns ``(final_state, outputs)`` with ``outputs["spikes"]`` bool ``[n_steps, n]`` (spike at
-    the end of step k, i.e. at ``(k + 1) dt`` after the start), and where recording is on
+    Returns ``(final_state, outputs)`` with ``outputs["spikes"]`` bool ``[n_steps, n]`` (a crossing
+    in step k, stamped at ``(k + spike_step_offset(model)) dt`` after the start), and where recording is on
     ``outputs["v"]`` ``[T, n]`` (mV) and ``outputs["i"]`` ``[T, n, sites]`` (uA) sampled at
     ``k * record_every * dt`` for ``k = 0 .. T-1``.
     """
@@ -412,12 +429,13 @@ def _noise_arrays(layout: Layout, noise: dict, static: dict) -> dict:
         masks = static["noise_mask"]  # [n, 2, 2] 1.0 where the component exists at that site
         sigma = jnp.stack([noise["std_e"], noise["std_i"]])
         g0 = jnp.stack([noise["g_e0"], noise["g_i0"]])
-        site_on = (jnp.sum(masks * (sigma > 0), axis=-1, keepdims=True) > 0).astype(DTYPE)
+        # the mean conductances apply whether or not the std are zero, as on the NEURON backend (the
+        # published Gfluct3 `on` switch dropped them silently when both std were 0; RCSD.md 4)
         return {
             "tau": jnp.stack([noise["tau_e"], noise["tau_i"]]),
             "std": sigma * masks,
             "g0": g0 * masks,
-            "mask": masks * site_on,
+            "mask": masks,
         }
     return {
         "tau": jnp.reshape(noise["tau"], (1,)),

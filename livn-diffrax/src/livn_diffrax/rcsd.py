@@ -46,6 +46,7 @@ import numpy as np
 __all__ = [
     "RCSD_STATE_KEYS",
     "cell_parameter_arrays",
+    "stack_cell_parameters",
     "currents",
     "derived_parameters",
     "initial_state",
@@ -73,9 +74,16 @@ def cell_parameter_arrays(
     Values come from ``model.cell_parameters`` (livn-core); names a cell class lacks are 0, and
     ``is_brk`` is 1.0 for two-compartment (EXC) cells and 0.0 for V1In (INH) cells.
     """
+    return stack_cell_parameters([(count, model.cell_parameters(kind, count, rng)) for kind, count in kinds])
+
+
+def stack_cell_parameters(parts: list[tuple[int, Any]]) -> dict[str, np.ndarray]:
+    """Per-cell raw parameters ``{name: float64[n]}`` from populations given as ``[(count, {name: [count]})]``.
+
+    Names a cell class lacks are 0; ``is_brk`` is 1.0 for two-compartment (EXC) cells, 0.0 for V1In (INH) cells.
+    """
     columns: dict[str, list[np.ndarray]] = {name: [] for name in (*_ALL_NAMES, "is_brk")}
-    for kind, count in kinds:
-        values = model.cell_parameters(kind, count, rng)
+    for count, values in parts:
         unknown = set(values) - set(_ALL_NAMES)
         if unknown:
             raise KeyError(f"RCSD parameters {sorted(unknown)} are not handled by livn_diffrax.rcsd")

@@ -9,7 +9,7 @@ import numpy as np
 import livn
 from livn.stimulus import Stimulus
 
-__all__ = ["NOISE_OFF", "current_step", "interspike_intervals", "spike_times"]
+__all__ = ["NOISE_OFF", "current_step", "interspike_intervals", "izhikevich_reference", "spike_times"]
 
 #: Noise parameters that switch the background noise off, per model.
 NOISE_OFF = {
@@ -71,3 +71,25 @@ def spike_times(run: livn.Run) -> np.ndarray:
 def interspike_intervals(run: livn.Run) -> np.ndarray:
     """Inter-spike intervals (ms) of a single-cell run."""
     return np.diff(spike_times(run))
+
+
+def izhikevich_reference(
+    params: dict[str, float], current: float, duration: float, dt: float, dv0: float = 0.0, du0: float = 0.0
+) -> np.ndarray:
+    """Spike times (ms) of one Izhikevich cell by livn's point-model scheme, in plain Python floats.
+
+    A reference no backend wrote: forward Euler on (v, u) from the old values, then ``v >= 30``:
+    spike stamped at the step's start, ``v <- c``, ``u <- u + d``; start ``v = -65``, ``u = b v``;
+    ``current`` (nA, constant) over ``C_m`` = 0.01 nF. ``params`` holds ``a, b, c, d``.
+    ``dv0``/``du0`` perturb the initial state (mV, mV/ms) to measure how well-conditioned the trains are.
+    """
+    a, b, c, d = (float(params[k]) for k in "abcd")
+    v, u = -65.0 + dv0, b * -65.0 + du0
+    drive = current / 0.01
+    spikes = []
+    for k in range(int(round(duration / dt))):
+        v, u = v + dt * (0.04 * v * v + 5.0 * v + 140.0 - u + drive), u + dt * (a * (b * v - u))
+        if v >= 30.0:
+            spikes.append(k * dt)
+            v, u = c, u + d
+    return np.asarray(spikes)
