@@ -50,7 +50,9 @@ class Report:
     def markdown(self, header: str) -> str:
         lines = [header, "", "| section | check | figures | result |", "|---|---|---|---|"]
         for section, check, figures, passed in self.rows:
-            lines.append(f"| {section} | {check} | {figures} | {'pass' if passed else '**FAIL**'} |")
+            # "|x|" in the figures would split the table's cells
+            cells = (text.replace("|", "\\|") for text in (section, check, figures))
+            lines.append(f"| {' | '.join(cells)} | {'pass' if passed else '**FAIL**'} |")
         n_pass = sum(r[3] for r in self.rows)
         lines += ["", f"{n_pass} passed, {len(self.rows) - n_pass} failed"]
         return "\n".join(lines) + "\n"
