@@ -4,7 +4,7 @@ Run: ``python benchmarks/bench_dataset.py [--system EI2] [--backend B] [--sample
 (default backend: ``LIVN_BACKEND``, else brian2 when installed). Prints, on this machine:
 
 - bare: the mean time of ``env.run(duration, stimulus)`` on one env over the same protocols
-  (stimulus precomputed), and of the ``env.seed = s; env.clear()`` every independent sample
+  (stimulus precomputed), and of the ``env.clear(seed=s)`` every independent sample
   needs first (timed apart: on backends whose clear rebuilds the network it dominates);
 - for 1 and 2 workers: ``livn.dataset.generate`` wall time for a small and a large dataset; the
   difference gives the steady per-sample time and throughput without the fixed start-up (imports,
@@ -47,8 +47,7 @@ def bare_run_seconds(system: str, backend: str | None, samples: int, duration: f
     runs, clears = [], []
     for index, stimulus in enumerate(stimuli):
         start = time.perf_counter()
-        env.seed = index
-        env.clear()
+        env.clear(seed=index)
         middle = time.perf_counter()
         env.run(duration, stimulus)
         runs.append(time.perf_counter() - middle)
