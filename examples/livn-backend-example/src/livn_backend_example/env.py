@@ -18,6 +18,11 @@ _EXAMPLE_NOISE = {"mean": 0.10, "std": 0.08, "tau": 5.0}  # nA, nA, ms: spontane
 _EXAMPLE_WEIGHT = 0.002  # every projection; current-based synapses run away above ~0.1
 
 
+def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    """The parts end to end as one array of ``dtype`` (empty when there are none)."""
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+
 class Env(livn.Env):
     """LIF network in numpy (backend name ``example``)."""
 
@@ -47,9 +52,8 @@ class Env(livn.Env):
                 names += [f"{post_pop}_{pre_pop}-{proj.section}-{receptor}-weight"] * k
                 taus.append(np.full(k, spec.tau_decay))
                 drives.append(np.full(k, spec.g_unit * (spec.e_rev - self._params["E_L"])))
-        cat = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)  # noqa: E731
-        self._pre, self._post = cat(pre, np.int64), cat(post, np.int64)
-        self._dist, self._tau, self._drive = cat(dist, float), cat(taus, float), cat(drives, float)
+        self._pre, self._post = _concat(pre, np.int64), _concat(post, np.int64)
+        self._dist, self._tau, self._drive = _concat(dist, float), _concat(taus, float), _concat(drives, float)
         self._names = np.asarray(names)
         self._reset_state()
 
