@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from livn._files import sha256_file
 from livn.dataset._protocol import ProtocolParams, draw_pulses, pulse_inputs, sample_seeds
 from livn.dataset._store import (
     CONFIG_FILE,
@@ -24,7 +25,6 @@ from livn.dataset._store import (
     read_config,
     read_manifest,
     read_shard,
-    sha256,
     shard_info,
     shard_name,
     write_json_atomic,
@@ -240,7 +240,7 @@ def _generate_shard(directory: str, config: dict[str, Any], shard: int, first: i
         if progress is not None:
             progress.update(1)
     path = write_shard(Path(directory), shard, samples, _shard_metadata(config))
-    return shard, path.name, {"sha256": sha256(path), "first": first, "count": count, "bytes": path.stat().st_size}
+    return shard, path.name, {"sha256": sha256_file(path), "first": first, "count": count, "bytes": path.stat().st_size}
 
 
 def _shard_metadata(config: dict[str, Any]) -> dict[str, Any]:
@@ -282,14 +282,14 @@ def _scan(directory: Path, config: dict[str, Any], manifest: dict[str, Any]) -> 
         path = directory / name
         entry = manifest["shards"].get(name)
         if path.exists():
-            if entry is not None and entry.get("sha256") == sha256(path):
+            if entry is not None and entry.get("sha256") == sha256_file(path):
                 continue
             try:
                 info = shard_info(path)
             except ValueError:
                 info = None
             if info == {"first": first, "count": count}:
-                manifest["shards"][name] = {"sha256": sha256(path), "first": first, "count": count,
+                manifest["shards"][name] = {"sha256": sha256_file(path), "first": first, "count": count,
                                             "bytes": path.stat().st_size}
                 continue
             path.unlink()
@@ -501,7 +501,7 @@ def verify(directory: str | Path, regenerate_indices: Sequence[int] = ()) -> lis
         if not path.exists():
             problems.append(f"{name}: listed in the manifest but the file is missing")
             continue
-        if sha256(path) != entry["sha256"]:
+        if sha256_file(path) != entry["sha256"]:
             problems.append(f"{name}: checksum mismatch (the file changed after it was written)")
             continue
         try:

@@ -8,7 +8,6 @@ is itself replaced atomically.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -26,7 +25,6 @@ __all__ = [
     "read_manifest",
     "read_shard",
     "shard_name",
-    "sha256",
     "write_json_atomic",
     "write_shard",
 ]
@@ -41,15 +39,6 @@ _SHARD_FORMAT = "livn.dataset.shard"
 def shard_name(shard: int) -> str:
     """File name of shard number ``shard``."""
     return f"shard-{shard:05d}.h5"
-
-
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from livn._files import sha256_file
 from livn.config import LIVN_CACHE_DIR as CACHE_DIR_ENV
 from livn.config import cache_dir
 
@@ -40,20 +40,12 @@ MANIFEST_FILE = "manifest.json"
 _verified: dict[str, int] = {}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _manifest(directory: Path, description: dict[str, Any]) -> dict[str, Any]:
     files = sorted(p.name for p in directory.iterdir() if p.is_file() and p.name != MANIFEST_FILE)
     return {
         "cache_format_version": CACHE_FORMAT_VERSION,
         "description": description,
-        "files": {name: _sha256(directory / name) for name in files},
+        "files": {name: sha256_file(directory / name) for name in files},
     }
 
 
@@ -86,7 +78,7 @@ def verify_entry(entry: Path, description: dict[str, Any], full: bool = True) ->
         path = entry / name
         if not path.is_file():
             return f"missing {name}"
-        if _sha256(path) != expected:
+        if sha256_file(path) != expected:
             return f"checksum mismatch in {name}"
     _verified[key] = stamp
     return None
