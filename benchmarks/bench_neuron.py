@@ -23,8 +23,14 @@ from pathlib import Path
 import numpy as np
 
 
-def run_network(system: str, duration: float, out: str | None) -> dict[str, float]:
-    """Build and run ``system`` on this process's ranks; rank 0 saves spikes and timings to ``out``."""
+def run_network(
+    system: str, duration: float, out: str | None, barrier: tuple[str, int] | None = None
+) -> dict[str, float]:
+    """Build and run ``system`` on this process's ranks; rank 0 saves spikes and timings to ``out``.
+
+    ``barrier`` ``(folder, peers)``: after the build, wait until ``peers`` processes have built, so
+    that independent processes run their simulations at the same time.
+    """
     from livn import make
 
     t0 = time.perf_counter()
@@ -33,6 +39,8 @@ def run_network(system: str, duration: float, out: str | None) -> dict[str, floa
     if comm is not None:
         comm.Barrier()
     build = time.perf_counter() - t0
+    if barrier:
+        _wait_for_peers(*barrier)
     t0 = time.perf_counter()
     run = env.run(duration)
     if comm is not None:
@@ -54,6 +62,13 @@ def run_network(system: str, duration: float, out: str | None) -> dict[str, floa
     if out:
         np.savez(out, ids=ids, times=times, build=build, run=elapsed, size=size, step=step, wait=wait)
     return {"build": build, "run": elapsed, "spikes": float(len(ids)), "size": float(size)}
+
+
+def _wait_for_peers(folder: str, peers: int) -> None:
+    """A file barrier between independent processes: each marks itself ready, then waits for all."""
+    Path(folder, f"ready-{os.getpid()}").touch()
+    while len(list(Path(folder).glob("ready-*"))) < peers:
+        time.sleep(0.01)
 
 
 def _mpi_max():
@@ -94,17 +109,28 @@ def main() -> None:
     parser.add_argument("--system", default="EI3")
     parser.add_argument("--skip-ei4", action="store_true")
     parser.add_argument("--worker", metavar="OUT", help=argparse.SUPPRESS)
+    parser.add_argument("--barrier", nargs=2, metavar=("FOLDER", "PEERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
     if args.worker:
-        run_network(args.system, args.duration, args.worker)
+        barrier = (args.barrier[0], int(args.barrier[1])) if args.barrier else None
+        run_network(args.system, args.duration, args.worker, barrier)
         return
 
     with tempfile.TemporaryDirectory() as tmp:
         outs = {}
         for ranks in (1, 2):
             out = str(Path(tmp) / f"r{ranks}.npz")
-            command = [sys.executable, __file__, "--system", args.system, "--duration", str(args.duration), "--worker", out]
+            command = [
+                sys.executable,
+                __file__,
+                "--system",
+                args.system,
+                "--duration",
+                str(args.duration),
+                "--worker",
+                out,
+            ]
             if ranks > 1:
                 mpiexec = Path(sys.executable).parent / "mpiexec"
                 mpiexec = str(mpiexec) if mpiexec.exists() else shutil.which("mpiexec")
@@ -114,10 +140,38 @@ def main() -> None:
                 command = [mpiexec, "-n", str(ranks), *command]
             subprocess.run(command, check=True)
             outs[ranks] = np.load(out)
+        # the machine's own ceiling: two independent 1-rank runs of the same network at the same
+        # time (no spike exchange at all); no 2-rank run can beat their combined throughput
+        ready = Path(tmp) / "barrier"
+        ready.mkdir()
+        pair = [str(Path(tmp) / f"pair{k}.npz") for k in range(2)]
+        jobs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--system",
+                    args.system,
+                    "--duration",
+                    str(args.duration),
+                    "--worker",
+                    out,
+                    "--barrier",
+                    str(ready),
+                    "2",
+                ]
+            )
+            for out in pair
+        ]
+        if any(job.wait() != 0 for job in jobs):
+            raise RuntimeError("a concurrent 1-rank run failed")
+        concurrent = max(float(np.load(out)["run"]) for out in pair)
         one = outs[1]
         n_cells = {"EI1": 10, "EI2": 100, "EI3": 1000, "EI4": 10000}.get(args.system)
-        print(f"{args.system}, {args.duration:g} ms simulated, dt 0.025 ms; "
-              f"machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(
+            f"{args.system}, {args.duration:g} ms simulated, dt 0.025 ms; "
+            f"machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
         print(f"  build (make, 1 rank):   {float(one['build']):8.2f} s")
         print(f"  run, 1 rank:            {float(one['run']):8.2f} s (integration {float(one['step']):.2f} s)")
         rate = len(one["ids"]) / (n_cells or 1) / (args.duration / 1000.0)
@@ -125,11 +179,18 @@ def main() -> None:
         if 2 in outs:
             two = outs[2]
             print(f"  build (make, 2 ranks):  {float(two['build']):8.2f} s")
-            print(f"  run, 2 ranks:           {float(two['run']):8.2f} s (integration {float(two['step']):.2f} s, "
-                  f"waiting for spike exchange {float(two['wait']):.2f} s, slowest rank)")
+            print(
+                f"  run, 2 ranks:           {float(two['run']):8.2f} s (integration {float(two['step']):.2f} s, "
+                f"waiting for spike exchange {float(two['wait']):.2f} s, slowest rank)"
+            )
             print(f"  speedup (run wall):     {float(one['run']) / float(two['run']):8.2f} x")
             print(f"  speedup (integration):  {float(one['step']) / float(two['step']):8.2f} x")
             print(f"  spikes identical on 1 and 2 ranks: {spikes_equal(one, two)}")
+        ceiling = 2.0 * float(one["run"]) / concurrent
+        print(
+            f"  two independent 1-rank runs at once: {concurrent:.2f} s each (slowest); the machine's "
+            f"ceiling for a 2-rank speedup: {ceiling:.2f} x"
+        )
 
     if not args.skip_ei4:
         created = cell_creation(8000)
@@ -138,8 +199,10 @@ def main() -> None:
 
         t0 = time.perf_counter()
         env = make("EI4", backend="neuron", record=("spikes",))
-        print(f"EI4 full build (10,000 cells, synapses, {sum(p.num_connections for p in env.system.projections.values())} "
-              f"connections): {time.perf_counter() - t0:.2f} s")
+        print(
+            f"EI4 full build (10,000 cells, synapses, {sum(p.num_connections for p in env.system.projections.values())} "
+            f"connections): {time.perf_counter() - t0:.2f} s"
+        )
         env.close()
 
 

@@ -14,6 +14,7 @@ from livn.models.lif import lif_isi
 from livn.stimulus import Stimulus
 from livn.system import ParallelSystem, Receptor
 from livn_brian2 import config
+from livn_brian2.functions import mg_block
 from livn_brian2.model import MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE, peak_factor
 
 QUIET = {"mean": 0.0, "std": 0.0, "tau": 5.0}
@@ -264,6 +265,16 @@ def test_nmda_is_blocked_by_magnesium_at_rest(pair_system):
     block = 1.0 / (1.0 + MG_CONCENTRATION / MG_SENSITIVITY * np.exp(-MG_VOLTAGE_SLOPE * v))
     assert np.max(g / block) == pytest.approx(NMDA.g_unit, rel=0.02)
     assert g.max() < 0.2 * NMDA.g_unit
+
+
+def test_mg_block_function_is_the_jahr_stevens_formula_to_rounding():
+    v = np.linspace(-150.0, 80.0, 100_001)
+    exact = 1.0 / (1.0 + MG_CONCENTRATION / MG_SENSITIVITY * np.exp(-MG_VOLTAGE_SLOPE * v))
+    ours = mg_block(v, MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE)
+    assert np.max(np.abs(ours - exact) / exact) < 1e-14
+    # a diverging membrane saturates the block instead of overflowing
+    extreme = mg_block(np.array([-1e6, 1e6]), MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE)
+    assert 0.0 < extreme[0] < 1e-300 and extreme[1] == 1.0
 
 
 def test_gaba_current_reverses_at_its_reversal_potential(pair_system):

@@ -18,8 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from livn_brian2.functions import NoiseSource, StimulusSource, normal_draws
+from livn_brian2.functions import NoiseSource, StimulusSource, compile_flags, mg_block_function, normal_draws
 from livn_brian2.model import (
+    MG_CONCENTRATION,
+    MG_SENSITIVITY,
+    MG_VOLTAGE_SLOPE,
+    STIMULUS_CODE,
     Channel,
     channel_name,
     membrane_code,
@@ -139,6 +143,7 @@ class Brian2Network:
         namespace = {
             "livn_normal": self.noise_source.function,
             "livn_stimulus": self.stimulus_source.function,
+            "livn_mg_block": mg_block_function(MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE),
             "ms": b2.ms,
             "noise_mean": 0.0,
             "noise_decay": 0.0,
@@ -171,6 +176,11 @@ class Brian2Network:
             codeobj_class=self.codeobj_class,
             name="livn_cells_update",
         )
+        # the stimulus lookup, active only during runs with a stimulus (see livn_brian2.model)
+        self.stimulus_update = self.neurons.run_regularly(
+            STIMULUS_CODE, when="groups", order=-1, codeobj_class=self.codeobj_class, name="livn_cells_stimulus"
+        )
+        self.stimulus_update.active = False
         # the group has no differential equations (the update above integrates): its empty state
         # updater would only cost a Python call per step
         self.neurons.state_updater.active = False
@@ -199,7 +209,8 @@ class Brian2Network:
             )
             self.synapses.connect(i=pre.astype(np.int32), j=post.astype(np.int32))
         self.monitors: dict[str, Any] = {}
-        objects = [self.neurons, self.update] + ([self.synapses] if self.synapses is not None else [])
+        objects = [self.neurons, self.stimulus_update, self.update]
+        objects += [self.synapses] if self.synapses is not None else []
         self.net = b2.Network(*objects, name="livn_network")
         for obj in objects:
             self._claim(obj)
@@ -237,6 +248,7 @@ class Brian2Network:
             setattr(G, f"s_d_{ch.name}", 0.0)
             setattr(G, f"s_r_{ch.name}", 0.0)
         G.stim_col = -1
+        G.I_stim = 0.0
         self.constants["stim_gain"] = 0.0
         self._noise_started = False
 
@@ -388,7 +400,7 @@ class Brian2Network:
                 monitor.resize(0)
         self._set_stimulus(stimulus, step0, dt)
         try:
-            with _without_gc_collect():
+            with _without_gc_collect(), compile_flags():
                 self.net.run(int(round(steps)) * dt * b2.ms, namespace={})
         finally:
             self._set_stimulus(None, step0, dt)
@@ -399,7 +411,10 @@ class Brian2Network:
         if stimulus is None:
             self.stimulus_source.set(None)
             self.constants["stim_gain"] = 0.0
+            self.stimulus_update.active = False
+            G.I_stim = 0.0
             return
+        self.stimulus_update.active = True
         samples = stimulus.site(0)
         gids = stimulus.resolve_gids(self.num_neurons)
         columns = np.full(self.num_neurons, -1, dtype=np.int32)
