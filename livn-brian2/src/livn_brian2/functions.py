@@ -30,7 +30,11 @@ every env, every stimulus and every system, and nothing recompiles between runs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import os
+import subprocess
+import sysconfig
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,6 +45,7 @@ __all__ = [
     "NoiseSource",
     "StimulusSource",
     "compile_flags",
+    "compiler_is_gcc",
     "mg_block",
     "mg_block_function",
     "normal_draws",
@@ -108,13 +113,28 @@ cdef inline double livn_stimulus(long long step, long long column) noexcept:
 COMPILE_FLAGS = ("--param=vect-max-version-for-alias-checks=1000", "--param=hot-bb-frequency-fraction=100000")
 
 
+@functools.cache
+def compiler_is_gcc() -> bool:
+    """True when the C compiler Python builds extensions with (``CC`` or Python's own) is gcc."""
+    command = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
+    try:
+        out = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "Free Software Foundation" in out and "clang" not in out.lower()
+
+
 @contextlib.contextmanager
 def compile_flags() -> Iterator[None]:
-    """brian2's gcc flags plus :data:`COMPILE_FLAGS` inside the block (brian2 compiles lazily, in ``run``)."""
+    """brian2's compiler flags plus :data:`COMPILE_FLAGS` inside the block, when the compiler is gcc.
+
+    brian2 compiles lazily, in ``run``; other compilers (clang) get brian2's flags unchanged.
+    """
     from brian2 import prefs
 
     saved = prefs["codegen.cpp.extra_compile_args_gcc"]
-    prefs["codegen.cpp.extra_compile_args_gcc"] = [*saved, *COMPILE_FLAGS]
+    if compiler_is_gcc():
+        prefs["codegen.cpp.extra_compile_args_gcc"] = [*saved, *COMPILE_FLAGS]
     try:
         yield
     finally:
