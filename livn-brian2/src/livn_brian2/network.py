@@ -207,7 +207,12 @@ class Brian2Network:
                 codeobj_class=self.codeobj_class,
                 name="livn_synapses",
             )
-            self.synapses.connect(i=pre.astype(np.int32), j=post.astype(np.int32))
+            # synapses sorted by source cell: a spike's synapses are then neighbours in memory
+            # (the system stores edges by target), which keeps spike delivery in cache
+            self._synapse_order = np.lexsort((post, pre))
+            self.synapses.connect(
+                i=pre[self._synapse_order].astype(np.int32), j=post[self._synapse_order].astype(np.int32)
+            )
         self.monitors: dict[str, Any] = {}
         objects = [self.neurons, self.stimulus_update, self.update]
         objects += [self.synapses] if self.synapses is not None else []
@@ -321,8 +326,8 @@ class Brian2Network:
                     getattr(G, f"decay_r_{k}")[start : start + count] = decay_r
         if self.synapses is not None:
             # the system's convention, max(distance / 250 um/ms, 2 dt), in the order of connect()
-            delays = [projection.delays(dt) for projection in self.system.projections.values()]
-            self.synapses.delay = np.concatenate(delays) * b2.ms
+            delays = np.concatenate([projection.delays(dt) for projection in self.system.projections.values()])
+            self.synapses.delay = delays[self._synapse_order] * b2.ms
         if self.model.name == "lif":
             G.ref_steps = np.round(self._t_ref / dt).astype(np.int32)
         self._apply_noise_dt()
