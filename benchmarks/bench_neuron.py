@@ -119,20 +119,14 @@ def main() -> None:
         run_network(args.system, args.duration, args.worker, barrier)
         return
 
+    def worker(out: str) -> list[str]:
+        return [sys.executable, __file__, "--system", args.system, "--duration", str(args.duration), "--worker", out]
+
     with tempfile.TemporaryDirectory() as tmp:
         outs = {}
         for ranks in (1, 2):
             out = str(Path(tmp) / f"r{ranks}.npz")
-            command = [
-                sys.executable,
-                __file__,
-                "--system",
-                args.system,
-                "--duration",
-                str(args.duration),
-                "--worker",
-                out,
-            ]
+            command = worker(out)
             if ranks > 1:
                 mpiexec = Path(sys.executable).parent / "mpiexec"
                 mpiexec = str(mpiexec) if mpiexec.exists() else shutil.which("mpiexec")
@@ -148,24 +142,7 @@ def main() -> None:
         ready = Path(tmp) / "barrier"
         ready.mkdir()
         pair = [str(Path(tmp) / f"pair{k}.npz") for k in range(2)]
-        jobs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--system",
-                    args.system,
-                    "--duration",
-                    str(args.duration),
-                    "--worker",
-                    out,
-                    "--barrier",
-                    str(ready),
-                    "2",
-                ]
-            )
-            for out in pair
-        ]
+        jobs = [subprocess.Popen([*worker(out), "--barrier", str(ready), "2"]) for out in pair]
         if any(job.wait() != 0 for job in jobs):
             raise RuntimeError("a concurrent 1-rank run failed")
         concurrent = max(float(np.load(out)["run"]) for out in pair)
