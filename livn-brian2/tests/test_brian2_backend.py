@@ -103,6 +103,32 @@ def test_split_runs_with_stimulus_equal_one_run(mode):
     np.testing.assert_array_equal(joined.voltage.values, whole.voltage.values)
 
 
+def test_reusing_code_objects_between_runs_changes_nothing():
+    """Later runs reuse brian2's code objects; a run that regenerates them must give the same numbers."""
+
+    def session(env):
+        rng = np.random.default_rng(3)
+        out = [env.run(20)]
+        env.set_noise({"mean": 0.02, "std": 0.03, "tau": 4.0})
+        out.append(env.run(20))
+        for scale in (0.1, 0.2):
+            values = rng.normal(0.0, scale, (40, 10))
+            out.append(env.run(20, stimulus=Stimulus(values, dt=0.5, input_mode="current")))
+        env.set_weights(dict.fromkeys(env.weight_names, 2.0))
+        out += [env.run(20), env.run(30)]
+        return out
+
+    reused = livn.make("EI1", backend="brian2", seed=8)
+    regenerated = livn.make("EI1", backend="brian2", seed=8)
+    regenerated.network._layout = lambda: None  # never reuse: brian2's Network.run every time
+    runs = session(reused)
+    assert reused.network._reusable is not None
+    for ours, theirs in zip(runs, session(regenerated), strict=True):
+        assert spikes(ours) == spikes(theirs)
+        np.testing.assert_array_equal(ours.voltage.values, theirs.voltage.values)
+    assert sum(len(run.spikes) for run in runs) > 0
+
+
 def test_stimulus_changes_spikes_and_ends_with_its_run():
     env = livn.make("EI1", backend="brian2", seed=4)
     quiet = env.run(50)

@@ -220,6 +220,8 @@ class Brian2Network:
         for obj in objects:
             self._claim(obj)
         self.dt: float | None = None
+        # (layout, active objects in run order) of the last run, for the next one (see _advance)
+        self._reusable: tuple[tuple, list] | None = None
         self.set_initial_state()
         self.set_weights(weights)
         self.set_noise(noise)
@@ -405,11 +407,60 @@ class Brian2Network:
                 monitor.resize(0)
         self._set_stimulus(stimulus, step0, dt)
         try:
-            with _without_gc_collect(), compile_flags():
-                self.net.run(int(round(steps)) * dt * b2.ms, namespace={})
+            self._advance(int(round(steps)) * dt * b2.ms)
         finally:
             self._set_stimulus(None, step0, dt)
         return self._collect(step0, dt)
+
+    def _layout(self) -> tuple | None:
+        """What a run's code objects depend on beyond values: the step, the objects and which are active."""
+        objects = self.net.objects
+        if len({obj.clock for obj in objects}) != 1:
+            return None  # several clocks: brian2 schedules them, no reuse
+        return (self.dt, tuple((id(obj), obj.active) for obj in objects))
+
+    def _advance(self, duration: Any) -> None:
+        """``Network.run(duration)``, reusing the code objects of the previous run when nothing but values changed.
+
+        brian2 regenerates every code object at each ``run`` (~50 ms for EI2, most of a short
+        closed-loop step). A later run with the same step, objects and active flags reuses them:
+        the scalars of our namespace and the arrays of our functions are written into their
+        namespaces, then the loop below does what ``Network.run`` does for one clock.
+        """
+        layout = self._layout()
+        if layout is None or self._reusable is None or self._reusable[0] != layout:
+            self._reusable = None
+            with _without_gc_collect(), compile_flags():
+                self.net.run(duration, namespace={})
+            if layout is not None:
+                self._reusable = (layout, [obj for obj in self.net.sorted_objects if obj.active])
+            return
+        objects = self._reusable[1]
+        net, clock = self.net, self.clock
+        t_end = net.t + duration
+        clock.set_interval(net.t, t_end)
+        values = {
+            **self.constants,
+            "livn_noise_key": self.noise_source.key,
+            "livn_stim_values": self.stimulus_source.values,
+            "livn_stim_meta": self.stimulus_source.meta,
+        }
+        code_objects = [codeobj for obj in objects for codeobj in obj._code_objects]
+        for codeobj in code_objects:
+            namespace = codeobj.namespace
+            for name in values.keys() & namespace.keys():
+                namespace[name] = values[name]
+            codeobj.before_run()
+        timestep, t, step = (clock.variables[name].get_value() for name in ("timestep", "t", "dt"))
+        end = clock._i_end
+        while timestep[0] < end:
+            for obj in objects:
+                obj.run()
+            timestep[0] += 1
+            t[0] = timestep[0] * step[0]
+        net.t_ = float(t_end)
+        for obj in objects:
+            obj.after_run()
 
     def _set_stimulus(self, stimulus: Any, step0: int, dt: float) -> None:
         G = self.neurons
