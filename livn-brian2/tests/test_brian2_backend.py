@@ -172,6 +172,33 @@ def test_clear_gives_a_fresh_state_like_a_new_env():
     assert spikes(env.run(100)) == spikes(fresh.run(100))
 
 
+def test_clear_drops_spikes_still_in_flight():
+    env = livn.make("EI1", backend="brian2", seed=2)
+    weights = dict.fromkeys(env.weight_names, 3.0)
+    env.set_weights(weights)
+    kick = np.zeros((20, 10))
+    kick[-2:] = 5.0  # every cell fires in the last ms: their spikes are still on their axons at t = 20 ms
+    fired = env.run(20, stimulus=Stimulus(kick, dt=1.0, input_mode="current"))
+    assert np.asarray(fired.spikes.times).max() > 19.0
+    env.clear(seed=5)
+    fresh = livn.make("EI1", backend="brian2", seed=5)
+    fresh.set_weights(weights)
+    ours, theirs = env.run(30), fresh.run(30)
+    assert spikes(ours) == spikes(theirs)
+    np.testing.assert_array_equal(ours.voltage.values, theirs.voltage.values)
+
+
+@pytest.mark.parametrize("model", ["izhikevich", "lif"])
+def test_clear_with_a_new_seed_draws_new_cells(model):
+    env = livn.make("EI1", backend="brian2", model=model, seed=1)
+    env.run(20)
+    env.clear(seed=7)
+    fresh = livn.make("EI1", backend="brian2", model=model, seed=7)
+    ours, theirs = env.run(60), fresh.run(60)
+    assert spikes(ours) == spikes(theirs)
+    np.testing.assert_array_equal(ours.voltage.values, theirs.voltage.values)
+
+
 def test_interleaved_envs_do_not_disturb_each_other():
     alone = livn.make("EI1", backend="brian2", seed=12).run(100)
     a = livn.make("EI1", backend="brian2", seed=12)

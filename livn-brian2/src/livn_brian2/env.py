@@ -110,11 +110,8 @@ class Env(_BaseEnv):
         )
 
     def _clear(self) -> None:
-        # a fresh network (the compiled code is reused), with the same weights, noise and recordings
-        self._close()
-        self._init()
-        for what, request in self.recording.items():
-            getattr(self, f"_record_{what}")(**request)
+        # the same brian2 objects back at t = 0 with this seed's cells and noise (see Brian2Network.reset)
+        self.network.reset(self.seed)
 
     def _close(self) -> None:
         network, self.network = self.network, None
