@@ -1,8 +1,10 @@
-"""Three brian2 functions with cython and numpy implementations: noise draws, stimulus lookup, Mg block.
+"""The brian2 functions of livn, each with a cython and a numpy implementation.
 
-Both read their data from arrays handed over at run time (the function's namespace), so the
-generated code never depends on a seed, a stimulus length or a ``dt``: one compiled module serves
-every env, every stimulus and every system, and nothing recompiles between runs.
+The first two read their data from arrays handed over at run time (the function's namespace), so
+the generated code never depends on a seed, a stimulus length or a ``dt``: one compiled module
+serves every env, every stimulus and every system, and nothing recompiles between runs. The others
+exist so that the per-cell update loop compiles to SIMD code: a libm ``exp`` call or Cython's
+checked division inside the loop would keep the C compiler from vectorising it.
 
 ``livn_normal(step, index)``
     A counter-based standard-normal draw: a pure function of (key, time step, cell index), where the
@@ -14,12 +16,17 @@ every env, every stimulus and every system, and nothing recompiles between runs.
     dominate EI4 (1e8 draws per simulated second). The OU process sums ~tau/dt such increments per
     correlation time, so its values are Gaussian to within an excess kurtosis of ~-0.3 dt/tau.
 
+``livn_exp(x)``
+    ``exp(x)`` as a degree-12 polynomial after range reduction (relative error below 1e-15, inline,
+    no libm call); ``x`` is clipped to +-700, so a diverging cell saturates instead of overflowing.
+
 ``livn_mg_block(v)``
-    The NMDA magnesium block ``1 / (1 + [Mg] / 3.57 mM * exp(-0.062 v))`` (Jahr & Stevens 1990).
-    Its own function so that the per-cell update loop compiles to SIMD code: the exponential is a
-    degree-12 polynomial after range reduction (relative error below 1e-15, no libm call), and the
-    division carries no zero check (the denominator is >= 1). A libm ``exp`` call or Cython's checked
-    division in the loop would keep the C compiler from vectorising it.
+    The NMDA magnesium block ``1 / (1 + [Mg] / 3.57 mM * exp(-0.062 v))`` (Jahr & Stevens 1990),
+    with ``livn_exp`` and a division without zero check (the denominator is >= 1).
+
+``livn_lif_step(v, drive, g_rel, step, tau_m)``
+    One exponential-Euler LIF step (see :func:`lif_step`), with ``livn_exp`` and divisions without
+    zero check (``g_rel >= 1``, ``tau_m > 0``).
 
 ``livn_stimulus(step, column)``
     The zero-order-hold sample of the current stimulus for one cell: sample
@@ -46,6 +53,10 @@ __all__ = [
     "StimulusSource",
     "compile_flags",
     "compiler_is_gcc",
+    "exp_function",
+    "fast_exp",
+    "lif_step",
+    "lif_step_function",
     "mg_block",
     "mg_block_function",
     "normal_draws",
@@ -108,9 +119,9 @@ cdef inline double livn_stimulus(long long step, long long column) noexcept:
 
 #: Added to brian2's gcc flags while livn code compiles, so that gcc turns the cell update loop
 #: into SIMD code: it may check ~20 arrays for overlap at run time (its default gives up beyond 10
-#: checks), and it does not take the loop for a cold one (its guess after the many unlikely error
-#: branches of a Cython function, which turns loop optimisations off).
-COMPILE_FLAGS = ("--param=vect-max-version-for-alias-checks=1000", "--param=hot-bb-frequency-fraction=100000")
+#: checks), and it does not guess branch probabilities (its guess after the many unlikely error
+#: branches of a Cython function takes the loop for a cold one and turns loop optimisations off).
+COMPILE_FLAGS = ("--param=vect-max-version-for-alias-checks=1000", "-fno-guess-branch-probability")
 
 
 @functools.cache
@@ -148,27 +159,39 @@ _LN2 = 0.6931471805599453
 _EXP_LIMIT = 700.0
 
 
-def mg_block(v: Any, concentration: float, sensitivity: float, slope: float) -> np.ndarray:
-    """``1 / (1 + concentration / sensitivity * exp(-slope * v))`` as ``livn_mg_block`` computes it (numpy)."""
-    x = np.clip(-slope * np.asarray(v, dtype=np.float64), -_EXP_LIMIT, _EXP_LIMIT)
+def fast_exp(x: Any) -> np.ndarray:
+    """``exp(x)`` as ``livn_exp`` computes it (numpy): relative error below 1e-15; ``x`` clipped to +-700."""
+    x = np.clip(np.asarray(x, dtype=np.float64), -_EXP_LIMIT, _EXP_LIMIT)
     n = np.floor(x * _LOG2E + 0.5)
     r = x - n * _LN2
     p = np.full_like(r, _EXP_COEFFICIENTS[0])
     for coefficient in _EXP_COEFFICIENTS[1:]:
         p = p * r + coefficient
-    return 1.0 / (1.0 + (concentration / sensitivity) * np.ldexp(p, n.astype(np.int64)))
+    return np.ldexp(p, n.astype(np.int64))
 
 
-def _mg_block_cython(concentration: float, sensitivity: float, slope: float) -> str:
-    horner = "\n".join(f"    p = p * r + {c!r}" for c in _EXP_COEFFICIENTS[1:])
-    # brian2 caches compiled modules by their code alone: the flags in a comment make a new module
-    return f"""
+def mg_block(v: Any, concentration: float, sensitivity: float, slope: float) -> np.ndarray:
+    """``1 / (1 + concentration / sensitivity * exp(-slope * v))`` as ``livn_mg_block`` computes it (numpy)."""
+    return 1.0 / (1.0 + (concentration / sensitivity) * fast_exp(-slope * np.asarray(v, dtype=np.float64)))
+
+
+def lif_step(v: Any, drive: Any, g_rel: Any, step: Any, tau_m: Any) -> np.ndarray:
+    """One exponential-Euler LIF step, as ``livn_lif_step`` computes it (numpy).
+
+    ``v_inf + (v - v_inf) exp(-step g_rel / tau_m)`` with ``v_inf = drive / g_rel`` (mV; ``step``,
+    ``tau_m`` in ms; ``g_rel`` the total conductance relative to the leak).
+    """
+    v_inf = drive / g_rel
+    return v_inf + (v - v_inf) * fast_exp(-step * g_rel / tau_m)
+
+
+# brian2 caches compiled modules by their code alone: the flags in a comment make a new module
+_EXP_CYTHON = (
+    f"""
 # compiled with {" ".join(COMPILE_FLAGS)}
 from libc.string cimport memcpy as _livn_memcpy
 
-@_cython.cdivision(True)
-cdef inline double livn_mg_block(double v) noexcept:
-    cdef double x = -{slope!r} * v
+cdef inline double livn_exp(double x) noexcept:
     if x > {_EXP_LIMIT!r}:
         x = {_EXP_LIMIT!r}
     if x < -{_EXP_LIMIT!r}:
@@ -176,31 +199,71 @@ cdef inline double livn_mg_block(double v) noexcept:
     cdef double n = floor(x * {_LOG2E!r} + 0.5)
     cdef double r = x - n * {_LN2!r}
     cdef double p = {_EXP_COEFFICIENTS[0]!r}
-{horner}
+"""
+    + "\n".join(f"    p = p * r + {c!r}" for c in _EXP_COEFFICIENTS[1:])
+    + """
     cdef long long bits = (<long long>n + 1023) << 52
     cdef double scale
     _livn_memcpy(&scale, &bits, 8)
-    return 1.0 / (1.0 + {concentration / sensitivity!r} * (p * scale))
+    return p * scale
 """
+)
+
+_LIF_STEP_CYTHON = """
+@_cython.cdivision(True)
+cdef inline double livn_lif_step(double v, double drive, double g_rel, double step, double tau_m) noexcept:
+    cdef double v_inf = drive / g_rel
+    return v_inf + (v - v_inf) * livn_exp(-step * g_rel / tau_m)
+"""
+
+
+def _function(name: str, numpy_code: Any, cython_code: str, arguments: int, dependencies: dict | None) -> Any:
+    from brian2 import Function
+
+    targets = _target_classes()
+    function = Function(
+        numpy_code,
+        arg_units=[1] * arguments,
+        return_unit=1,
+        arg_types=["float"] * arguments,
+        return_type="float",
+        stateless=True,
+    )
+    function.implementations.add_implementation(targets["numpy"], code=numpy_code)
+    function.implementations.add_implementation(targets["cython"], cython_code, name=name, dependencies=dependencies)
+    return function
+
+
+def exp_function() -> Any:
+    """The ``livn_exp(x)`` brian2 function (see :func:`fast_exp`)."""
+
+    def livn_exp(x):
+        return fast_exp(x)
+
+    return _function("livn_exp", livn_exp, _EXP_CYTHON, 1, None)
 
 
 def mg_block_function(concentration: float, sensitivity: float, slope: float) -> Any:
     """The ``livn_mg_block(v)`` brian2 function for these Mg-block constants (mM, mM, 1/mV)."""
-    from brian2 import Function
-
-    targets = _target_classes()
 
     def livn_mg_block(v):
         return mg_block(v, concentration, sensitivity, slope)
 
-    function = Function(
-        livn_mg_block, arg_units=[1], return_unit=1, arg_types=["float"], return_type="float", stateless=True
-    )
-    function.implementations.add_implementation(targets["numpy"], code=livn_mg_block)
-    function.implementations.add_implementation(
-        targets["cython"], _mg_block_cython(concentration, sensitivity, slope), name="livn_mg_block"
-    )
-    return function
+    code = f"""
+@_cython.cdivision(True)
+cdef inline double livn_mg_block(double v) noexcept:
+    return 1.0 / (1.0 + {concentration / sensitivity!r} * livn_exp(-{slope!r} * v))
+"""
+    return _function("livn_mg_block", livn_mg_block, code, 1, {"livn_exp": exp_function()})
+
+
+def lif_step_function() -> Any:
+    """The ``livn_lif_step(v, drive, g_rel, step, tau_m)`` brian2 function (see :func:`lif_step`)."""
+
+    def livn_lif_step(v, drive, g_rel, step, tau_m):
+        return lif_step(v, drive, g_rel, step, tau_m)
+
+    return _function("livn_lif_step", livn_lif_step, _LIF_STEP_CYTHON, 5, {"livn_exp": exp_function()})
 
 
 def _target_classes() -> dict[str, Any]:

@@ -29,8 +29,8 @@ channels whose receptor is NMDA and ``B = 1`` otherwise.
 
 The update is written so that the C compiler turns its per-cell loop into SIMD code (eight cells
 per AVX-512 instruction): no libm call, no checked division and no table lookup inside it (hence
-``livn_mg_block`` and the separate stimulus block), compiled with the flags of
-``livn_brian2.functions.COMPILE_FLAGS``. (LIF's update keeps a libm ``exp`` and stays scalar.)
+``livn_mg_block``, ``livn_lif_step`` and the separate stimulus block), compiled with the flags
+of ``livn_brian2.functions.COMPILE_FLAGS``.
 """
 
 from __future__ import annotations
@@ -180,8 +180,8 @@ def membrane_code(model: str, channels: list[Channel]) -> str:
         i_rev = " + ".join(f"g_{ch.name} * E_{ch.name}" for ch in channels) or "0"
         lines += [
             f"G_rel = 1 + R * ({g_total})",
-            f"v_inf = (E_L + R * ({i_rev} + I_noise + I_stim)) / G_rel",
-            f"v_next = v_inf + (v - v_inf) * exp(-{step} * G_rel / tau_m)",
+            # v_inf + (v - v_inf) exp(-step G_rel / tau_m), v_inf = drive / G_rel (livn_brian2.functions)
+            f"v_next = livn_lif_step(v, E_L + R * ({i_rev} + I_noise + I_stim), G_rel, {step}, tau_m)",
             "free = int(ref_left <= 0)",
             "v = free * v_next + (1 - free) * v_reset",
             "v = v - int(v > v_th) * (v - v_th)",

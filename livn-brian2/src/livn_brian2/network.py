@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from livn_brian2.functions import NoiseSource, StimulusSource, compile_flags, mg_block_function, normal_draws
+from livn_brian2.functions import (
+    NoiseSource,
+    StimulusSource,
+    compile_flags,
+    lif_step_function,
+    mg_block_function,
+    normal_draws,
+)
 from livn_brian2.model import (
     MG_CONCENTRATION,
     MG_SENSITIVITY,
@@ -144,6 +151,7 @@ class Brian2Network:
             "livn_normal": self.noise_source.function,
             "livn_stimulus": self.stimulus_source.function,
             "livn_mg_block": mg_block_function(MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE),
+            "livn_lif_step": lif_step_function(),
             "ms": b2.ms,
             "noise_mean": 0.0,
             "noise_decay": 0.0,
