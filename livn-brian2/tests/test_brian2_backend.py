@@ -14,7 +14,7 @@ from livn.models.lif import lif_isi
 from livn.stimulus import Stimulus
 from livn.system import ParallelSystem, Receptor
 from livn_brian2 import config
-from livn_brian2.functions import mg_block
+from livn_brian2.functions import lif_step, mg_block
 from livn_brian2.model import MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE, peak_factor
 
 QUIET = {"mean": 0.0, "std": 0.0, "tau": 5.0}
@@ -57,12 +57,13 @@ def test_auto_falls_back_to_numpy_with_a_warning_and_explicit_cython_raises(monk
         config.codegen_target("cython")
 
 
-def test_numpy_target_gives_the_cython_spikes(monkeypatch):
+@pytest.mark.parametrize("model", ["izhikevich", "lif"])
+def test_numpy_target_gives_the_cython_spikes(monkeypatch, model):
     if config.codegen_target("auto") != "cython":
         pytest.skip("no C++ compiler here: the cython target cannot be compared")
-    compiled = livn.make("EI1", backend="brian2", seed=11)
+    compiled = livn.make("EI1", backend="brian2", model=model, seed=11)
     monkeypatch.setenv(config.LIVN_BRIAN2_CODEGEN, "numpy")
-    interpreted = livn.make("EI1", backend="brian2", seed=11)
+    interpreted = livn.make("EI1", backend="brian2", model=model, seed=11)
     assert (compiled.codegen, interpreted.codegen) == ("cython", "numpy")
     assert spikes(compiled.run(200)) == spikes(interpreted.run(200))
 
@@ -328,6 +329,15 @@ def test_mg_block_function_is_the_jahr_stevens_formula_to_rounding():
     # a diverging membrane saturates the block instead of overflowing
     extreme = mg_block(np.array([-1e6, 1e6]), MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE)
     assert 0.0 < extreme[0] < 1e-300 and extreme[1] == 1.0
+
+
+def test_lif_step_function_is_the_exponential_euler_step_to_rounding():
+    rng = np.random.default_rng(0)
+    v, drive = rng.uniform(-80.0, -40.0, 1000), rng.uniform(-90.0, 60.0, 1000)
+    g_rel, tau_m = rng.uniform(1.0, 20.0, 1000), rng.uniform(5.0, 40.0, 1000)
+    v_inf = drive / g_rel
+    exact = v_inf + (v - v_inf) * np.exp(-0.1 * g_rel / tau_m)
+    np.testing.assert_allclose(lif_step(v, drive, g_rel, 0.1, tau_m), exact, rtol=1e-14, atol=1e-12)
 
 
 def test_gaba_current_reverses_at_its_reversal_potential(pair_system):
