@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import livn.dataset as ds
@@ -28,9 +29,26 @@ def _cli_env() -> dict[str, str]:
 
 def _generate_args(out: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "livn.cli", "dataset", "generate", "EI2", "--samples", str(SAMPLES),
-        "--duration", str(DURATION), "--out", str(out), "--backend", BACKEND, "--shard-size", str(SHARD),
-        "--seed", "11", "--quiet", *extra,
+        sys.executable,
+        "-m",
+        "livn.cli",
+        "dataset",
+        "generate",
+        "EI2",
+        "--samples",
+        str(SAMPLES),
+        "--duration",
+        str(DURATION),
+        "--out",
+        str(out),
+        "--backend",
+        BACKEND,
+        "--shard-size",
+        str(SHARD),
+        "--seed",
+        "11",
+        "--quiet",
+        *extra,
     ]
 
 
@@ -51,8 +69,9 @@ def reference(tmp_path_factory):
 
 def test_killed_midway_resumes_verifies_and_regenerates(tmp_path, reference):
     out = tmp_path / "data"
-    process = subprocess.Popen(_generate_args(out), env=_cli_env(), start_new_session=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        _generate_args(out), env=_cli_env(), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     while _finished(out) < 2 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)  # polling for progress, not timing anything
@@ -66,17 +85,24 @@ def test_killed_midway_resumes_verifies_and_regenerates(tmp_path, reference):
         shard_info(path)
     problems = ds.verify(out)
     assert problems and all("not finished" in p for p in problems)
-    assert subprocess.run(
-        [sys.executable, "-m", "livn.cli", "dataset", "verify", str(out)], env=_cli_env(), capture_output=True
-    ).returncode == 1
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "livn.cli", "dataset", "verify", str(out)], env=_cli_env(), capture_output=True
+        ).returncode
+        == 1
+    )
 
     # resume with the same arguments
     resumed = subprocess.run(_generate_args(out), env=_cli_env(), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert not list(out.glob("*.tmp.*"))
     assert ds.verify(out) == []
-    result = subprocess.run([sys.executable, "-m", "livn.cli", "dataset", "verify", str(out), "--regenerate", "7"],
-                            env=_cli_env(), capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "livn.cli", "dataset", "verify", str(out), "--regenerate", "7"],
+        env=_cli_env(),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "bit-identically" in result.stdout
 
@@ -89,8 +115,17 @@ def test_killed_midway_resumes_verifies_and_regenerates(tmp_path, reference):
 
 def test_resume_refuses_different_parameters(reference, tmp_path):
     with pytest.raises(ds.DatasetError, match="different parameters.*duration"):
-        ds.generate("EI2", SAMPLES, DURATION + 1, reference, backend=BACKEND, seed=11, shard_size=SHARD,
-                    progress=False, comm=None)
+        ds.generate(
+            "EI2",
+            SAMPLES,
+            DURATION + 1,
+            reference,
+            backend=BACKEND,
+            seed=11,
+            shard_size=SHARD,
+            progress=False,
+            comm=None,
+        )
 
 
 def test_workers_and_shard_size_do_not_change_samples(reference, tmp_path):
@@ -182,8 +217,24 @@ def test_bad_arguments_are_clear(tmp_path):
         ds.generate("EI2", 2, -1.0, tmp_path, backend=BACKEND, comm=None)
     with pytest.raises(FileNotFoundError, match="not a livn dataset"):
         ds.Dataset(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "livn.cli", "dataset", "generate", "EI2", "--samples", "0",
-                             "--duration", "10", "--out", str(tmp_path)], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "livn.cli",
+            "dataset",
+            "generate",
+            "EI2",
+            "--samples",
+            "0",
+            "--duration",
+            "10",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "--samples must be >= 1" in result.stderr
 
 
@@ -191,12 +242,15 @@ def test_mpi_ranks_write_the_same_dataset(reference, tmp_path):
     pytest.importorskip("mpi4py")  # the optional `mpi` extra
     import shutil
 
-    mpiexec = shutil.which("mpiexec", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    mpiexec = shutil.which(
+        "mpiexec", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    )
     if mpiexec is None:
         pytest.skip("mpi4py is installed but no mpiexec was found")
     out = tmp_path / "mpi"
-    result = subprocess.run([mpiexec, "-n", "2", *_generate_args(out)], env=_cli_env(), capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [mpiexec, "-n", "2", *_generate_args(out)], env=_cli_env(), capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 MPI ranks" in result.stdout
     assert ds.verify(out) == []
@@ -213,3 +267,60 @@ def test_two_generators_never_write_one_dataset(tmp_path):
             ds.generate("EI2", 2, 50.0, out, backend=BACKEND, progress=False, comm=None)
     ds.generate("EI2", 2, 50.0, out, backend=BACKEND, shard_size=2, progress=False, comm=None)
     assert ds.verify(out) == []
+
+
+def test_generator_reports_a_timing_for_every_sample(tmp_path):
+    timings = []
+    out = tmp_path / "timed"
+    ds.generate("EI2", 6, 100.0, out, backend=BACKEND, shard_size=4, progress=False, comm=None, timings=timings)
+    assert sorted(t.index for t in timings) == list(range(6))
+    for t in timings:
+        assert 0 < t.stimulus + t.clear + t.run <= t.simulate < t.total
+        assert t.stimulus > 0 and t.run > 0
+        assert t.store > 0 and t.cpu >= 0
+        assert t.start + t.simulate <= t.shard_done
+    # the two shards (4 + 2 samples) each finish once and share their write among their samples
+    assert sorted(Counter(t.shard_done for t in timings).values()) == [2, 4]
+    # timings are reported, never stored
+    entries = json.loads((out / MANIFEST_FILE).read_text())["shards"].values()
+    assert all(set(entry) == {"sha256", "first", "count", "bytes"} for entry in entries)
+
+
+def test_pool_workers_report_their_timings(reference, tmp_path):
+    timings = []
+    out = tmp_path / "pool-timed"
+    # spawned workers get this process's sys.path, which holds the tests directory (livn_fake)
+    ds.generate(
+        "EI2",
+        6,
+        DURATION,
+        out,
+        backend=BACKEND,
+        seed=11,
+        shard_size=SHARD,
+        workers=2,
+        progress=False,
+        comm=None,
+        timings=timings,
+    )
+    assert sorted(t.index for t in timings) == list(range(6))
+    assert all(t.worker.rsplit(":", 1)[1] != str(os.getpid()) for t in timings)
+    assert all(a.identical(b) for a, b in zip(ds.Dataset(out), list(ds.Dataset(reference))[:6]))
+
+
+def test_pulse_inputs_are_the_sum_of_each_electrodes_biphasic_pulses():
+    from livn.dataset._protocol import pulse_inputs
+    from livn.stimulus import Stimulus
+
+    params = ds.ProtocolParams()
+    # electrode 2 pulses twice at one amplitude and once at another, overlapping the first pulse;
+    # electrode 0 once; electrode 1 never
+    times = np.array([1.0, 1.1, 3.0, 2.0])
+    channels = np.array([2, 2, 2, 0])
+    amplitudes = np.array([1.5, 0.7, 1.5, 4.0])
+    inputs = pulse_inputs(times, channels, amplitudes, 3, 5.0, params)
+    expected = np.zeros((100, 3))
+    for channel, amplitude, chosen in ((2, 1.5, [0, 2]), (2, 0.7, [1]), (0, 4.0, [3])):
+        expected += Stimulus.biphasic_pulse(3, channel, amplitude=amplitude, pulse_times=times[chosen], duration=5.0)
+    assert inputs.shape == expected.shape and inputs.tobytes() == expected.tobytes()
+    assert not inputs[:, 1].any() and inputs[:, 2].min() == -1.5 - 0.7

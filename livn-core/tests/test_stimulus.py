@@ -51,12 +51,27 @@ def test_zero_order_hold_index():
         (dict(array=np.zeros((5, 2)), dt=0.1, input_mode="current", units="mV"), ValueError, "in nA"),
         (dict(array=np.zeros((5, 2)), dt=0.1, input_mode="voltage"), ValueError, "input_mode"),
         (dict(array=np.full((5, 2), 5000.0), dt=0.1), ValueError, "1000 mV"),
+        (dict(array=np.full((5, 2), -5000.0), dt=0.1), ValueError, "5000 mV"),
+        (
+            dict(array=np.array([[-np.inf, 0.0]]), dt=0.1, copy=False),
+            ValueError,
+            r"NaN or inf \(first at index \[0, 0\]",
+        ),
         (dict(array=np.zeros((0, 2)), dt=0.1), ValueError, "at least one sample"),
     ],
 )
 def test_validation(kwargs, error, message):
     with pytest.raises(error, match=message):
         Stimulus(**kwargs)
+
+
+def test_the_samples_are_copied_unless_copy_is_false():
+    array = np.ones((5, 2))
+    copied = Stimulus(array, dt=0.1)
+    array[0, 0] = 7.0
+    assert copied.array[0, 0] == 1.0 and not copied.array.flags.writeable
+    taken = Stimulus(array, dt=0.1, copy=False)
+    assert taken.array is array and not array.flags.writeable  # taken over and frozen
 
 
 def test_gids_beyond_system_rejected():

@@ -466,7 +466,7 @@ class Env(Protocol):
         potentials = potentials.reshape(*potentials.shape[:-1], n, sites)
         if sites == 1:
             potentials = potentials[..., 0]
-        return Stimulus(potentials, dt=dt, input_mode="extracellular")
+        return Stimulus(potentials, dt=dt, input_mode="extracellular", copy=False)
 
     def channel_recording(self, ids: Any, times: Any) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
         """Spikes per electrode: ``({channel: gids}, {channel: times})`` within the output radius."""

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from livn._threads import one_blas_thread
+
 __all__ = [
     "IO",
     "MEA",
@@ -314,7 +316,9 @@ class MEA(IO):
             )
         if not np.all(np.isfinite(currents)):
             raise ValueError("inputs contain NaN or inf")
-        return currents @ self.stimulus_gain(coordinates)
+        gain = self.stimulus_gain(coordinates)
+        with one_blas_thread():
+            return currents @ gain
 
     # -------------------------------------------------------------------------------- recording
 
@@ -370,7 +374,8 @@ class MEA(IO):
         current = np.asarray(currents, dtype=np.float64)
         if current.ndim < 2 or current.shape[-2] != gain.shape[1]:
             raise ValueError(f"currents must be [..., {gain.shape[1]}, T] in uA; got shape {current.shape}")
-        return gain @ current
+        with one_blas_thread():
+            return gain @ current
 
     def __repr__(self) -> str:
         return (

@@ -23,7 +23,8 @@ class Stimulus:
     compartments in order, e.g. ``("soma", "dend")``; ``[T, n]`` means the soma only).
     ``input_mode="current"``: current injected at the soma (nA, positive depolarises).
     ``gids=None`` means every cell in gid order. Sample ``k`` holds on ``[k dt, (k + 1) dt)``
-    (zero-order hold); ``duration = T * dt`` ms.
+    (zero-order hold); ``duration = T * dt`` ms. The samples are copied (``copy=False``: a float64
+    array is taken over as it is, and made read-only, for a caller that made it for the stimulus).
     """
 
     def __init__(
@@ -33,6 +34,7 @@ class Stimulus:
         gids: Sequence[int] | np.ndarray | None = None,
         input_mode: str = "extracellular",
         units: str | None = None,
+        copy: bool = True,
     ):
         if input_mode not in INPUT_MODES:
             raise ValueError(f"input_mode must be one of {list(INPUT_MODES)}, got {input_mode!r}")
@@ -49,20 +51,22 @@ class Stimulus:
         if not (math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be a positive, finite number of ms, got {dt!r}")
         try:
-            values = np.array(array, dtype=np.float64)
+            values = np.array(array, dtype=np.float64) if copy else np.asarray(array, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"the stimulus array must be numeric ({exc})") from exc
         if values.ndim not in (2, 3):
             raise ValueError(f"the stimulus array must be [T, n] or [T, n, sites]; got shape {values.shape}")
         if values.shape[0] < 1 or values.shape[1] < 1 or (values.ndim == 3 and values.shape[2] < 1):
             raise ValueError(f"the stimulus array must have at least one sample and one cell; got shape {values.shape}")
-        if not np.all(np.isfinite(values)):
+        # two reductions without temporaries: NaN and inf both reach the minimum or the maximum
+        low, high = float(values.min()), float(values.max())
+        if not (math.isfinite(low) and math.isfinite(high)):
             bad = np.argwhere(~np.isfinite(values))[0].tolist()
             raise ValueError(f"the stimulus array contains NaN or inf (first at index {bad})")
-        if input_mode == "extracellular" and np.max(np.abs(values)) > MAX_EXTRACELLULAR_MV:
+        if input_mode == "extracellular" and max(-low, high) > MAX_EXTRACELLULAR_MV:
             raise ValueError(
                 f"extracellular potentials must lie within +-{MAX_EXTRACELLULAR_MV:g} mV; "
-                f"got {np.max(np.abs(values)):g} mV (is the array in uV?)"
+                f"got {max(-low, high):g} mV (is the array in uV?)"
             )
         if gids is not None:
             gid_array = np.asarray(gids)

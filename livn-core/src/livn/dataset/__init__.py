@@ -22,7 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from livn.dataset._generate import DatasetError, generate, mpi_world, regenerate, simulate_sample, verify
+from livn.dataset._generate import (
+    DatasetError,
+    SampleTiming,
+    generate,
+    mpi_world,
+    regenerate,
+    simulate_sample,
+    verify,
+)
 from livn.dataset._protocol import ProtocolParams, sample_seeds
 from livn.dataset._store import Sample, read_config, read_manifest, read_shard, shard_name
 
@@ -32,6 +40,7 @@ __all__ = [
     "DatasetError",
     "ProtocolParams",
     "Sample",
+    "SampleTiming",
     "generate",
     "mpi_world",
     "regenerate",

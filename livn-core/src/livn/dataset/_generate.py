@@ -6,12 +6,14 @@ import contextlib
 import importlib.util
 import math
 import os
+import platform
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import attrs
 import numpy as np
 
 from livn._files import sha256_file
@@ -31,7 +33,7 @@ from livn.dataset._store import (
     write_shard,
 )
 
-__all__ = ["DatasetError", "generate", "mpi_world", "regenerate", "simulate_sample", "verify"]
+__all__ = ["DatasetError", "SampleTiming", "generate", "mpi_world", "regenerate", "simulate_sample", "verify"]
 
 #: Membrane-current sampling interval for the optional LFP, ms.
 LFP_DT = 0.1
@@ -41,6 +43,39 @@ LOCK_FILE = ".generate.lock"
 
 class DatasetError(RuntimeError):
     """A dataset directory is inconsistent with the request (different parameters, bad shards)."""
+
+
+@attrs.frozen
+class SampleTiming:
+    """When, where and how long one sample was made (``generate(..., timings=[])`` collects these).
+
+    ``worker`` names the process (``host:pid``). ``start`` and ``shard_done`` are wall-clock times
+    (``time.time()``, s) on that host, so records of processes on one machine share a timeline:
+    ``start`` is when the sample's simulation began, ``shard_done`` when its shard was written,
+    checksummed and handed back. Durations in s: ``simulate`` is the time in :func:`simulate_sample`
+    (protocol, stimulus, ``env.clear``, ``env.run``, per-electrode recording), of which
+    ``stimulus`` went to turning the electrode currents into per-cell stimuli (the MEA transform,
+    :func:`livn.encoding.to_stimulus`), ``clear`` and ``run`` to ``env.clear`` and ``env.run``;
+    ``cpu`` is the CPU time the process used meanwhile (below ``simulate`` when other processes
+    held the cores); ``store`` is this sample's share of writing and checksumming its shard (the
+    shard's time over its samples).
+    """
+
+    index: int
+    worker: str
+    start: float
+    simulate: float
+    stimulus: float
+    clear: float
+    run: float
+    cpu: float
+    store: float
+    shard_done: float
+
+    @property
+    def total(self) -> float:
+        """Seconds this sample cost its worker: ``simulate + store``."""
+        return self.simulate + self.store
 
 
 # -- environment and one sample ---------------------------------------------------------------------
@@ -77,6 +112,11 @@ def simulate_sample(env: Any, config: dict[str, Any], index: int) -> Sample:
     The culture restarts from t = 0 with the sample's own seed (``env.clear(seed=seed)``),
     so the result depends only on the dataset config and ``index``.
     """
+    return _simulate_timed(env, config, index)[0]
+
+
+def _simulate_timed(env: Any, config: dict[str, Any], index: int) -> tuple[Sample, float, float, float]:
+    """:func:`simulate_sample`, plus the seconds spent in the MEA transform, ``env.clear`` and ``env.run``."""
     from livn.encoding import to_stimulus
 
     params = ProtocolParams.from_dict(config["protocol"])
@@ -85,9 +125,14 @@ def simulate_sample(env: Any, config: dict[str, Any], index: int) -> Sample:
     num_channels = env.io.num_channels
     times, channels, amplitudes = draw_pulses(np.random.default_rng(protocol_seed), num_channels, duration, params)
     inputs = pulse_inputs(times, channels, amplitudes, num_channels, duration, params)
+    began = time.perf_counter()
     stimulus = to_stimulus(env, inputs, params.dt, config["input_mode"], config["current_per_mV"])
+    stimulated = time.perf_counter()
     env.clear(seed=culture_seed)
-    run = env.run(duration, stimulus, dt=config["dt"]).to_numpy()
+    cleared = time.perf_counter()
+    run = env.run(duration, stimulus, dt=config["dt"])
+    seconds = (stimulated - began, cleared - stimulated, time.perf_counter() - cleared)
+    run = run.to_numpy()
     ids = np.asarray(run.spikes.ids, dtype=np.int64)
     spike_times = np.asarray(run.spikes.times, dtype=np.float64)
     per_ids, per_times = env.channel_recording(ids, spike_times)
@@ -98,7 +143,7 @@ def simulate_sample(env: Any, config: dict[str, Any], index: int) -> Sample:
         if run.current is None:
             raise DatasetError(f"backend {env.backend_name!r} returned no membrane currents; --lfp needs them")
         lfp = np.asarray(env.potential_recording(run.current), dtype=np.float64)
-    return Sample(
+    sample = Sample(
         index=int(index),
         seed=culture_seed,
         duration=duration,
@@ -114,14 +159,19 @@ def simulate_sample(env: Any, config: dict[str, Any], index: int) -> Sample:
         lfp=lfp,
         lfp_dt=LFP_DT if lfp is not None else None,
     )
+    return (sample, *seconds)
 
 
 def stimulus_inputs(config: dict[str, Any], sample: Sample) -> np.ndarray:
     """The sample's electrode currents ``[T, C]`` uA, rebuilt from its pulse table."""
     params = ProtocolParams.from_dict(config["protocol"])
     return pulse_inputs(
-        sample.pulse_times, sample.pulse_channels, sample.pulse_amplitudes, int(sample.channel_ids.size),
-        sample.duration, params,
+        sample.pulse_times,
+        sample.pulse_channels,
+        sample.pulse_amplitudes,
+        int(sample.channel_ids.size),
+        sample.duration,
+        params,
     )
 
 
@@ -210,8 +260,9 @@ class Progress:
         filled = int(width * self.done / max(self.total, 1))
         line = (
             f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} samples  "
-            f"{rate:.2f} samples/s  ETA {left:.0f} s" if math.isfinite(left) else
-            f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} samples"
+            f"{rate:.2f} samples/s  ETA {left:.0f} s"
+            if math.isfinite(left)
+            else f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} samples"
         )
         if self.tty:
             print(f"\r{line}", end="" if self.done < self.total else "\n", file=self.stream, flush=True)
@@ -231,21 +282,55 @@ def _init_worker(config: dict[str, Any]) -> None:
     _WORKER_ENV = make_env(config)
 
 
-def _generate_shard(directory: str, config: dict[str, Any], shard: int, first: int, count: int, env: Any = None,
-                    progress: Progress | None = None) -> tuple[int, str, dict[str, Any]]:
+#: What one shard job returns: (shard number, file name, manifest entry, timings of its samples).
+ShardResult = tuple[int, str, dict[str, Any], list[SampleTiming]]
+
+
+def _generate_shard(
+    directory: str,
+    config: dict[str, Any],
+    shard: int,
+    first: int,
+    count: int,
+    env: Any = None,
+    progress: Progress | None = None,
+) -> ShardResult:
     env = env if env is not None else _WORKER_ENV
-    samples = []
+    samples, starts, seconds = [], [], []
     for index in range(first, first + count):
-        samples.append(simulate_sample(env, config, index))
+        starts.append(time.time())
+        began, cpu = time.perf_counter(), time.process_time()
+        sample, *parts = _simulate_timed(env, config, index)
+        samples.append(sample)
+        seconds.append((time.perf_counter() - began, *parts, time.process_time() - cpu))
         if progress is not None:
             progress.update(1)
+    began = time.perf_counter()
     path = write_shard(Path(directory), shard, samples, _shard_metadata(config))
-    return shard, path.name, {"sha256": sha256_file(path), "first": first, "count": count, "bytes": path.stat().st_size}
+    entry = {"sha256": sha256_file(path), "first": first, "count": count, "bytes": path.stat().st_size}
+    store = (time.perf_counter() - began) / count
+    done, worker = time.time(), f"{platform.node()}:{os.getpid()}"
+    timings = [SampleTiming(first + k, worker, starts[k], *seconds[k], store, done) for k in range(count)]
+    return shard, path.name, entry, timings
 
 
 def _shard_metadata(config: dict[str, Any]) -> dict[str, Any]:
-    keys = ("system", "backend", "backend_name", "backend_version", "livn_version", "model", "seed", "duration",
-            "dt", "input_mode", "current_per_mV", "protocol", "params", "lfp")
+    keys = (
+        "system",
+        "backend",
+        "backend_name",
+        "backend_version",
+        "livn_version",
+        "model",
+        "seed",
+        "duration",
+        "dt",
+        "input_mode",
+        "current_per_mV",
+        "protocol",
+        "params",
+        "lfp",
+    )
     return {k: config.get(k) for k in keys}
 
 
@@ -289,8 +374,12 @@ def _scan(directory: Path, config: dict[str, Any], manifest: dict[str, Any]) -> 
             except ValueError:
                 info = None
             if info == {"first": first, "count": count}:
-                manifest["shards"][name] = {"sha256": sha256_file(path), "first": first, "count": count,
-                                            "bytes": path.stat().st_size}
+                manifest["shards"][name] = {
+                    "sha256": sha256_file(path),
+                    "first": first,
+                    "count": count,
+                    "bytes": path.stat().st_size,
+                }
                 continue
             path.unlink()
         manifest["shards"].pop(name, None)
@@ -315,6 +404,7 @@ def generate(
     dt: float | None = None,
     progress: bool = True,
     comm: Any = "auto",
+    timings: list[SampleTiming] | None = None,
 ) -> Path:
     """Generate (or resume) a dataset of ``samples`` random-protocol responses of ``duration`` ms in ``out``.
 
@@ -322,10 +412,18 @@ def generate(
     ranks when run under ``mpiexec`` (``comm="auto"`` detects it; pass None to stay local).
     Finished shards listed in ``out/manifest.json`` are kept, so rerunning the same command
     resumes an interrupted run. Returns ``out``.
+
+    ``timings``, when given a list, receives a :class:`SampleTiming` for every sample made by this
+    call (under MPI, rank 0's list receives every rank's); nothing about them is stored.
     """
     from livn.encoding import INPUT_MODES
 
-    for name, value, low in (("samples", samples, 1), ("workers", workers, 1), ("shard_size", shard_size, 1), ("seed", seed, 0)):
+    for name, value, low in (
+        ("samples", samples, 1),
+        ("workers", workers, 1),
+        ("shard_size", shard_size, 1),
+        ("seed", seed, 0),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
@@ -342,13 +440,17 @@ def generate(
     if rank == 0:
         try:
             lock = _lock(directory)
-            config = build_config(system, samples, duration, seed, backend, shard_size, lfp, input_mode,
-                                       current_per_mV, protocol, dt)
+            config = build_config(
+                system, samples, duration, seed, backend, shard_size, lfp, input_mode, current_per_mV, protocol, dt
+            )
             directory.mkdir(parents=True, exist_ok=True)
             if (directory / CONFIG_FILE).exists():
                 existing = read_config(directory)
-                _check_same({k: v for k, v in existing.items() if k not in _VOLATILE},
-                            {k: v for k, v in config.items() if k not in _VOLATILE}, directory)
+                _check_same(
+                    {k: v for k, v in existing.items() if k not in _VOLATILE},
+                    {k: v for k, v in config.items() if k not in _VOLATILE},
+                    directory,
+                )
             write_json_atomic(directory / CONFIG_FILE, config)
             manifest = read_manifest(directory)
             pending = _scan(directory, config, manifest)
@@ -357,7 +459,18 @@ def generate(
             error = exc
             pending = []
     try:
-        return _run_pending(world, rank, directory, config, pending, manifest, workers, progress, error)
+        return _run_pending(
+            world,
+            rank,
+            directory,
+            config,
+            pending,
+            manifest,
+            workers,
+            progress,
+            error,
+            timings if timings is not None else [],
+        )
     finally:
         if lock is not None:
             lock.release()
@@ -378,8 +491,18 @@ def _lock(directory: Path) -> Any:
     return lock
 
 
-def _run_pending(world: Any, rank: int, directory: Path, config: Any, pending: list, manifest: Any, workers: int,
-                 progress: bool, error: Exception | None) -> Path:
+def _run_pending(
+    world: Any,
+    rank: int,
+    directory: Path,
+    config: Any,
+    pending: list,
+    manifest: Any,
+    workers: int,
+    progress: bool,
+    error: Exception | None,
+    timings: list[SampleTiming],
+) -> Path:
     if world is not None:
         error_text = world.bcast(None if error is None else f"{type(error).__name__}: {error}", root=0)
         if error_text is not None:
@@ -393,24 +516,26 @@ def _run_pending(world: Any, rank: int, directory: Path, config: Any, pending: l
     done_before = config["samples"] - sum(count for _, _, count in pending)
     bar = Progress(config["samples"], done_before, enabled=progress and rank == 0)
     if world is not None:
-        _generate_mpi(world, directory, config, pending, bar)
+        _generate_mpi(world, directory, config, pending, bar, timings)
     elif pending and (workers == 1 or len(pending) == 1):
         env = make_env(config)
         try:
-            for shard, first, count in pending:
-                result = _generate_shard(str(directory), config, shard, first, count, env=env, progress=bar)
-                _record(directory, manifest, result)
+            with _one_thread_here():
+                for shard, first, count in pending:
+                    result = _generate_shard(str(directory), config, shard, first, count, env=env, progress=bar)
+                    _record(directory, manifest, result, timings)
         finally:
             env.close()
     elif pending:
-        _generate_pool(directory, config, pending, workers, manifest, bar)
+        _generate_pool(directory, config, pending, workers, manifest, bar, timings)
     return directory
 
 
-def _record(directory: Path, manifest: dict[str, Any], result: tuple[int, str, dict[str, Any]]) -> None:
-    _, name, entry = result
+def _record(directory: Path, manifest: dict[str, Any], result: ShardResult, timings: list[SampleTiming]) -> None:
+    _, name, entry, sample_timings = result
     manifest["shards"][name] = entry
     write_json_atomic(directory / MANIFEST_FILE, manifest)
+    timings.extend(sample_timings)
 
 
 #: Thread-pool sizes of the numeric libraries; each worker gets 1 unless the user set them.
@@ -430,22 +555,48 @@ def _one_thread_per_worker() -> Iterator[None]:
             os.environ.pop(name, None)
 
 
-def _generate_pool(directory: Path, config: dict[str, Any], pending: list, workers: int, manifest: dict,
-                   bar: Progress) -> None:
+@contextlib.contextmanager
+def _one_thread_here() -> Iterator[None]:
+    """One BLAS/OpenMP thread in this (already started) process while it simulates.
+
+    The thread-pool sizes are read when numpy loads, so the environment variables cannot change
+    them here; threadpoolctl can. Without the limit, OpenBLAS's extra threads spin after every
+    MEA transform and take CPU time from the simulation, which shows whenever other processes
+    want the cores.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+def _generate_pool(
+    directory: Path,
+    config: dict[str, Any],
+    pending: list,
+    workers: int,
+    manifest: dict,
+    bar: Progress,
+    timings: list[SampleTiming],
+) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     # spawn: simulators keep threads and caches that do not survive fork()
     context = multiprocessing.get_context("spawn")
-    with _one_thread_per_worker(), ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context,
-                             initializer=_init_worker, initargs=(config,)) as pool:
+    with (
+        _one_thread_per_worker(),
+        ProcessPoolExecutor(
+            max_workers=min(workers, len(pending)), mp_context=context, initializer=_init_worker, initargs=(config,)
+        ) as pool,
+    ):
         futures = {pool.submit(_generate_shard, str(directory), config, *job) for job in pending}
         try:
             while futures:
                 finished, futures = wait(futures, return_when=FIRST_COMPLETED)
                 for future in finished:
                     result = future.result()
-                    _record(directory, manifest, result)
+                    _record(directory, manifest, result, timings)
                     bar.update(result[2]["count"])
         except BaseException:
             for future in futures:
@@ -453,16 +604,19 @@ def _generate_pool(directory: Path, config: dict[str, Any], pending: list, worke
             raise
 
 
-def _generate_mpi(world: Any, directory: Path, config: dict[str, Any], pending: list, bar: Progress) -> None:
+def _generate_mpi(
+    world: Any, directory: Path, config: dict[str, Any], pending: list, bar: Progress, timings: list[SampleTiming]
+) -> None:
     rank, size = world.Get_rank(), world.Get_size()
     mine = pending[rank::size]
     env = make_env(config) if mine else None
     results = []
     try:
-        for job in mine:
-            result = _generate_shard(str(directory), config, *job, env=env)
-            results.append(result)
-            bar.update(result[2]["count"] * size)  # rank 0 reports for all, assuming even progress
+        with _one_thread_here():  # every rank is a simulation process of its own
+            for job in mine:
+                result = _generate_shard(str(directory), config, *job, env=env)
+                results.append(result)
+                bar.update(result[2]["count"] * size)  # rank 0 reports for all, assuming even progress
     except Exception as exc:
         # the other ranks would wait forever in gather(); finished shards stay on disk for a resume
         print(f"livn dataset: rank {rank} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
@@ -473,6 +627,7 @@ def _generate_mpi(world: Any, directory: Path, config: dict[str, Any], pending: 
         for part in gathered:
             for result in part:
                 manifest["shards"][result[1]] = result[2]
+                timings.extend(result[3])
         write_json_atomic(directory / MANIFEST_FILE, manifest)
     world.Barrier()
     if env is not None:
@@ -496,7 +651,9 @@ def verify(directory: str | Path, regenerate_indices: Sequence[int] = ()) -> lis
         entry = manifest["shards"].get(name)
         path = directory / name
         if entry is None:
-            problems.append(f"{name}: not finished (missing from the manifest); rerun `livn dataset generate` with the same arguments to resume")
+            problems.append(
+                f"{name}: not finished (missing from the manifest); rerun `livn dataset generate` with the same arguments to resume"
+            )
             continue
         if not path.exists():
             problems.append(f"{name}: listed in the manifest but the file is missing")

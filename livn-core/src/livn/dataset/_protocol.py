@@ -97,7 +97,11 @@ def draw_pulses(
 
 
 def pulse_inputs(
-    times: np.ndarray, channels: np.ndarray, amplitudes: np.ndarray, num_channels: int, duration: float,
+    times: np.ndarray,
+    channels: np.ndarray,
+    amplitudes: np.ndarray,
+    num_channels: int,
+    duration: float,
     params: ProtocolParams,
 ) -> np.ndarray:
     """Electrode currents ``[T, C]`` uA (``T = duration / dt``) for a pulse table."""
@@ -108,14 +112,15 @@ def pulse_inputs(
         mine = channels == channel
         for amplitude in np.unique(amplitudes[mine]):
             chosen = mine & (amplitudes == amplitude)
-            inputs += Stimulus.biphasic_pulse(
-                num_channels,
-                int(channel),
+            # one electrode's column at a time: a [T, 1] train instead of a [T, C] array per electrode
+            inputs[:, int(channel)] += Stimulus.biphasic_pulse(
+                1,
+                0,
                 amplitude=float(amplitude),
                 phase_duration=params.phase_duration,
                 interphase_gap=params.interphase_gap,
                 pulse_times=times[chosen],
                 dt=params.dt,
                 duration=duration,
-            )
+            )[:, 0]
     return inputs
