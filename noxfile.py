@@ -86,11 +86,12 @@ def mpi(session: nox.Session) -> None:
     session.run("mpiexec", "-n", "2", "python", "-c", quickstart, env=env)
 
 
-# Not in the default run yet: one network row (EI2 RCSD ISI CV, diffrax vs neuron) still fails, see
-# reports/equivalence.md. `nox -s equivalence` runs it; the fast single-cell checks run in every backend session.
-@nox.session(python=PYTHON, tags=["equivalence"], default=False)
+@nox.session(python=PYTHON, tags=["equivalence"], default=True)
 def equivalence(session: nox.Session) -> None:
-    """Same model, same answer: every backend in one venv, compared; writes reports/equivalence.md."""
+    """Same model, same answer: every backend in one venv, compared; writes reports/equivalence.md.
+
+    Red when any row fails. The fast single-cell checks also run in every backend session.
+    """
     _install(session, f"{CORE}[plot]", *(f"./livn-{name}" for name in BACKENDS))
     env = {**_ENV, "LIVN_CACHE_DIR": _cache_dir()}
     session.run("python", "equivalence/report.py", "--out", "reports", *session.posargs, env=env)

@@ -243,7 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         "spike train is well-conditioned (a 1e-12 change of the initial v or u moves no spike of a plain-Python "
         "reference of the scheme by more than 3 dt), else equal spike counts and mean ISI within 1 %; "
         "RCSD spike times 1 % and mean |V difference| 0.5 mV over 200 ms at dt 0.025 ms; networks: "
-        "|difference of means across seeds| <= the larger standard deviation across seeds.\n\n"
+        "|difference of means across seeds| <= the larger standard deviation across seeds. "
+        "RCSD background noise: diffrax and NEURON draw it from the same Random123 streams (keyed by gid, "
+        "compartment and seed), so each seed is the same noise realisation on both and their rows compare "
+        "the same ten runs; the Izhikevich rows compare independent noise (brian2's and diffrax's generators).\n\n"
         "![f-I curves and rate distributions](equivalence.png)"
     )
     (args.out / "equivalence.md").write_text(report.markdown(header))

@@ -10,6 +10,12 @@ points come from :class:`diffrax.StepTo` on an exact grid, so step ``k`` always 
 ``jax.grad`` (reverse mode through diffrax's recursive checkpointing) and batchable with
 ``jax.vmap``.
 
+Noise: RCSD's OU conductances draw from the Random123 streams the NEURON backend uses
+(:mod:`livn_diffrax.random123`), with NEURON's update schedule (the updates due by the middle of a
+step, one at a time, ``xi_e`` then ``xi_i``, only components with std > 0 drawing), so one seed
+gives one noise realisation on both backends and their networks agree spike for spike rather than
+only in distribution. Point models draw their OU current from ``fold_in(key, global step)``.
+
 Gradients and spikes: a spike is a threshold crossing, a step function of the trajectory. By
 default spikes are treated as fixed events for differentiation (``surrogate=None``): gradients
 are the exact pathwise derivatives of the simulated trajectory with the spike pattern held fixed
@@ -33,10 +39,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from livn_diffrax import point, rcsd
+from livn_diffrax import point, random123, rcsd
 from livn_diffrax._precision import DTYPE
 
-__all__ = ["Layout", "NetworkSolver", "NetworkTerm", "RunConfig", "initial_state", "simulate"]
+__all__ = ["Layout", "NetworkSolver", "NetworkTerm", "RunConfig", "initial_state", "noise_streams", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,7 @@ def initial_state(layout: Layout, params: dict, const: dict) -> dict:
         "ou": jnp.zeros((n, zeros_site.shape[1], 2), DTYPE),
         "arrivals": jnp.zeros((L, C * n + 1), DTYPE),  # pending synaptic events; last column is padding
         "overflow": jnp.zeros((), DTYPE),  # 1.0 once more cells spiked in a step than the sparse budget
+        "rng": jnp.zeros((n, zeros_site.shape[1]), DTYPE),  # RCSD: words used by each site's Random123 stream
         "t_last": jnp.full((n,), -1e9, DTYPE),
         "spiked": jnp.zeros((n,), DTYPE),
         "i_mem": zeros_site,
@@ -210,9 +217,17 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
     # as NEURON does, so its events arrive at the start of step s + 1 + delay; point models stamp it
     # at the start of the step (brian2's clock time), so events arrive at the start of step s + delay
     arrival_lag = spike_step_offset(layout.model)
+    noise_updates_per_step = max(1, math.ceil(dt / noise_h - 1e-9))  # most OU updates one step can hold
 
     def advance(t0, t1, y, args):
         net, der, noise = args["net"], args["der"], args["noise"]
+        if layout.model == "rcsd":
+            # Random123 stream ids of each (cell, site): (seed, gid + 1, site + 1), as NEURON keys them
+            stream_ids = (
+                jnp.broadcast_to(jnp.asarray(args["streams"]["seed"], jnp.uint32), (n, 2)),
+                jnp.broadcast_to(jnp.arange(1, n + 1, dtype=jnp.uint32)[:, None], (n, 2)),
+                jnp.broadcast_to(jnp.arange(1, 3, dtype=jnp.uint32)[None, :], (n, 2)),
+            )
         step = y["step"]
         s = jnp.round(step).astype(jnp.int32)
         t_new = (step + 1.0) * dt
@@ -228,18 +243,36 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
             B = B + increment
             arrivals = arrivals.at[slot].set(0.0)
 
-        # 2. background noise: OU updates due at multiples of h in (t_n - dt, t_n]
-        ou = y["ou"]
-        due = jnp.floor(s * dt / noise_h + 1e-6) - jnp.floor((s - 1) * dt / noise_h + 1e-6)
-        due = jnp.where(s > 0, due, 0.0)
-        key = jax.random.fold_in(args["key"], s)
-        xi = jax.random.normal(key, ou.shape, DTYPE)
+        # 2. background noise: the OU updates due at multiples of h up to the middle of this step,
+        # t_n + dt/2 (NEURON applies them when it evaluates the step's currents at t_n + dt/2)
+        ou, rng = y["ou"], y["rng"]
+        due = _updates_until(s, dt, noise_h) - jnp.where(s > 0, _updates_until(s - 1, dt, noise_h), 0.0)
         tau = noise["tau"]  # [2] (e, i) or [1]
         sigma = noise["std"]
         safe_tau = jnp.where(tau > 0, tau, 1.0)
-        decay = jnp.exp(-due * noise_h / safe_tau)
-        spread = sigma * jnp.sqrt(jnp.maximum(1.0 - decay**2, 0.0))
-        ou = jnp.where((tau > 0) & (due > 0), decay * ou + spread * xi, ou)
+        if layout.model == "rcsd":
+            # one update at a time, each drawing xi_e then xi_i from the site's Random123 stream
+            # (only components with std > 0 draw), exactly as the NEURON backend's RcsdNoise
+            decay = jnp.exp(-noise_h / safe_tau)
+            spread = sigma * jnp.sqrt(jnp.maximum(1.0 - decay**2, 0.0))
+            position = jax.lax.stop_gradient(rng).astype(jnp.uint32)
+            for update in range(noise_updates_per_step):
+                active = (due > update) & (tau > 0)  # [2]
+                draws = []
+                for component in range(2):
+                    xi_c, position = random123.normal_draws(
+                        position, stream_ids, active[component] & (sigma[..., component] > 0)
+                    )
+                    draws.append(xi_c)
+                xi = jnp.stack(draws, axis=-1)
+                ou = jnp.where(active, decay * ou + spread * xi, ou)
+            rng = position.astype(DTYPE)
+        else:
+            key = jax.random.fold_in(args["streams"]["key"], s)
+            xi = jax.random.normal(key, ou.shape, DTYPE)
+            decay = jnp.exp(-due * noise_h / safe_tau)
+            spread = sigma * jnp.sqrt(jnp.maximum(1.0 - decay**2, 0.0))
+            ou = jnp.where((tau > 0) & (due > 0), decay * ou + spread * xi, ou)
 
         # 3. stimulus sample held over this step
         k = s - args["step0"]
@@ -309,6 +342,7 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
             "A": A,
             "B": B,
             "ou": ou,
+            "rng": rng,
             "arrivals": arrivals,
             "overflow": overflow,
             "t_last": t_last,
@@ -318,6 +352,18 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
         }
 
     return advance
+
+
+#: An OU update within this fraction of an interval after the middle of a step still counts as due
+#: in that step, on both backends (RcsdNoise uses the same margin): when the middle of a step falls
+#: exactly on an update time (dt = 2 h, 2 h/3, ...), NEURON's accumulated t would otherwise land on
+#: either side of it from step to step.
+NOISE_TIE = 0.01
+
+
+def _updates_until(s, dt: float, noise_h: float):
+    """Number of OU updates (at ``h, 2h, ...``) at or before the middle ``(s + 1/2) dt`` of step ``s``."""
+    return jnp.floor((s + 0.5) * dt / noise_h + NOISE_TIE)
 
 
 def spike_step_offset(model: str) -> int:
@@ -362,13 +408,16 @@ def _schedule(arrivals, hard, spike, s, net, L, budget, mode="cond"):
 
 
 def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: dict, state: dict,
-             stim: jax.Array | None, key: jax.Array):
+             stim: jax.Array | None, streams: dict):
     """Advance ``state`` by ``cfg.n_steps`` steps; pure and differentiable.
 
     ``params``: ``{"cell": {name: [n]}, "weights": [C], "noise": {name: scalar}}`` (differentiable);
     ``static``: network arrays (edge lists, per-class kinetics, noise masks), see
     :func:`livn_diffrax.env.Env._static_arrays`; ``stim``: ``[T, n, sites]`` (mV or nA) or None;
-    ``key``: the PRNG key of the noise stream (per-step keys are ``fold_in(key, global step)``).
+    ``streams``: where the noise comes from, ``{"key": PRNG key, "seed": uint32}`` (see
+    :func:`noise_streams`): RCSD draws from the Random123 streams keyed by ``seed`` exactly as the
+    NEURON backend does (:mod:`livn_diffrax.random123`; the state's ``rng`` counts the words each
+    stream used), point models from ``fold_in(key, global step)``.
     Returns ``(final_state, outputs)`` with ``outputs["spikes"]`` bool ``[n_steps, n]`` (a crossing
     in step k, stamped at ``(k + spike_step_offset(model)) dt`` after the start), and where recording is on
     ``outputs["v"]`` ``[T, n]`` (mV) and ``outputs["i"]`` ``[T, n, sites]`` (uA) sampled at
@@ -378,7 +427,7 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
     net = dict(static["net"])
     net["weights"] = params["weights"]
     noise = _noise_arrays(layout, params["noise"], static)
-    args = {"net": net, "der": der, "noise": noise, "key": key, "step0": jnp.round(state["step"]).astype(jnp.int32)}
+    args = {"net": net, "der": der, "noise": noise, "streams": streams, "step0": jnp.round(state["step"]).astype(jnp.int32)}
     if stim is not None:
         args["stim"] = stim
     advance = make_advance(layout, cfg, const)
@@ -410,6 +459,19 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
     if cfg.record_every:
         outputs.update(solution.ys[2])
     return final, outputs
+
+
+def noise_streams(seed: Any) -> dict:
+    """The ``streams`` argument of :func:`simulate` for an integer seed (or an array of seeds).
+
+    Raises ValueError unless every seed is in ``[0, 2**32)``: RCSD's Random123 streams take the
+    seed as a 32-bit stream id (as on the NEURON backend).
+    """
+    seeds = np.asarray(seed)
+    if seeds.dtype.kind not in "iu" or np.any(seeds < 0) or np.any(seeds >= 2**32):
+        raise ValueError(f"noise seeds must be integers in [0, 2**32) (they key the Random123 noise streams), got {seed!r}")
+    key = jax.random.PRNGKey(int(seeds)) if seeds.ndim == 0 else jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))
+    return {"key": key, "seed": jnp.asarray(seeds.astype(np.uint32))}
 
 
 def _record_view(y):

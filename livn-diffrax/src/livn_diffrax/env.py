@@ -10,7 +10,7 @@ Precision
 Compilation
     ``run`` calls one jit-compiled function per (network, dt, number of steps, recording, stimulus
     mode and shape); it is cached on the env and reused. Weights, noise, cell parameters, the
-    stimulus values and the PRNG key are arguments, so changing them never recompiles.
+    stimulus values and the noise streams (seed) are arguments, so changing them never recompiles.
 
 Differentiation
     ``env.run`` may be called inside ``jax.grad``/``jax.jit``/``jax.vmap`` with a JAX stimulus
@@ -147,7 +147,7 @@ class Env(BaseEnv):
                 self._const.setdefault(name, float(CONSTANTS[name]))
             self._const["noise_h"] = 0.0  # 0: the OU current is updated every step
         self._classes = self._synapse_classes()
-        self._key = jax.random.PRNGKey(self.seed)
+        self._streams = engine.noise_streams(self.seed)
         self._state = None
         self._layouts: dict[float, tuple[engine.Layout, dict]] = {}
 
@@ -386,8 +386,8 @@ class Env(BaseEnv):
         if key not in _COMPILED:
             const = self._const
 
-            def run_fn(params, static, state, stim, rng):
-                return engine.simulate(layout, cfg, const, params, static, state, stim, rng)
+            def run_fn(params, static, state, stim, streams):
+                return engine.simulate(layout, cfg, const, params, static, state, stim, streams)
 
             _COMPILED[key] = jax.jit(run_fn)
         return _COMPILED[key]
@@ -418,7 +418,7 @@ class Env(BaseEnv):
         params = self.params()
         state = self._current_state(layout, params)
         fn = self._function(layout, cfg)
-        final, outputs = fn(params, static, state, stim, self._key)
+        final, outputs = fn(params, static, state, stim, self._streams)
         traced = _is_traced((final, outputs))
         if not traced:
             self._state = final
@@ -479,7 +479,7 @@ class Env(BaseEnv):
             params["weights"] = jnp.stack(
                 [jnp.asarray(weights[k], DTYPE) if k in weights else jnp.full((batch,), params["weights"][i])
                  for i, k in enumerate(names)], axis=-1)
-        keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds if seeds is not None else [self.seed] * batch))
+        keys = engine.noise_streams(np.asarray(seeds if seeds is not None else [self.seed] * batch))
         state = dict(self._current_state(layout, self.params()))
         state["overflow"] = jnp.zeros((), DTYPE)
         param_axes = {"cell": None, "weights": 0 if weights else None, "noise": None}
@@ -546,7 +546,7 @@ class Env(BaseEnv):
         # models with heterogeneous cells (Izhikevich), the cells that seed draws
         if self.seed != self._params_seed:
             self._draw_cell_params()
-        self._key = jax.random.PRNGKey(self.seed)
+        self._streams = engine.noise_streams(self.seed)
         self._state = None
 
     def _close(self) -> None:

@@ -5,7 +5,8 @@ per projection and receptor one double-exponential synapse per postsynaptic cell
 the projection names (``hillock`` = BRK's dendrite; V1In cells take everything on the soma),
 driven by one NetCon per connection with delay ``max(distance / 250 um/ms, 2 dt)``; one OU
 conductance-noise process per section with a Random123 stream keyed ``(gid + 1, section + 1, seed)``,
-so a cell's noise does not depend on which rank simulates it. Spikes are upward crossings of
+so a cell's noise does not depend on which rank simulates it (livn-diffrax draws the same streams, so
+one seed is one noise realisation on both backends). Spikes are upward crossings of
 ``V_threshold`` at ``soma(0.5)`` passed through a filter with a 2 ms dead time; the membrane is not reset.
 
 Numerics: fixed step (default 0.025 ms), ``secondorder = 2`` (Crank-Nicolson), ``v_init = -75 mV``

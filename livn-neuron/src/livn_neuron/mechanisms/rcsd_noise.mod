@@ -3,7 +3,8 @@ Ornstein-Uhlenbeck conductance noise (Destexhe 2001; RCSD.md 4).
 g_e = max(0, g_e0 + g_e1), g_i = max(0, g_i0 + g_i1) (uS);
 i = g_e * (v - E_e) + g_i * (v - E_i) (nA, outward positive).
 The deviations g_e1, g_i1 start at 0 and are updated exactly every `interval` ms
-(at t = interval, 2 interval, ..., independent of dt), held constant in between:
+(at t = interval, 2 interval, ..., independent of dt; each takes effect in the first step whose
+midpoint is at most 1 % of an interval before it), held constant in between:
   g_x1 <- exp(-interval/tau_x) g_x1 + std_x sqrt(1 - exp(-2 interval/tau_x)) xi_x
 Each update draws xi_e then xi_i from this instance's Random123 stream `ran`, whose ids the Env
 sets from (gid, section, seed); a component with std = 0 draws nothing (its deviation just
@@ -75,7 +76,10 @@ PROCEDURE coefficients() {
 
 BEFORE BREAKPOINT {
     : t is the midpoint of the current step here; updates scheduled up to it take effect now.
-    while ((n_updates + 1) * interval <= t) {
+    : An update within 1 % of an interval after it counts too (livn-diffrax uses the same margin):
+    : when an update time coincides with the midpoint (dt = 2 interval, ...), the accumulated t
+    : would otherwise fall on either side of it from step to step.
+    while ((n_updates + 1) * interval <= t + 0.01 * interval) {
         if (tau_e != cached_tau_e || tau_i != cached_tau_i || interval != cached_interval) {
             coefficients()
         }
