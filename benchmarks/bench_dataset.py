@@ -19,13 +19,15 @@ Run: ``python benchmarks/bench_dataset.py [--system EI2] [--backend B] [--durati
   generation, caches) is left out and reported;
 - throughput: ``generate`` with 1 and 2 workers on the same ``--throughput-samples`` samples,
   alternating, ``--throughput-repeats`` times, each call in a Python process of its own (with one
-  worker, ``generate`` simulates in its caller's process: a fresh one, like a pool worker). Steady throughput counts the samples finished in
-  the window where every worker was past its first sample and none had finished its last shard
-  (process spawn, imports, env build and the first sample are reported apart as start-up); a
-  sample spread over the edge of the window counts pro rata. The speedup is the 2-worker figure
-  over the 1-worker one (median of the runs, and per run). Before each pair, a plain CPU loop run
-  as 1 and as 2 processes at once gives the machine's own 2-process scaling at that moment: the
-  ceiling for any 2-worker speedup measured then.
+  worker, ``generate`` simulates in its caller's process: a fresh one, like a pool worker). Steady
+  throughput counts the samples finished in the window where every worker was past its first
+  sample and none had finished its last shard (process spawn, imports, env build and the first
+  sample are reported apart as start-up); a sample spread over the edge of the window counts pro
+  rata. The speedup is the 2-worker figure over the 1-worker one (median of the runs, and per
+  run). For context, per repeat: a plain CPU loop run as 1 and as 2 processes at once (the
+  machine's 2-process scaling for pure computation), and two independent 1-worker ``generate``
+  processes at once, whose summed throughput is what two simulating processes get from the
+  machine at that moment (shared caches and memory, other load).
 
 Goals (issue 8): steady throughput with 2 workers >= 1.7x that with 1; per-sample overhead < 10%.
 Other processes cap the speedup and inflate every figure, so the load average and each run's CPU
@@ -280,39 +282,31 @@ def cpu_share(timings: list[Any]) -> float:
     return sum(t.cpu for t in rest) / sum(t.simulate for t in rest)
 
 
-def generate_fresh(args: argparse.Namespace, workers: int) -> tuple[list[Any], float, float]:
-    """:func:`generate_timed` in a new Python process, so that 1 and 2 workers start alike.
+def generate_fresh(args: argparse.Namespace, workers: int, copies: int = 1) -> list[tuple[list[Any], float, float]]:
+    """:func:`generate_timed` in new Python processes, ``copies`` of them at once (each its own dataset).
 
-    With one worker ``generate`` simulates in the process that calls it; in this benchmark's
-    process, which has built and dropped envs before, that ran ~35% slower per sample than in a
-    pool worker (measured here), which would inflate the 2-worker speedup.
+    A fresh process, so that 1 and 2 workers start alike: with one worker ``generate`` simulates
+    in the process that calls it, and in this benchmark's process, which has built and dropped
+    envs before, that ran ~35% slower per sample than in a pool worker (measured here), which
+    would inflate the 2-worker speedup.
     """
     import pickle
     import subprocess
     import sys
 
     with tempfile.TemporaryDirectory() as scratch:
-        out = Path(scratch) / "timings.pickle"
-        command = [
-            sys.executable,
-            __file__,
-            "--system",
-            args.system,
-            "--duration",
-            str(args.duration),
-            "--throughput-samples",
-            str(args.throughput_samples),
-            "--shard-size",
-            str(args.shard_size),
-            "--child",
-            str(workers),
-            str(out),
-        ]
-        if args.backend:
-            command += ["--backend", args.backend]
-        subprocess.run(command, check=True)
-        with open(out, "rb") as stream:
-            return pickle.load(stream)
+        outs = [Path(scratch) / f"timings{k}.pickle" for k in range(copies)]
+        command = [sys.executable, __file__, "--system", args.system, "--duration", str(args.duration)]
+        command += ["--throughput-samples", str(args.throughput_samples), "--shard-size", str(args.shard_size)]
+        command += ["--backend", args.backend] if args.backend else []
+        children = [subprocess.Popen([*command, "--child", str(workers), str(out)]) for out in outs]
+        if any(child.wait() != 0 for child in children):
+            raise RuntimeError("a benchmark child process failed")
+        results = []
+        for out in outs:
+            with open(out, "rb") as stream:
+                results.append(pickle.load(stream))
+        return results
 
 
 def throughput_phase(args: argparse.Namespace) -> None:
@@ -326,12 +320,12 @@ def throughput_phase(args: argparse.Namespace) -> None:
         f"throughput ({args.throughput_samples} samples, shards of {args.shard_size}, "
         f"{args.throughput_repeats} repeats):"
     )
-    ceilings = []
+    ceilings, independent = [], []
     for repeat in range(args.throughput_repeats):
         ceilings.append(machine_scaling())
         print(f"  run {repeat + 1}: a plain CPU loop runs {ceilings[-1]:.2f}x as fast as 2 processes as 1 right now")
         for workers in (1, 2):
-            timings, wall, called = generate_fresh(args, workers)
+            ((timings, wall, called),) = generate_fresh(args, workers)
             steady = steady_throughput(timings, called)
             if steady is None:
                 print(
@@ -356,12 +350,26 @@ def throughput_phase(args: argparse.Namespace) -> None:
             f"  WARNING: some runs' workers had under {CONTENDED:.0%} of a core each: other processes held the "
             "cores, so these figures understate what the machine does when it is free"
         )
+        # the same work as two independent 1-worker datasets at once: what two busy simulating
+        # processes get from this machine now, with nothing shared between them
+        pair = [steady_throughput(timings, called) for timings, _, called in generate_fresh(args, 1, copies=2)]
+        if all(pair):
+            independent.append(sum(p["rate"] for p in pair))
+            print(
+                f"  run {repeat + 1}, two independent 1-worker generates at once: {independent[-1]:5.2f} samples/s "
+                f"together; {load_average()}"
+            )
     ratios = [two / one for one, two in zip(rates[1], rates[2], strict=True)]
     print(
         f"  steady speedup with 2 workers: {np.nanmedian(rates[2]) / np.nanmedian(rates[1]):.2f}x on the medians "
         f"(per run: {', '.join(f'{r:.2f}x' for r in ratios)})  (goal >= 1.7x)"
     )
     print(f"  the machine's own 2-process scaling meanwhile (a plain CPU loop): {np.median(ceilings):.2f}x (median)")
+    if independent:
+        print(
+            f"  two independent 1-worker generates at once: {np.median(independent) / np.nanmedian(rates[1]):.2f}x the "
+            "1-worker throughput (median): what two simulating processes got from this machine meanwhile"
+        )
     # a worker's own pace with 1 and with 2 running: what 2 workers would reach with a core each
     print(
         f"  a sample took a worker {np.median(per_sample[2]) / np.median(per_sample[1]):.2f}x as long with 2 "
