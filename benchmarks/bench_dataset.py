@@ -345,11 +345,6 @@ def throughput_phase(args: argparse.Namespace) -> None:
                 f"to_stimulus {np.median([t.stimulus for t in timings]) * 1000:.1f}) at {shares[workers][-1]:.0%} CPU; "
                 f"{load_average()}"
             )
-    if min(min(values) for values in shares.values()) < CONTENDED:
-        print(
-            f"  WARNING: some runs' workers had under {CONTENDED:.0%} of a core each: other processes held the "
-            "cores, so these figures understate what the machine does when it is free"
-        )
         # the same work as two independent 1-worker datasets at once: what two busy simulating
         # processes get from this machine now, with nothing shared between them
         pair = [steady_throughput(timings, called) for timings, _, called in generate_fresh(args, 1, copies=2)]
@@ -359,6 +354,11 @@ def throughput_phase(args: argparse.Namespace) -> None:
                 f"  run {repeat + 1}, two independent 1-worker generates at once: {independent[-1]:5.2f} samples/s "
                 f"together; {load_average()}"
             )
+    if min(min(values) for values in shares.values()) < CONTENDED:
+        print(
+            f"  WARNING: some runs' workers had under {CONTENDED:.0%} of a core each: other processes held the "
+            "cores, so these figures understate what the machine does when it is free"
+        )
     ratios = [two / one for one, two in zip(rates[1], rates[2], strict=True)]
     print(
         f"  steady speedup with 2 workers: {np.nanmedian(rates[2]) / np.nanmedian(rates[1]):.2f}x on the medians "
