@@ -217,24 +217,8 @@ def test_bad_arguments_are_clear(tmp_path):
         ds.generate("EI2", 2, -1.0, tmp_path, backend=BACKEND, comm=None)
     with pytest.raises(FileNotFoundError, match="not a livn dataset"):
         ds.Dataset(tmp_path)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "livn.cli",
-            "dataset",
-            "generate",
-            "EI2",
-            "--samples",
-            "0",
-            "--duration",
-            "10",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    # the last --samples wins, as argparse reads options
+    result = subprocess.run(_generate_args(tmp_path, "--samples", "0"), capture_output=True, text=True)
     assert result.returncode == 2 and "--samples must be >= 1" in result.stderr
 
 

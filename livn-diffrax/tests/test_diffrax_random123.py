@@ -1,10 +1,7 @@
 """RCSD background noise draws from NEURON's Random123 streams, so one seed means one noise on both backends.
 
-The reference here is written from the published definitions, not from the backend: Philox4x32-10
-(Salmon et al., SC'11; checked against the known-answer vectors of the Random123 distribution) on
-Python integers, NEURON's ``nrnran123`` stream layout (counter ``(seq, id3, id1, id2)``, key
-``(0, 0)``, words in order, uniforms ``(u + 1) / (2^32 + 1)``) and its polar normal deviate; the
-NEURON backend keys each section's stream ``(gid + 1, section + 1, seed)`` (RCSD.md 4).
+The reference is :mod:`livn.testing.random123` (plain Python, from the published definitions);
+the NEURON backend keys each section's stream ``(gid + 1, section + 1, seed)`` (RCSD.md 4).
 """
 
 from __future__ import annotations
@@ -15,66 +12,24 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from livn.system import ParallelSystem
+from livn.testing.random123 import KNOWN_ANSWERS, Stream, philox4x32
 from livn_diffrax import random123
 from livn_diffrax._precision import require_x64
 from livn_diffrax.env import Env
 
 require_x64()
 
-_MASK = 0xFFFFFFFF
 
-
-def _philox_reference(counter, key):
-    c, k = list(counter), list(key)
-    for rnd in range(10):
-        if rnd:
-            k = [(k[0] + 0x9E3779B9) & _MASK, (k[1] + 0xBB67AE85) & _MASK]
-        p0, p1 = 0xD2511F53 * c[0], 0xCD9E8D57 * c[2]
-        c = [(p1 >> 32) ^ c[1] ^ k[0], p1 & _MASK, (p0 >> 32) ^ c[3] ^ k[1], p0 & _MASK]
-    return c
-
-
-class _Stream:
-    """One NEURON Random123 stream with ids (id1, id2, id3), drawn word by word."""
-
-    def __init__(self, id1, id2, id3):
-        self.ids, self.words = (id3, id1, id2), 0
-
-    def uniform(self):
-        seq, which = divmod(self.words, 4)
-        self.words += 1
-        return (_philox_reference((seq, *self.ids), (0, 0))[which] + 1.0) / 4294967297.0
-
-    def normal(self):
-        while True:
-            u1, u2 = 2.0 * self.uniform() - 1.0, 2.0 * self.uniform() - 1.0
-            w = u1 * u1 + u2 * u2
-            if w <= 1.0:
-                return u1 * math.sqrt(-2.0 * math.log(w) / w)
-
-
-# Known-answer vectors of Philox4x32-10 from the Random123 distribution (kat_vectors).
-_KAT = [
-    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
-    ((_MASK,) * 4, (_MASK, _MASK), (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-    (
-        (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
-        (0xA4093822, 0x299F31D0),
-        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
-    ),
-]
-
-
-@pytest.mark.parametrize(("counter", "key", "expected"), _KAT)
+@pytest.mark.parametrize(("counter", "key", "expected"), KNOWN_ANSWERS)
 def test_philox_known_answers(counter, key, expected):
-    assert tuple(_philox_reference(counter, key)) == expected
+    assert philox4x32(counter, key) == expected
     got = random123.philox4x32(tuple(jnp.uint32(c) for c in counter), tuple(jnp.uint32(k) for k in key))
     assert tuple(int(x) for x in got) == expected
 
 
 def test_normal_draws_follow_the_stream_word_by_word():
     ids = [(g + 1, s + 1, 7) for g in range(3) for s in range(2)]
-    streams = [_Stream(*i) for i in ids]
+    streams = [Stream(*i) for i in ids]
     arrays = tuple(jnp.asarray([i[k] for i in ids], jnp.uint32) for k in (2, 0, 1))  # (seed, id1, id2)
     position = jnp.zeros(len(ids), jnp.uint32)
     need = np.array([True, False, True, True, False, True])
@@ -114,7 +69,7 @@ def test_rcsd_noise_is_neurons_random123_ou_process(dt):
         (2, 1): (False, False),
     }  # (gid, site) -> (e, i) on; gid 2 is INH
     for (gid, site), (on_e, on_i) in components.items():
-        stream = _Stream(gid + 1, site + 1, seed)
+        stream = Stream(gid + 1, site + 1, seed)
         g = [0.0, 0.0]
         for _ in range(math.floor((steps - 0.5) * dt / h + 0.01)):  # updates due by the middle of the last step
             for c, (on, name) in enumerate(((on_e, "e"), (on_i, "i"))):
