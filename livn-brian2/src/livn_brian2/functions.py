@@ -234,8 +234,9 @@ def _function(name: str, numpy_code: Any, cython_code: str, arguments: int, depe
     return function
 
 
+@functools.cache
 def exp_function() -> Any:
-    """The ``livn_exp(x)`` brian2 function (see :func:`fast_exp`)."""
+    """The ``livn_exp(x)`` brian2 function (see :func:`fast_exp`); one object serves every dependant."""
 
     def livn_exp(x):
         return fast_exp(x)

@@ -338,9 +338,13 @@ class Brian2Network:
             # the system's convention, max(distance / 250 um/ms, 2 dt), in the order of connect()
             delays = np.concatenate([projection.delays(dt) for projection in self.system.projections.values()])
             self.synapses.delay = delays[self._synapse_order] * b2.ms
-        if self.model.name == "lif":
-            G.ref_steps = np.round(self._t_ref / dt).astype(np.int32)
+        self._apply_refractory_steps()
         self._apply_noise_dt()
+
+    def _apply_refractory_steps(self) -> None:
+        """LIF: each cell's refractory period in whole steps of the current ``dt``."""
+        if self.model.name == "lif" and self.dt is not None:
+            self.neurons.ref_steps = np.round(self._t_ref / self.dt).astype(np.int32)
 
     def _start_noise(self) -> None:
         """The OU current starts in its stationary distribution (drawn at step -1 of the stream)."""
@@ -364,11 +368,8 @@ class Brian2Network:
         if self.synapses is not None:
             for pathway in self.synapses._pathways:
                 pathway.queue._restore_from_full_state(None)  # an empty queue
-        self.set_initial_state()
-        self.set_weights(self.weights)
-        self.set_noise(self.noise)
-        if self.dt is not None:
-            self._apply_dt(self.dt)  # the refractory steps of the new cells
+        self.set_initial_state()  # weights, noise, decays and delays stay as they are
+        self._apply_refractory_steps()  # of the new cells
         for what, (monitor, _population, _rec_dt) in self.monitors.items():
             monitor.resize(0)
             if what == "spikes":
