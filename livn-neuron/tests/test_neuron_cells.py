@@ -11,22 +11,22 @@ from livn_neuron import cells
 from neuron_single_cell import simulate_cell
 
 
+def _balanced_cell(h, build, spec):
+    """One cell (gid 0) with the ion defaults and balancing currents a network gives its cells."""
+    cells.set_ion_defaults(h, CONSTANTS)
+    cell = build(h, 0, spec, CONSTANTS)
+    cells.set_balancing_currents(h, [cell])
+    return cell
+
+
 @pytest.fixture
 def brk(h):
-    cells.set_ion_defaults(h, CONSTANTS)
-    cell = cells.build_brk(h, 0, BRK, CONSTANTS)
-    cells.set_balancing_currents(h, [cell])
-    yield cell
-    del cell
+    yield _balanced_cell(h, cells.build_brk, BRK)
 
 
 @pytest.fixture
 def renshaw(h):
-    cells.set_ion_defaults(h, CONSTANTS)
-    cell = cells.build_v1in(h, 0, V1IN_INVITRO, CONSTANTS)
-    cells.set_balancing_currents(h, [cell])
-    yield cell
-    del cell
+    yield _balanced_cell(h, cells.build_v1in, V1IN_INVITRO)
 
 
 def test_brk_geometry_and_coupling(brk):

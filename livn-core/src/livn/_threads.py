@@ -1,4 +1,4 @@
-"""One BLAS thread for the small matrix products of the electrode model."""
+"""Thread-pool limits: one BLAS thread for the electrode model's small products, one thread while simulating."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["one_blas_thread"]
+__all__ = ["one_blas_thread", "one_thread"]
 
 
 @functools.cache
 def _controller() -> Any:
-    # made once (it looks up the loaded thread pools); limiting through it costs ~10 us a call
+    # made once, on first use (it looks up the thread pools loaded by then); a limit through it costs ~10 us
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
@@ -28,4 +28,15 @@ def one_blas_thread() -> Iterator[None]:
     same bits either way.
     """
     with _controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Every thread pool (BLAS and OpenMP) runs on one thread inside the block.
+
+    For a process that simulates: the pool sizes are read when numpy loads, so environment
+    variables cannot change them afterwards; this can.
+    """
+    with _controller().limit(limits=1):
         yield

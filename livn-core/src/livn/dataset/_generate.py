@@ -17,6 +17,7 @@ import attrs
 import numpy as np
 
 from livn._files import sha256_file
+from livn._threads import one_thread
 from livn.dataset._protocol import ProtocolParams, draw_pulses, pulse_inputs, sample_seeds
 from livn.dataset._store import (
     CONFIG_FILE,
@@ -520,7 +521,7 @@ def _run_pending(
     elif pending and (workers == 1 or len(pending) == 1):
         env = make_env(config)
         try:
-            with _one_thread_here():
+            with one_thread():  # OpenBLAS's idle threads would spin beside the simulation
                 for shard, first, count in pending:
                     result = _generate_shard(str(directory), config, shard, first, count, env=env, progress=bar)
                     _record(directory, manifest, result, timings)
@@ -553,21 +554,6 @@ def _one_thread_per_worker() -> Iterator[None]:
     finally:
         for name in unset:
             os.environ.pop(name, None)
-
-
-@contextlib.contextmanager
-def _one_thread_here() -> Iterator[None]:
-    """One BLAS/OpenMP thread in this (already started) process while it simulates.
-
-    The thread-pool sizes are read when numpy loads, so the environment variables cannot change
-    them here; threadpoolctl can. Without the limit, OpenBLAS's extra threads spin after every
-    MEA transform and take CPU time from the simulation, which shows whenever other processes
-    want the cores.
-    """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
 
 
 def _generate_pool(
@@ -612,7 +598,7 @@ def _generate_mpi(
     env = make_env(config) if mine else None
     results = []
     try:
-        with _one_thread_here():  # every rank is a simulation process of its own
+        with one_thread():  # every rank is a simulation process of its own; OpenBLAS's idle threads spin
             for job in mine:
                 result = _generate_shard(str(directory), config, *job, env=env)
                 results.append(result)
