@@ -282,14 +282,14 @@ _CONCURRENT = textwrap.dedent(
     import livn.system._predefined as pre
 
     log, start, cache = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-    original = pre.SystemDefinition.generate
+    original = pre.CultureDefinition.generate
 
     def logged(self, directory):
         with open(log, "a") as handle:
             handle.write(f"{os.getpid()}\\n")
         return original(self, directory)
 
-    pre.SystemDefinition.generate = logged
+    pre.CultureDefinition.generate = logged
     while not start.exists():
         time.sleep(0.005)
     path = pre.predefined("EI3", cache_dir=cache)

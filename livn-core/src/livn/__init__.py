@@ -7,7 +7,8 @@ imports no simulator.
 
 from __future__ import annotations
 
-from livn.env import Env, make
+from livn.env import Env
+from livn.factory import make
 from livn.hookspecs import hookimpl
 from livn.run import Events, Run, Series
 

@@ -6,21 +6,20 @@ Discovery reads installed metadata only; a backend's code is imported when it is
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import importlib_metadata
 
 from livn import config
+from livn.env import Env
 from livn.errors import (
     BackendImportError,
     BackendNotInstalledError,
     DuplicateBackendError,
     UnknownBackendError,
 )
-
-if TYPE_CHECKING:
-    from livn.env import Env
+from livn.first_party import FIRST_PARTY, backends_supporting, install_hint
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -36,15 +35,6 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "livn.backends"
 DEFAULT_BACKEND = "brian2"
-
-#: First-party backends: name -> (distribution, models it runs). Used for install hints and for
-#: naming alternatives in capability errors without importing anything.
-FIRST_PARTY: dict[str, tuple[str, tuple[str, ...]]] = {
-    "brian2": ("livn-brian2", ("izhikevich", "lif")),
-    "diffrax": ("livn-diffrax", ("rcsd", "lif", "izhikevich")),
-    "neuron": ("livn-neuron", ("rcsd",)),
-}
-
 
 @attrs.frozen
 class BackendInfo:
@@ -88,21 +78,8 @@ def available() -> list[str]:
     return sorted(installed())
 
 
-def backends_supporting(model: str) -> list[str]:
-    """First-party backends that run ``model`` (by name), whether installed or not."""
-    return sorted(name for name, (_, models) in FIRST_PARTY.items() if model in models)
-
-
-def _install_hint(name: str) -> str:
-    dist = FIRST_PARTY[name][0]
-    return f"pip install {dist}"
-
-
 def _check_env_class(obj: Any, where: str) -> type[Env]:
-    from livn.env import Env
-
-    # issubclass() on a Protocol with data members raises on 3.11+, so read the MRO instead.
-    if not isinstance(obj, type) or Env not in obj.__mro__:
+    if not isinstance(obj, type) or not issubclass(obj, Env):
         raise TypeError(f"{where} must be a subclass of livn.Env, got {obj!r}")
     return obj
 
@@ -119,7 +96,7 @@ def load(name: str, *, source: str = "make(backend=...)") -> type[Env]:
         if name in FIRST_PARTY:
             raise BackendNotInstalledError(
                 f"backend {name!r} (requested by {source}) is not installed; "
-                f"install it with: {_install_hint(name)}  (installed backends: {installed_list})"
+                f"install it with: {install_hint(name)}  (installed backends: {installed_list})"
             )
         raise UnknownBackendError(
             f"unknown backend {name!r} (requested by {source}); installed backends: {installed_list}; "
@@ -132,7 +109,10 @@ def load(name: str, *, source: str = "make(backend=...)") -> type[Env]:
             f"backend {name!r} (requested by {source}) is installed from {info.distribution} "
             f"{info.version} but failed to import: {type(exc).__name__}: {exc}"
         ) from exc
-    return _check_env_class(obj, f"entry point {name!r} = {info.target!r} of {info.distribution}")
+    cls = _check_env_class(obj, f"entry point {name!r} = {info.target!r} of {info.distribution}")
+    if cls.backend_name is None:
+        cls.backend_name = name  # errors and the model registry know it by its registered name
+    return cls
 
 
 def _load_module_path(path: str, source: str) -> type[Env]:
@@ -173,7 +153,7 @@ def resolve(backend: str | type[Env] | None = None) -> type[Env]:
     if not names:
         raise BackendNotInstalledError(
             "no livn backend is installed; install the default one with: "
-            f"{_install_hint(DEFAULT_BACKEND)}  (or livn-diffrax, livn-neuron)"
+            f"{install_hint(DEFAULT_BACKEND)}  (or livn-diffrax, livn-neuron)"
         )
     raise UnknownBackendError(
         f"several backends are installed ({', '.join(names)}) and none is chosen; "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from livn.hookspecs import hookimpl
+from livn.models import IZHIKEVICH, LIF, RCSD
+from livn.system import PREDEFINED
 
 __all__ = ["livn_models", "livn_systems"]
 
@@ -10,14 +12,10 @@ __all__ = ["livn_models", "livn_systems"]
 @hookimpl
 def livn_models():
     """Izhikevich, LIF and RCSD."""
-    from livn.models import IZHIKEVICH, LIF, RCSD
-
     return [IZHIKEVICH, LIF, RCSD]
 
 
 @hookimpl
 def livn_systems():
     """The 2D cultures EI1..EI4."""
-    from livn.system import PREDEFINED
-
     return list(PREDEFINED.values())

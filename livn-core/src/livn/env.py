@@ -1,40 +1,48 @@
-"""The ``Env`` protocol every backend subclasses, and ``make()``.
+"""``Env``, the abstract base class every backend subclasses (``livn.make`` lives in :mod:`livn.factory`).
 
-A backend implements ``_init()``, ``_run(duration, stimulus, dt)`` and ``_record_<signal>()`` hooks
-(plus optional ``_clear``, ``_close``, ``_weights_changed``, ``_noise_changed``); everything else —
-argument checking, parameter bookkeeping, stimulus validation, time keeping, IO — is shared here, so
-a minimal backend is still a complete one.
+A backend declares what it can do in class attributes (``backend_name``, ``signals``,
+``default_model``, capability flags) and implements two hooks, ``_init()`` and
+``_run(duration, stimulus, dt)``; optional hooks are ``_record``, ``_clear``, ``_close``,
+``_weights_changed``, ``_noise_changed`` and ``_cells_changed``. Everything else — argument
+checking, parameter bookkeeping, the network table (:mod:`livn.network`), stimulus and recording
+checks, the assembly of the :class:`~livn.run.Run`, time keeping, IO — is shared here, so a minimal
+backend is still a complete one. ``livn-core/README.md`` is the backend author's page.
+
+Models run through implementations a backend finds by model name in the registry
+(:meth:`Env.implementations`, the ``livn_model_implementations`` hook), never by comparing names.
 """
 
 from __future__ import annotations
 
-import inspect
+import abc
 import math
 import numbers
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from livn import first_party, plugins, signals
+from livn import system as systems
 from livn.errors import CapabilityError
+from livn.models.base import ModelSpec
+from livn.network import Network
+from livn.run import Run, Series
+from livn.stimulus import Stimulus
 
 if TYPE_CHECKING:
     from livn.io import IO
-    from livn.models.base import ModelSpec
-    from livn.run import Run
-    from livn.stimulus import Stimulus
     from livn.system import System
 
-__all__ = ["Env", "make"]
+__all__ = ["Env"]
 
 _WEIGHT_PREFIX = "weight-"
 _NOISE_PREFIX = "noise-"
 
 
 def _resolve_system(system: Any) -> System:
-    from livn import system as systems
-
     if isinstance(system, bool):
         raise TypeError("system must be a name, a directory, a System, an int or {population: count}")
     if isinstance(system, numbers.Integral):
@@ -52,10 +60,6 @@ def _resolve_system(system: Any) -> System:
 
 
 def _resolve_model(model: Any, system: System, cls: type[Env]) -> ModelSpec:
-    from livn import plugins
-    from livn.backends import backends_supporting
-    from livn.models.base import ModelSpec
-
     if model is None:
         model = system.default_model() or cls.default_model
     if isinstance(model, str):
@@ -65,11 +69,12 @@ def _resolve_model(model: Any, system: System, cls: type[Env]) -> ModelSpec:
         model = registry[model]
     if not isinstance(model, ModelSpec):
         raise TypeError(f"model must be a registered model name or a livn.models.ModelSpec, got {model!r}")
-    if cls.supported_models and model.name not in cls.supported_models:
-        others = [b for b in backends_supporting(model.name) if b != cls.backend_name]
+    implemented = cls.implementations()
+    if model.name not in implemented:
+        others = [b for b in first_party.backends_supporting(model.name) if b != cls.backend_name]
         raise CapabilityError(
-            f"backend {cls.backend_name!r} does not run the model {model.name!r} "
-            f"(it runs {', '.join(cls.supported_models)}); backends that do: {', '.join(others) or 'none known'}"
+            f"backend {cls.label()!r} does not run the model {model.name!r} "
+            f"(it runs {', '.join(sorted(implemented)) or 'no model'}); backends that do: {', '.join(others) or 'none known'}"
         )
     return model
 
@@ -107,8 +112,8 @@ def _checked_values(kind: str, values: Mapping[str, Any], valid: list[str]) -> d
     return checked
 
 
-class Env(Protocol):
-    """A simulated culture on a multi-electrode array; subclass it to write a backend.
+class Env(abc.ABC):
+    """A simulated culture on a multi-electrode array; an abstract base class: subclass it to write a backend.
 
     ``Env(system, model=None, io=None, seed=123, comm=None, subworld_size=None)``: ``system`` is a
     predefined name, a system directory, a System, an int (N unconnected cells) or
@@ -116,8 +121,11 @@ class Env(Protocol):
     model). Times are in ms, potentials in mV, injected currents in nA, electrode currents in uA.
     """
 
-    #: Name under which the backend is registered (the ``livn.backends`` entry-point name).
-    backend_name: ClassVar[str] = "unnamed"
+    #: Name under which the backend is registered (the ``livn.backends`` entry-point name); when a
+    #: class leaves it None, loading it through its entry point sets it.
+    backend_name: ClassVar[str | None] = None
+    #: The signals this backend records (names of :data:`livn.signals.SIGNALS`).
+    signals: ClassVar[tuple[str, ...]] = ()
     #: Gradients flow through ``run`` (JAX).
     differentiable: ClassVar[bool] = False
     #: Runs on GPUs.
@@ -126,8 +134,6 @@ class Env(Protocol):
     mpi: ClassVar[bool] = False
     #: Runs multi-compartment models.
     multicompartment: ClassVar[bool] = False
-    #: Names of the models this backend runs; empty means any.
-    supported_models: ClassVar[tuple[str, ...]] = ()
     #: The model used when neither the call nor the system names one.
     default_model: ClassVar[str | None] = None
     #: Integration step (ms) when ``run`` gets no ``dt``; None means the model's recommended step.
@@ -146,10 +152,12 @@ class Env(Protocol):
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         if comm is not None and not type(self).mpi:
             raise CapabilityError(
-                f"backend {self.backend_name!r} does not run on MPI (comm= given); the neuron backend does"
+                f"backend {self.label()!r} does not run on MPI (comm= given); the neuron backend does"
             )
         self.system = _resolve_system(system)
         self.model = _resolve_model(model, self.system, type(self))
+        #: This backend's implementation of the model (what it is, is the backend's own business).
+        self.implementation = type(self).implementations()[self.model.name]
         self.io = io if io is not None else self.system.default_io()
         self.seed = int(seed)
         self.comm = comm
@@ -164,7 +172,32 @@ class Env(Protocol):
         self._stimulus_dt: float | None = None
         self._run_dt: float | None = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = [name for name in cls.signals if name not in signals.SIGNALS]
+        if unknown:
+            raise TypeError(
+                f"{cls.__qualname__}.signals names unknown signals {unknown}; livn knows {sorted(signals.SIGNALS)}"
+            )
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"t={self.t:g} ms"
+        return f"<livn {self.label()} env: {self.system.name} ({self.system.num_neurons} cells), model {self.model.name}, {state}>"
+
     # -- capabilities ------------------------------------------------------------------------
+    @classmethod
+    def label(cls) -> str:
+        """The backend's registered name (its module-qualified class name when it has none)."""
+        return cls.backend_name or f"{cls.__module__}.{cls.__qualname__}"
+
+    @classmethod
+    def implementations(cls) -> dict[str, Any]:
+        """``{model name: implementation}`` this backend runs, from the ``livn_model_implementations`` hook.
+
+        A backend whose models are built in (or that runs any model, like a test double) overrides it.
+        """
+        return plugins.model_implementations(cls.label())
+
     @classmethod
     def capabilities(cls) -> dict[str, Any]:
         """The backend's capability flags and models, as shown by ``livn backends``."""
@@ -173,7 +206,8 @@ class Env(Protocol):
             "gpu": cls.gpu,
             "mpi": cls.mpi,
             "multicompartment": cls.multicompartment,
-            "models": tuple(cls.supported_models),
+            "models": tuple(sorted(cls.implementations())),
+            "signals": tuple(cls.signals),
             "default_model": cls.default_model,
         }
 
@@ -185,15 +219,28 @@ class Env(Protocol):
         self._init()
         self.initialized = True
         for what, request in self.recording.items():
-            getattr(self, f"_record_{what}")(**request)
+            self._record(what, **request)
         return self
 
-    def _init(self) -> None:
-        """Backend hook: build the network from system, model, weights, noise and seed."""
-        raise NotImplementedError(f"{type(self).__name__} must implement _init()")
+    @cached_property
+    def network(self) -> Network:
+        """The synapse table and populations every backend builds from (:mod:`livn.network`)."""
+        return Network(self.system, self.model)
 
-    def _run(self, duration: float, stimulus: Stimulus | None, dt: float) -> Run:
-        raise NotImplementedError(f"{type(self).__name__} must implement _run(duration, stimulus, dt)")
+    @abc.abstractmethod
+    def _init(self) -> None:
+        """Backend hook: build the network from ``self.network``, model, weights, noise and seed."""
+
+    @abc.abstractmethod
+    def _run(self, duration: float, stimulus: Stimulus | None, dt: float) -> Mapping[str, Any]:
+        """Backend hook: advance ``duration`` ms; return ``{signal: Events | Series}`` for each recorded signal.
+
+        Keys are exactly those of ``self.recording``; spike times are ms after the run's start.
+        ``run()`` has checked the arguments and the recording intervals, and assembles the Run.
+        """
+
+    def _record(self, what: str, population: str | None, **options: Any) -> None:
+        """Backend hook: ``self.recording[what]`` was set (at ``init()`` or after it); set up a monitor."""
 
     def _clear(self) -> None:
         """Backend hook: reset the simulation state to t = 0 (same network, same seed)."""
@@ -302,35 +349,36 @@ class Env(Protocol):
     def _cells_changed(self) -> None:
         """Backend hook: cell parameters changed after ``init()``; the default refuses."""
         raise RuntimeError(
-            f"backend {self.backend_name!r} cannot change cell parameters after init(); set them before"
+            f"backend {self.label()!r} cannot change cell parameters after init(); set them before"
         )
 
     # -- recording ------------------------------------------------------------------------------
     @classmethod
     def recordable(cls) -> list[str]:
-        """Signals this backend can record (its ``_record_<signal>`` hooks)."""
-        return sorted(name[len("_record_"):] for name in dir(cls) if name.startswith("_record_"))
+        """Signals this backend can record (its declared ``signals``)."""
+        return list(cls.signals)
 
     def record(self, what: str, population: str | None = None, **options: Any) -> Env:
         """Record a signal (``spikes``, ``voltage``, ``membrane_current``, ...) of one population or all."""
-        hook = getattr(self, f"_record_{what}", None)
-        if hook is None:
-            raise AttributeError(f"{self.backend_name!r} cannot record {what!r}; recordable: {self.recordable()}")
-        accepted = [p for p in inspect.signature(hook).parameters if p != "population"]
-        unknown = sorted(set(options) - set(accepted))
+        if what not in self.signals:
+            known = f" ({signals.signal(what).doc})" if what in signals.SIGNALS else ""
+            raise CapabilityError(
+                f"backend {self.label()!r} cannot record {what!r}{known}; recordable: {self.recordable()}"
+            )
+        spec = signals.signal(what)
+        unknown = sorted(set(options) - set(spec.options))
         if unknown:
-            raise TypeError(f"record({what!r}) got unknown options {unknown}; it accepts {accepted}")
-        if "dt" in options:
-            dt = _check_number("recording dt", options["dt"])
-            if not dt > 0:
-                raise ValueError(f"recording dt must be > 0 ms, got {dt}")
+            raise TypeError(f"record({what!r}) got unknown options {unknown}; it accepts {sorted(spec.options)}")
+        request = {**spec.options, **options}
+        if "dt" in request:
+            request["dt"] = _check_number("recording dt", request["dt"])
+            if not request["dt"] > 0:
+                raise ValueError(f"recording dt must be > 0 ms, got {request['dt']}")
         if population is not None and population not in self.system.population_ranges:
             raise KeyError(f"unknown population {population!r}; populations: {list(self.system.population_ranges)}")
-        bound = inspect.signature(hook).bind(population=population, **options)
-        bound.apply_defaults()
-        self.recording[what] = dict(bound.arguments)
+        self.recording[what] = {"population": population, **request}
         if self.initialized:
-            hook(**self.recording[what])
+            self._record(what, **self.recording[what])
         return self
 
     def record_spikes(self, population: str | None = None) -> Env:
@@ -370,16 +418,47 @@ class Env(Protocol):
                 "call env.clear() first"
             )
         stimulus = self._check_stimulus(stimulus, duration, dt)
-        result = self._run(duration, stimulus, dt)
+        self._check_recording_intervals(dt)
+        result = self.assemble_run(self._run(duration, stimulus, dt), duration)
         self._run_dt = dt
         if stimulus is not None:
             self._stimulus_dt = stimulus.dt
         self.t += duration
         return result
 
-    def _check_stimulus(self, stimulus: Any, duration: float, dt: float) -> Stimulus | None:
-        from livn.stimulus import Stimulus
+    def _check_recording_intervals(self, dt: float) -> None:
+        for what, request in self.recording.items():
+            if "dt" not in request:
+                continue
+            ratio = request["dt"] / dt
+            if abs(ratio - round(ratio)) > 1e-6 or round(ratio) < 1:
+                raise ValueError(
+                    f"the {what} recording samples every {request['dt']} ms, which is not a whole multiple of the "
+                    f"integration step dt={dt} ms; record with a dt that is (env.record({what!r}, dt=...))"
+                )
 
+    def assemble_run(self, recorded: Mapping[str, Any], duration: float, t0: float | None = None) -> Run:
+        """The :class:`Run` of ``duration`` ms starting at ``t0`` (default: now) from a backend's signals.
+
+        ``recorded`` maps each recorded signal to its Events or Series (None only where the backend
+        documents it, e.g. spikes inside a JAX transformation).
+        """
+        missing = sorted(set(self.recording) - set(recorded))
+        extra = sorted(set(recorded) - set(self.recording))
+        if missing or extra:
+            raise RuntimeError(
+                f"backend {self.label()!r} returned signals {sorted(recorded)} for the recording {sorted(self.recording)} "
+                f"(missing {missing}, not asked for {extra}); this is a bug in the backend"
+            )
+        fields = {signals.signal(what).field: value for what, value in recorded.items()}
+        return Run(
+            **fields,
+            t0=float(self.t if t0 is None else t0),
+            duration=float(duration),
+            population_ranges=dict(self.system.population_ranges),
+        )
+
+    def _check_stimulus(self, stimulus: Any, duration: float, dt: float) -> Stimulus | None:
         if stimulus is None:
             return None
         if not isinstance(stimulus, Stimulus):
@@ -457,8 +536,6 @@ class Env(Protocol):
         The result has one column per cell, and one potential per compartment (``[T, n, sites]``)
         for multi-compartment models.
         """
-        from livn.stimulus import Stimulus
-
         inputs = np.asarray(channel_inputs, dtype=float)
         coords = self.site_coordinates()
         n, sites = coords.shape[:2]
@@ -478,8 +555,6 @@ class Env(Protocol):
         ``currents`` is the ``current`` channel of a Run (a Series) or an array ``[cells * sites, T]``
         in gid-major, site-minor order.
         """
-        from livn.run import Series
-
         coords = self.site_coordinates()
         if isinstance(currents, Series):
             site_index = {s: k for k, s in enumerate(self.model.sites)}
@@ -505,36 +580,3 @@ class Env(Protocol):
         result = self.run(decoding.duration, stimulus=stimulus)
         return decoding(self, result)
 
-
-def make(
-    system: Any = "EI2",
-    backend: str | type[Env] | None = None,
-    seed: int = 123,
-    record: tuple[str, ...] = ("spikes", "voltage"),
-    weights: Mapping[str, Any] | None = None,
-    noise: Mapping[str, Any] | None = None,
-    cell_params: Mapping[str, Mapping[str, Any]] | None = None,
-    **kwargs: Any,
-) -> Env:
-    """An initialised env with the model defaults applied and ``record`` signals recorded.
-
-    The backend is ``backend`` (name or Env subclass), else ``LIVN_BACKEND``, else brian2, else the
-    only installed one. ``weights``, ``noise`` and ``cell_params`` are applied over the model
-    defaults before the network is built. Extra keyword arguments go to the Env constructor
-    (``model=``, ``io=``, ``comm=``, ...).
-    """
-    from livn.backends import resolve
-
-    cls = resolve(backend)
-    env = cls(system, seed=seed, **kwargs)
-    env.apply_model_defaults()
-    if weights:
-        env.set_weights(weights)
-    if noise:
-        env.set_noise(noise)
-    if cell_params:
-        env.set_cell_params(cell_params)
-    for what in record:
-        env.record(what)
-    env.init()
-    return env

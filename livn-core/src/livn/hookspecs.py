@@ -6,16 +6,24 @@ registers its own built-in models and predefined systems through these same hook
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pluggy
 
 if TYPE_CHECKING:
     from livn.models.base import ModelSpec
 
-__all__ = ["PROJECT_NAME", "SystemDefinition", "hookimpl", "hookspec", "livn_models", "livn_systems"]
+__all__ = [
+    "PROJECT_NAME",
+    "SystemDefinition",
+    "hookimpl",
+    "hookspec",
+    "livn_model_implementations",
+    "livn_models",
+    "livn_systems",
+]
 
 PROJECT_NAME = "livn"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -24,7 +32,10 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 @runtime_checkable
 class SystemDefinition(Protocol):
-    """A predefined system a plugin offers: generated on first use, then cached."""
+    """A predefined system a plugin offers: generated on first use, then cached.
+
+    livn-core's own are :class:`livn.system.CultureDefinition` objects (generated 2D cultures).
+    """
 
     name: str
     description: str
@@ -49,4 +60,19 @@ def livn_systems() -> Sequence[SystemDefinition]:
 
     :return: objects following :class:`SystemDefinition` (``name``, ``description``, ``version``,
         ``generate(directory)``); names must be unique across all plugins.
+    """
+
+
+@hookspec
+def livn_model_implementations(backend: str) -> Mapping[str, Any]:
+    """Register implementations of models on a backend: how ``backend`` runs each model.
+
+    Called when an env of ``backend`` resolves its model (and by ``livn backends``); return ``{}``
+    for other backends, and import the implementation only when asked for yours, so that loading
+    the plugin stays cheap. What an implementation object is, is defined by the backend (its
+    README): for example a brian2 model is equations text, diffrax a JAX step function.
+
+    :param backend: the registered backend name (``"brian2"``, ``"diffrax"``, ``"neuron"``, ...).
+    :return: ``{model name: implementation}``; a model name must be a registered model
+        (:func:`livn_models`), and only one plugin may implement a model on a backend.
     """

@@ -1,9 +1,14 @@
-"""The plugin manager: built on first use (never at import), loading the ``livn`` entry points."""
+"""The plugin manager: built on first use (never at import), loading the ``livn`` entry points.
+
+livn-core's own models and systems (:mod:`livn.builtins`) are a plugin like any other, registered
+under the entry-point name ``livn-core``; each first-party backend registers its model
+implementations the same way (``livn-brian2``, ``livn-diffrax``, ``livn-neuron``).
+"""
 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -13,19 +18,23 @@ if TYPE_CHECKING:
     from livn.hookspecs import SystemDefinition
     from livn.models.base import ModelSpec
 
-__all__ = ["ENTRY_POINT_GROUP", "get_plugin_manager", "models", "predefined_systems", "reset"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "get_plugin_manager",
+    "model_implementations",
+    "models",
+    "predefined_systems",
+    "reset",
+]
 
 ENTRY_POINT_GROUP = "livn"
 
 
 @functools.cache
 def get_plugin_manager() -> pluggy.PluginManager:
-    """The process-wide plugin manager, with livn-core's built-ins and the ``livn`` entry points."""
+    """The process-wide plugin manager with every ``livn`` entry point (livn-core's built-ins among them)."""
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
-    from livn import builtins
-
-    pm.register(builtins, name="livn-core")
     for name in config.disabled_plugins():
         pm.set_blocked(name)
     pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
@@ -57,3 +66,18 @@ def predefined_systems() -> dict[str, SystemDefinition]:
     """Every registered predefined system definition by name."""
     results = get_plugin_manager().hook.livn_systems()
     return _unique("system", (s for batch in results for s in batch), lambda s: s.name)
+
+
+def model_implementations(backend: str) -> dict[str, Any]:
+    """``{model name: implementation}`` every plugin registers for the backend named ``backend``."""
+    results = get_plugin_manager().hook.livn_model_implementations(backend=backend)
+    found: dict[str, Any] = {}
+    for batch in results:
+        for name, implementation in dict(batch).items():
+            if name in found and found[name] is not implementation:
+                raise ValueError(
+                    f"two plugins register an implementation of the model {name!r} for the backend {backend!r}; "
+                    "disable one with LIVN_DISABLE_PLUGINS"
+                )
+            found[name] = implementation
+    return found

@@ -33,6 +33,7 @@ class ModelSpec:
     (``{name: array[n]}``) so that two backends drawing with the same generator build
     identical cells. ``default_weights[system]`` and ``default_noise[system]`` hold the
     tuned defaults for the predefined systems, keyed by the system name (``"EI2"``).
+    ``noise_off`` holds the noise values that switch the background noise off (single-cell protocols).
     """
 
     name: str
@@ -45,6 +46,7 @@ class ModelSpec:
     default_noise: Mapping[str, Mapping[str, float]] = attrs.field(factory=dict, converter=_freeze)
     constants: Mapping[str, float] = attrs.field(factory=dict, converter=_freeze)
     recommended_dt: float = 0.1
+    noise_off: Mapping[str, float] = attrs.field(factory=dict, converter=_freeze)
 
     @property
     def multicompartment(self) -> bool:

@@ -92,4 +92,5 @@ IZHIKEVICH = ModelSpec(
     default_noise=_DEFAULT_NOISE,
     constants=_CONSTANTS,
     recommended_dt=0.1,
+    noise_off={"mean": 0.0, "std": 0.0},
 )

@@ -70,4 +70,5 @@ LIF = ModelSpec(
     default_noise={name: dict(_EI_NOISE) for name in ("EI1", "EI2", "EI3", "EI4")},
     constants={"C_m": 0.1, "extracellular_gain": 3.0},  # nF = tau_m / R; uS
     recommended_dt=0.1,
+    noise_off={"mean": 0.0, "std": 0.0},
 )

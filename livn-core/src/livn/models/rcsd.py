@@ -217,4 +217,5 @@ RCSD = ModelSpec(
     default_noise=dict.fromkeys(("EI1", "EI2", "EI3", "EI4"), _TUNED_NOISE),
     constants=CONSTANTS,
     recommended_dt=0.025,
+    noise_off={"g_e0": 0.0, "g_i0": 0.0, "std_e": 0.0, "std_i": 0.0},
 )

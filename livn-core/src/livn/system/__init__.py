@@ -17,7 +17,7 @@ from livn.system._core import (
 )
 from livn.system._generate import GENERATOR_VERSION, TRANSMITTERS, generate_culture, split_counts
 from livn.system._neuroh5 import SystemFormatError
-from livn.system._predefined import PREDEFINED, SystemDefinition, load, predefined, predefined_names
+from livn.system._predefined import PREDEFINED, CultureDefinition, load, predefined, predefined_names
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -29,7 +29,7 @@ __all__ = [
     "Projection",
     "Receptor",
     "System",
-    "SystemDefinition",
+    "CultureDefinition",
     "SystemFormatError",
     "cache_dir",
     "generate_culture",

@@ -9,15 +9,16 @@ from typing import Any
 
 import attrs
 
+from livn import plugins
 from livn.system._cache import cached_build
 from livn.system._core import System
 from livn.system._generate import GENERATOR_VERSION, generate_culture
 
-__all__ = ["PREDEFINED", "SystemDefinition", "load", "predefined", "predefined_names"]
+__all__ = ["PREDEFINED", "CultureDefinition", "load", "predefined", "predefined_names"]
 
 
 @attrs.frozen
-class SystemDefinition:
+class CultureDefinition:
     """A predefined 2D culture: what the generator is asked to build.
 
     ``counts`` maps population (gid order) to cell count; ``side`` is the square area's side in um;
@@ -78,9 +79,9 @@ class SystemDefinition:
         )
 
 
-def _ei(index: int, n: int, side: float, electrodes: int) -> SystemDefinition:
+def _ei(index: int, n: int, side: float, electrodes: int) -> CultureDefinition:
     exc = n * 4 // 5
-    return SystemDefinition(
+    return CultureDefinition(
         name=f"EI{index}",
         counts={"EXC": exc, "INH": n - exc},
         side=side,
@@ -91,7 +92,7 @@ def _ei(index: int, n: int, side: float, electrodes: int) -> SystemDefinition:
 
 
 #: name -> definition of every predefined system.
-PREDEFINED: dict[str, SystemDefinition] = {
+PREDEFINED: dict[str, CultureDefinition] = {
     d.name: d
     for d in (
         _ei(1, 10, 40.0, 1),
@@ -105,8 +106,6 @@ PREDEFINED: dict[str, SystemDefinition] = {
 def _registered() -> dict[str, Any]:
     """Definitions registered through the ``livn_systems`` hook (third-party plugins included)."""
     try:
-        from livn import plugins
-
         return dict(plugins.predefined_systems())
     except Exception:  # a broken third-party plugin must not hide the built-in systems
         return {}

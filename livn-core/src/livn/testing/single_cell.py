@@ -7,16 +7,16 @@ from typing import Any
 import numpy as np
 
 import livn
+from livn import plugins
 from livn.stimulus import Stimulus
 
-__all__ = ["NOISE_OFF", "current_step", "interspike_intervals", "izhikevich_reference", "spike_times"]
+__all__ = ["current_step", "interspike_intervals", "izhikevich_reference", "noise_off", "spike_times"]
 
-#: Noise parameters that switch the background noise off, per model.
-NOISE_OFF = {
-    "izhikevich": {"mean": 0.0, "std": 0.0},
-    "lif": {"mean": 0.0, "std": 0.0},
-    "rcsd": {"g_e0": 0.0, "g_i0": 0.0, "std_e": 0.0, "std_i": 0.0},
-}
+
+def noise_off(model: str) -> dict[str, float]:
+    """The noise values that switch a registered model's background noise off (its spec's ``noise_off``)."""
+    return dict(plugins.models()[model].noise_off)
+
 
 
 def current_step(
@@ -45,7 +45,7 @@ def current_step(
         model=model,
         seed=seed,
         record=(),
-        noise=NOISE_OFF[model],
+        noise=noise_off(model),
         cell_params={kind: cell_params} if cell_params else None,
     )
     for what in record:
