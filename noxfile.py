@@ -104,6 +104,13 @@ def example(session: nox.Session) -> None:
     _pytest(session, "examples/livn-backend-example/tests", "tests", backend="example")
 
 
+@nox.session(python=PYTHON, tags=["example", "brian2", "diffrax"], default=True)
+def model_example(session: nox.Session) -> None:
+    """The third-party model example (AdEx), installed beside brian2 and diffrax, runs on both unchanged."""
+    _install(session, f"{CORE}[test]", "./livn-brian2", "./livn-diffrax", "./examples/livn-model-example")
+    _pytest(session, "examples/livn-model-example/tests")
+
+
 @nox.session(python=PYTHON, tags=["lint"], default=True)
 def lint(session: nox.Session) -> None:
     """ruff over the whole tree."""

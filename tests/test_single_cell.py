@@ -11,8 +11,8 @@ from livn.testing.single_cell import current_step, interspike_intervals, izhikev
 
 def _requires(backend_name: str, model: str) -> None:
     cls = resolve(backend_name)
-    if model not in cls.supported_models:
-        pytest.skip(f"backend {backend_name!r} does not run {model} (runs {cls.supported_models})")
+    if model not in cls.implementations():
+        pytest.skip(f"backend {backend_name!r} does not run {model} (runs {sorted(cls.implementations())})")
 
 
 @pytest.mark.parametrize("current", [0.2, 0.3, 0.5])

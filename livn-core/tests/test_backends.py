@@ -14,6 +14,7 @@ from livn.errors import (
     BackendError,
     BackendImportError,
     BackendNotInstalledError,
+    CapabilityError,
     DuplicateBackendError,
     UnknownBackendError,
 )
@@ -36,9 +37,18 @@ GOOD_BACKEND = """
     import livn
 
     class Env(livn.Env):
-        backend_name = "fake"
-        supported_models = ("lif",)
         default_model = "lif"
+        signals = ("spikes",)
+
+        @classmethod
+        def implementations(cls):
+            return {"lif": None}
+
+        def _init(self):
+            pass
+
+        def _run(self, duration, stimulus, dt):
+            return {}
 """
 
 
@@ -76,6 +86,16 @@ def test_fake_backend_selected_by_name_env_var_and_class(site, monkeypatch):
     cls = backends.resolve()
     assert cls.backend_name == "fake"
     assert backends.resolve(cls) is cls
+
+
+def test_a_backend_is_named_by_its_entry_point_in_errors(site):
+    _fake_distribution(site, "livn-fake", {"fake": "fake_backend:Env"}, {"fake_backend": GOOD_BACKEND})
+    with pytest.raises(CapabilityError, match="backend 'fake' does not run the model 'izhikevich'"):
+        livn.make(4, backend="fake", model="izhikevich")
+    env = livn.make(4, backend="fake")  # declares spikes only: made with the default recording
+    assert env.recording == {"spikes": {"population": None}}
+    with pytest.raises(CapabilityError, match="backend 'fake' cannot record 'voltage'"):
+        env.record_voltage()
 
 
 def test_explicit_argument_beats_environment(site, monkeypatch):
@@ -144,7 +164,8 @@ def test_dotted_module_path_in_environment(site, monkeypatch):
     (site / "pathbackend" / "__init__.py").write_text("")
     (site / "pathbackend" / "sub.py").write_text(textwrap.dedent(GOOD_BACKEND))
     monkeypatch.setenv("LIVN_BACKEND", "pathbackend.sub")
-    assert backends.resolve().backend_name == "fake"
+    cls = backends.resolve()
+    assert cls.backend_name is None and cls.label() == "pathbackend.sub.Env"
 
 
 def test_only_selected_backend_is_imported(site):

@@ -6,7 +6,7 @@ import livn
 import numpy as np
 import pytest
 from livn.errors import CapabilityError
-from livn.run import Events, Run
+from livn.run import Events
 from livn.stimulus import Stimulus
 
 
@@ -14,21 +14,22 @@ class Minimal(livn.Env):
     """The smallest backend: no dynamics, one spike per cell per run at the run's midpoint."""
 
     backend_name = "minimal"
-    supported_models = ("lif", "rcsd")
+    signals = ("spikes",)
     default_model = "lif"
     default_dt = 0.1
+
+    @classmethod
+    def implementations(cls):
+        return {"lif": None, "rcsd": None}
 
     def _init(self):
         self.built = True
         self.stimuli = []
 
-    def _record_spikes(self, population=None):
-        pass
-
     def _run(self, duration, stimulus, dt):
         self.stimuli.append(stimulus)
         ids = np.arange(self.system.num_neurons)
-        return Run(spikes=Events(ids, np.full(ids.size, duration / 2)), t0=self.t, duration=duration)
+        return {"spikes": Events(ids, np.full(ids.size, duration / 2))}
 
 
 def test_make_with_env_class_and_system_forms():
@@ -91,7 +92,7 @@ def test_record_requests_are_kept_with_defaults():
     env = Minimal(4)
     env.record("spikes")
     assert env.recording == {"spikes": {"population": None}}
-    with pytest.raises(AttributeError, match="spikes"):
+    with pytest.raises(CapabilityError, match="'minimal' cannot record 'voltage'.*recordable: \\['spikes'\\]"):
         env.record("voltage")
 
 
@@ -137,3 +138,71 @@ def test_make_applies_overrides_before_init():
                     weights={"EXC_INH-soma-GABA_A-weight": 3.0})
     assert env.noise["std"] == 0.3 and env.weights["EXC_INH-soma-GABA_A-weight"] == 3.0
     assert np.all(env.cell_parameters("INH")["R"] == 50.0)
+
+
+def test_a_backend_that_declares_only_spikes_is_made_with_defaults():
+    env = livn.make(4, backend=Minimal)
+    assert env.recording == {"spikes": {"population": None}}
+    assert Minimal.recordable() == ["spikes"]
+    run = env.run(10)
+    assert run.voltage is None and len(run.spikes) == 4
+    with pytest.raises(CapabilityError, match="'minimal' cannot record 'voltage'"):
+        livn.make(4, backend=Minimal, record=("spikes", "voltage"))
+
+
+def test_run_is_assembled_in_core():
+    env = livn.make({"EXC": 3, "INH": 1}, backend=Minimal)
+    env.run(10)
+    run = env.run(20)
+    assert run.t0 == 10.0 and run.duration == 20.0
+    assert run.population_ranges == {"EXC": (0, 3), "INH": (3, 1)}
+
+
+def test_a_backend_returning_other_signals_than_recorded_is_a_bug_named_as_such():
+    class Forgetful(Minimal):
+        def _run(self, duration, stimulus, dt):
+            return {}
+
+    env = livn.make(4, backend=Forgetful)
+    with pytest.raises(RuntimeError, match="missing \\['spikes'\\].*bug in the backend"):
+        env.run(10)
+    assert env.t == 0.0
+
+
+def test_recording_interval_is_checked_before_the_backend_runs():
+    class Sampled(Minimal):
+        signals = ("spikes", "voltage")
+
+    env = livn.make(4, backend=Sampled, record=())
+    env.record_voltage(dt=0.25)
+    with pytest.raises(ValueError, match="voltage recording samples every 0.25 ms.*dt=0.1"):
+        env.run(10, dt=0.1)
+    assert env.stimuli == []
+    with pytest.raises(TypeError, match="unknown options \\['colour'\\]"):
+        env.record("voltage", colour="red")
+
+
+def test_declared_signals_must_be_known():
+    with pytest.raises(TypeError, match="unknown signals \\['telepathy'\\]"):
+        type("Bad", (Minimal,), {"signals": ("spikes", "telepathy")})
+
+
+def test_env_is_an_abstract_base_class():
+    class Incomplete(livn.Env):
+        backend_name = "incomplete"
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete(4)
+    assert issubclass(Minimal, livn.Env)
+
+
+def test_errors_and_repr_name_the_backend_by_its_registered_name():
+    class Unnamed(Minimal):
+        backend_name = None
+
+    assert Unnamed.label().endswith("Unnamed")
+    env = livn.make(4, backend=Minimal)
+    env.run(10)
+    assert repr(env) == "<livn minimal env: parallel-4 (4 cells), model lif, t=10 ms>"
+    with pytest.raises(CapabilityError, match="'minimal' does not run the model 'izhikevich'.*runs lif, rcsd"):
+        Minimal(4, model="izhikevich")

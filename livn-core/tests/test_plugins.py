@@ -42,6 +42,11 @@ class _EveryHook:
 
         return [_Definition()]
 
+    @hookimpl
+    def livn_model_implementations(self, backend):
+        self.calls.add("livn_model_implementations")
+        return {"test-model": f"test-model on {backend}"} if backend == "toy" else {}
+
 
 def test_every_hookspec_is_documented_and_typed():
     specs = _hookspec_functions()
@@ -64,6 +69,8 @@ def test_every_hookspec_is_exercised(monkeypatch):
     monkeypatch.setattr(plugins, "get_plugin_manager", lambda: pm)
     assert "test-model" in plugins.models()
     assert "TEST1" in plugins.predefined_systems()
+    assert plugins.model_implementations("toy") == {"test-model": "test-model on toy"}
+    assert plugins.model_implementations("other") == {}
     assert plugin.calls == set(_hookspec_functions()), "a hookspec is not exercised by this test"
 
 
@@ -103,3 +110,48 @@ def test_duplicate_model_names_are_an_error(monkeypatch):
     monkeypatch.setattr(plugins, "get_plugin_manager", lambda: pm)
     with pytest.raises(ValueError, match="izhikevich"):
         plugins.models()
+
+
+def test_a_backend_finds_its_models_through_the_registry(monkeypatch):
+    import livn
+    from livn.errors import CapabilityError
+
+    plugin = _EveryHook()
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    pm.register(plugin)
+    monkeypatch.setattr(plugins, "get_plugin_manager", lambda: pm)
+
+    class Toy(livn.Env):
+        backend_name = "toy"
+        signals = ("spikes",)
+        default_model = "test-model"
+
+        def _init(self):
+            pass
+
+        def _run(self, duration, stimulus, dt):
+            return {}
+
+    env = Toy(3)
+    assert env.implementation == "test-model on toy"
+    assert Toy.capabilities()["models"] == ("test-model",)
+    Toy.backend_name = "other"
+    with pytest.raises(CapabilityError, match="'other' does not run the model 'test-model' \\(it runs no model\\)"):
+        Toy(3)
+
+
+def test_two_implementations_of_one_model_on_one_backend_are_an_error(monkeypatch):
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    for version in (1, 2):
+
+        class _Impl:
+            @hookimpl
+            def livn_model_implementations(self, backend, version=version):
+                return {"lif": f"lif v{version}"}
+
+        pm.register(_Impl())
+    monkeypatch.setattr(plugins, "get_plugin_manager", lambda: pm)
+    with pytest.raises(ValueError, match="two plugins register an implementation of the model 'lif' for the backend 'toy'"):
+        plugins.model_implementations("toy")

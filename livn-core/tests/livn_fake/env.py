@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import livn
 import numpy as np
-from livn.run import Events, Run, Series
+from livn import plugins
+from livn.run import Events, Series
 
 __all__ = ["Env"]
 __version__ = "0.0.1"
@@ -27,8 +28,14 @@ class Env(livn.Env):
     """Fake backend (name ``fake``) that takes extracellular and current stimuli."""
 
     backend_name = "fake"
+    signals = ("spikes", "membrane_current")
     default_model = "lif"
     default_dt = 0.1
+
+    @classmethod
+    def implementations(cls) -> dict:
+        """Every registered model: the fake dynamics ignore the model."""
+        return dict.fromkeys(plugins.models())
 
     def _init(self) -> None:
         self._clear()
@@ -36,19 +43,13 @@ class Env(livn.Env):
     def _clear(self) -> None:
         self._rng = np.random.default_rng(self.seed)
 
-    def _record_spikes(self, population=None) -> None:
-        pass
-
-    def _record_membrane_current(self, population=None, dt: float = 0.1) -> None:
-        pass
-
     def _cells(self, population):
         if population is None:
             return np.arange(self.system.num_neurons)
         start, count = self.system.population_ranges[population]
         return np.arange(start, start + count)
 
-    def _run(self, duration, stimulus, dt) -> Run:
+    def _run(self, duration, stimulus, dt) -> dict:
         n = self.system.num_neurons
         steps = int(round(duration / dt))
         drive = np.zeros((steps, n))
@@ -63,16 +64,14 @@ class Env(livn.Env):
         fired = self._rng.random((steps, n)) < probability
         noise = self._rng.normal(0.0, CURRENT_NOISE, size=(n, steps))
         step, cell = np.nonzero(fired)
-        spikes = None
+        recorded = {}
         if "spikes" in self.recording:
             keep = np.isin(cell, self._cells(self.recording["spikes"]["population"]))
-            spikes = Events(cell[keep].astype(np.int64), step[keep] * dt)
-        current = None
+            recorded["spikes"] = Events(cell[keep].astype(np.int64), step[keep] * dt)
         request = self.recording.get("membrane_current")
         if request is not None:
             every = int(round(request["dt"] / dt))
             rows = self._cells(request["population"])
             trace = noise + SPIKE_CURRENT * fired.T
-            current = Series(rows, trace[rows][:, ::every], float(request["dt"]))
-        return Run(spikes=spikes, current=current, t0=self.t, duration=duration,
-                   population_ranges=dict(self.system.population_ranges))
+            recorded["membrane_current"] = Series(rows, trace[rows][:, ::every], float(request["dt"]))
+        return recorded

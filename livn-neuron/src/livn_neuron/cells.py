@@ -1,32 +1,20 @@
-"""The RCSD cells in NEURON: the two-compartment BRK motoneuron (EXC) and the V1 Renshaw cell (INH).
-
-Geometry, channels and constants follow ``shared/RCSD.md`` sections 1 and 2 exactly; parameter
-values come from :mod:`livn.models.rcsd` (the single source). One segment per section. Coupling
-(RCSD.md 1.3): each section's ``Ra`` is chosen so that its half-segment resistance is
-``1 / (2 (gc/p) A_sec)``, which gives a centre-to-centre conductance ``2 gc (1 - p) A_tot``.
-"""
+"""A cell as the neuron Env sees it, whatever model built it (:mod:`livn_neuron.models`)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = [
-    "Cell",
-    "build_brk",
-    "build_cell",
-    "build_v1in",
-    "coupling_ra",
-    "set_balancing_currents",
-    "set_ion_defaults",
-]
+__all__ = ["Cell"]
 
 
 @dataclass
 class Cell:
-    """One cell's NEURON objects: ``sections`` maps a site (``"soma"``, ``"dend"``) to its Section."""
+    """One cell's NEURON objects: ``sections`` maps a site (``"soma"``, ``"dend"``) to its Section.
+
+    ``kind`` is the population kind (``"EXC"``, ``"INH"``), ``params`` the per-cell parameters it
+    was built with, ``threshold`` its spike threshold (mV); ``objects`` keeps helper objects alive.
+    """
 
     gid: int
     kind: str
@@ -37,157 +25,5 @@ class Cell:
 
     @property
     def soma(self) -> Any:
-        """The soma section."""
+        """The soma section (every model's cells have one: voltage, current clamps and spikes are taken there)."""
         return self.sections["soma"]
-
-    def section_for(self, site: str) -> Any:
-        """The section a synapse or field labelled ``site`` lands on.
-
-        ``"hillock"``/``"dend"``/``"apical"`` mean BRK's dendrite; one-compartment cells put
-        everything on the soma (RCSD.md 2.1).
-        """
-        if site == "soma":
-            return self.soma
-        if site in ("dend", "hillock", "apical", "basal"):
-            return self.sections.get("dend", self.soma)
-        raise KeyError(f"unknown section {site!r}; RCSD cells have 'soma' and 'hillock' (= 'dend')")
-
-
-def coupling_ra(diam: float, length: float, area_um2: float, gc_over_p: float) -> float:
-    """Ra (ohm cm) so that the half-segment resistance of a section is ``1 / (2 gc_over_p A)``.
-
-    ``diam``, ``length`` in um, ``area_um2`` the section's area in um2, ``gc_over_p`` in S/cm2.
-    """
-    half_resistance = 1.0 / (2.0 * gc_over_p * area_um2 * 1e-8)  # ohm
-    cross_section = math.pi * (diam * 1e-4) ** 2 / 4.0  # cm2
-    return half_resistance * cross_section / (length * 1e-4 / 2.0)
-
-
-def set_ion_defaults(h: Any, constants: Mapping[str, float]) -> None:
-    """Temperature and the resting ion concentrations of RCSD.md 1.8 as NEURON globals."""
-    h.celsius = constants["celsius"]
-    h.nai0_na_ion = constants["nai0"]
-    h.nao0_na_ion = constants["nao0"]
-    h.ki0_k_ion = constants["ki0"]
-    h.ko0_k_ion = constants["ko0"]
-    h.cai0_ca_ion = constants["Ca0"]
-    h.cao0_ca_ion = constants["Cao"]
-
-
-def _insert(sec: Any, mechanisms: Iterable[str]) -> None:
-    for name in mechanisms:
-        sec.insert(name)
-
-
-def _ca_pool(seg: Any, prefix: str, p: Mapping[str, float], constants: Mapping[str, float]) -> None:
-    seg.rcsd_cad.f = p[f"{prefix}_f_Caconc"]
-    seg.rcsd_cad.alpha = p[f"{prefix}_alpha_Caconc"]
-    seg.rcsd_cad.kca = p[f"{prefix}_kCa_Caconc"]
-    seg.rcsd_cad.ca0 = constants["Ca0"]
-
-
-def _shells(seg: Any, constants: Mapping[str, float], sodium: bool) -> None:
-    seg.rcsd_kcon.depth = constants["shell_depth"]
-    seg.rcsd_kcon.beta = constants["beta_conc"]
-    seg.rcsd_kcon.ki0 = constants["ki0"]
-    seg.rcsd_kcon.ko0 = constants["ko0"]
-    if sodium:
-        seg.rcsd_nacon.depth = constants["shell_depth"]
-        seg.rcsd_nacon.beta = constants["beta_conc"]
-        seg.rcsd_nacon.nai0 = constants["nai0"]
-        seg.rcsd_nacon.nao0 = constants["nao0"]
-
-
-def _channel_constants(seg: Any, constants: Mapping[str, float]) -> None:
-    seg.rcsd_kca.kd = constants["Kd_KCa"]
-    seg.rcsd_can.tau_m = constants["tau_mN"]
-    seg.rcsd_can.tau_h = constants["tau_hN"]
-
-
-def build_brk(h: Any, gid: int, p: Mapping[str, float], constants: Mapping[str, float]) -> Cell:
-    """The Booth-Rinzel-Kiehn motoneuron (RCSD.md 1): soma and dendrite, ``dend(0)`` on ``soma(1)``."""
-    soma = h.Section(name=f"brk{gid}.soma")
-    dend = h.Section(name=f"brk{gid}.dend")
-    dend.connect(soma(1), 0)
-    frac, total, diam = p["pp"], p["Ltotal"], p["global_diam"]
-    gc_over_p = p["gc"] * 1e-3 / frac  # mS/cm2 -> S/cm2
-    for sec, length in ((soma, frac * total), (dend, (1.0 - frac) * total)):
-        sec.nseg = 1
-        sec.L = length
-        sec.diam = diam
-        sec.Ra = coupling_ra(diam, length, math.pi * diam * length, gc_over_p)
-    soma.cm = p["global_cm"] * p["cm_ratio"]
-    dend.cm = p["global_cm"]
-
-    _insert(soma, ("pas", "rcsd_na", "rcsd_kdr", "rcsd_kca", "rcsd_can", "rcsd_cad", "rcsd_nacon",
-                   "rcsd_kcon", "rcsd_ic"))
-    _insert(dend, ("pas", "rcsd_kca", "rcsd_can", "rcsd_cal", "rcsd_cad", "rcsd_kcon"))
-    s, d = soma(0.5), dend(0.5)
-    s.pas.g, s.pas.e = p["soma_g_pas"], p["e_pas"]
-    d.pas.g, d.pas.e = p["dend_g_pas"], p["e_pas"]
-    s.rcsd_na.gmax = p["soma_gmax_Na"]
-    s.rcsd_kdr.gmax = p["soma_gmax_K"]
-    s.rcsd_kca.gmax = p["soma_gmax_KCa"]
-    s.rcsd_can.gmax = p["soma_gmax_CaN"]
-    d.rcsd_kca.gmax = p["dend_gmax_KCa"]
-    d.rcsd_can.gmax = p["dend_gmax_CaN"]
-    d.rcsd_cal.gmax = p["dend_gmax_CaL"]
-    d.rcsd_cal.tau_m = constants["tau_mL"]
-    for seg in (s, d):
-        _channel_constants(seg, constants)
-    _ca_pool(s, "soma", p, constants)
-    _ca_pool(d, "dend", p, constants)
-    _shells(s, constants, sodium=True)
-    _shells(d, constants, sodium=False)
-    return Cell(gid, "EXC", {"soma": soma, "dend": dend}, dict(p), float(p["V_threshold"]))
-
-
-def build_v1in(h: Any, gid: int, p: Mapping[str, float], constants: Mapping[str, float]) -> Cell:
-    """The V1 Renshaw interneuron (RCSD.md 2): one soma cylinder with ``L = diam``."""
-    soma = h.Section(name=f"v1in{gid}.soma")
-    soma.nseg = 1
-    soma.L = soma.diam = p["global_diam"]
-    soma.cm = p["global_cm"]
-    _insert(soma, ("pas", "rcsd_na", "rcsd_kdr", "rcsd_ka", "rcsd_kca", "rcsd_can", "rcsd_cad",
-                   "rcsd_nacon", "rcsd_kcon", "rcsd_ic"))
-    s = soma(0.5)
-    s.pas.g, s.pas.e = p["soma_g_pas"], p["e_pas"]
-    s.rcsd_na.gmax = p["soma_gmax_Na"]
-    s.rcsd_kdr.gmax = p["soma_gmax_K"]
-    s.rcsd_ka.gmax = p["soma_gmax_Ka"]
-    s.rcsd_ka.tau_a = constants["tau_aKa"]
-    s.rcsd_ka.tau_b = constants["tau_bKa"]
-    s.rcsd_kca.gmax = p["soma_gmax_KCa"]
-    s.rcsd_can.gmax = p["soma_gmax_CaN"]
-    _channel_constants(s, constants)
-    _ca_pool(s, "soma", p, constants)
-    _shells(s, constants, sodium=True)
-    return Cell(gid, "INH", {"soma": soma}, dict(p), float(p["V_threshold"]))
-
-
-def build_cell(h: Any, gid: int, kind: str, p: Mapping[str, float], constants: Mapping[str, float]) -> Cell:
-    """A BRK cell for ``kind="EXC"``, a V1In cell for ``"INH"``."""
-    if kind == "EXC":
-        return build_brk(h, gid, p, constants)
-    if kind == "INH":
-        return build_v1in(h, gid, p, constants)
-    raise ValueError(f"RCSD has no cell for population kind {kind!r}; use 'EXC' or 'INH'")
-
-
-def set_balancing_currents(h: Any, cells: Iterable[Cell]) -> None:
-    """Set each cell's constant current ``i_c`` (mA/cm2) as RCSD.md 1.10 step 2 defines it.
-
-    Every cell is initialised at its own ``V_rest`` (one ``finitialize`` for all cells, with the
-    voltages preset), then ``i_c = -(I_Na + I_K + I_Ca + I_leak)`` of the soma alone.
-    """
-    cells = list(cells)
-    for cell in cells:
-        cell.soma(0.5).rcsd_ic.ic = 0.0
-        for sec in cell.sections.values():
-            sec(0.5).v = cell.params["V_rest"]
-    h.finitialize()  # no argument: keep the preset voltages
-    for cell in cells:
-        seg = cell.soma(0.5)
-        v = cell.params["V_rest"]
-        leak = seg.pas.g * (v - seg.pas.e)
-        seg.rcsd_ic.ic = -(seg.ina + seg.ik + seg.ica + leak)

@@ -1,16 +1,17 @@
-"""The NEURON backend: RCSD cultures with our own NMODL mechanisms, serial or distributed with MPI.
+"""The NEURON backend: multi-compartment cultures with our own NMODL mechanisms, serial or with MPI.
 
-Network (RCSD.md 1-4): one BRK cell (soma + dendrite) per EXC gid and one V1In cell per INH gid;
-per projection and receptor one double-exponential synapse per postsynaptic cell on the section
-the projection names (``hillock`` = BRK's dendrite; V1In cells take everything on the soma),
-driven by one NetCon per connection with delay ``max(distance / 250 um/ms, 2 dt)``; one OU
-conductance-noise process per section with a Random123 stream keyed ``(gid + 1, section + 1, seed)``,
-so a cell's noise does not depend on which rank simulates it (livn-diffrax draws the same streams, so
-one seed is one noise realisation on both backends). Spikes are upward crossings of
-``V_threshold`` at ``soma(0.5)`` passed through a filter with a 2 ms dead time; the membrane is not reset.
+The model is a plugin: ``self.implementation`` (a :class:`livn_neuron.models.NeuronModel`, found
+through the ``livn_model_implementations`` hook; RCSD in :mod:`livn_neuron.models.rcsd`) builds
+the cells, says where synapses land, which mechanism each receptor uses, which noise each site
+takes, how spikes are detected and how the network is initialised. The Env builds the rest from
+livn's network table (``self.network``): per synapse class (projection and receptor) one
+double-exponential synapse per postsynaptic cell, with the class's kinetics and peak factor,
+driven by one NetCon per connection with the table's delay; one OU conductance-noise process per
+section with a Random123 stream keyed ``(gid + 1, site index + 1, seed)``, so a cell's noise does
+not depend on which rank simulates it (livn-diffrax draws the same streams, so one seed is one
+noise realisation on both backends).
 
-Numerics: fixed step (default 0.025 ms), ``secondorder = 2`` (Crank-Nicolson), ``v_init = -75 mV``
-and the two-``finitialize`` initialisation of RCSD.md 1.10.
+Numerics: fixed step (default 0.025 ms), ``secondorder = 2`` (Crank-Nicolson).
 
 Extracellular stimulation goes through NEURON's ``extracellular`` mechanism (inserted in every
 section the first time an extracellular stimulus is given): ``e_extracellular`` of each section is
@@ -52,19 +53,16 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 from livn.env import Env as BaseEnv
 from livn.errors import CapabilityError
-from livn.run import Events, Run, Series
-from livn.system import weight_name
+from livn.models import RCSD
+from livn.run import Events, Series
 
-from livn_neuron import cells as cellmod
 from livn_neuron.build import load_mechanisms
+from livn_neuron.cells import Cell
 from livn_neuron.nrn import import_neuron, launched_under_mpi
 
 __all__ = ["Env"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Section index of each site, used in the noise stream ids.
-_SITE_INDEX = {"soma": 0, "dend": 1}
 
 _active: weakref.ref[Env] | None = None
 
@@ -88,16 +86,14 @@ def _collective(method: F) -> F:
 
 
 class Env(BaseEnv):
-    """RCSD cultures on NEURON (multi-compartment, MPI). Units: ms, mV, nA injected, uA recorded."""
+    """Multi-compartment cultures on NEURON (MPI). Units: ms, mV, nA injected, uA recorded."""
 
     backend_name: ClassVar[str] = "neuron"
+    signals: ClassVar[tuple[str, ...]] = ("spikes", "voltage", "membrane_current")
     mpi: ClassVar[bool] = True
     multicompartment: ClassVar[bool] = True
-    supported_models: ClassVar[tuple[str, ...]] = ("rcsd",)
-    default_model: ClassVar[str | None] = "rcsd"
+    default_model: ClassVar[str | None] = RCSD.name
     default_dt: ClassVar[float | None] = 0.025
-    #: Initial membrane potential of every compartment, mV (RCSD.md 1.10).
-    v_init: ClassVar[float] = -75.0
 
     def __init__(
         self,
@@ -150,15 +146,16 @@ class Env(BaseEnv):
                 "needs comm to be MPI.COMM_WORLD (or a serial run)"
             )
         self.pc.gid_clear()
+        model = self.implementation
         constants = dict(self.model.constants)
-        cellmod.set_ion_defaults(h, constants)
+        model.setup(h, constants)
         h.secondorder = 2
         self._cvode = h.CVode()
         self._cvode.use_fast_imem(1)
 
         system = self.system
         self.local_gids = np.arange(self.rank, system.num_neurons, self.nhost, dtype=np.int64)
-        self.cells: dict[int, cellmod.Cell] = {}
+        self.cells: dict[int, Cell] = {}
         for population in system.populations:
             start, count = system.population_ranges[population]
             kind = system.population_kinds[population]
@@ -167,14 +164,14 @@ class Env(BaseEnv):
             mine = self.local_gids[(self.local_gids >= start) & (self.local_gids < start + count)]
             for gid in mine.tolist():
                 row = {name: float(values[gid - start]) for name, values in params.items()}
-                self.cells[gid] = cellmod.build_cell(h, gid, kind, row, constants)
+                self.cells[gid] = model.build_cell(h, gid, kind, row, constants)
         # NEURON 9.0.2 segfaults when it simulates zero sections after sections with `extracellular`
         # existed (e.g. an earlier env in this process); a rank without cells keeps one empty section.
         self._placeholder = None if self.cells else h.Section(name="livn_placeholder")
         self._build_spike_sources(constants)
         self._build_noise(constants)
-        self._build_synapses()
-        cellmod.set_balancing_currents(h, self.cells.values())
+        self._build_synapses(constants)
+        model.balance(h, self.cells.values())
         self._spike_times = h.Vector()
         self._spike_ids = h.Vector()
         self.pc.spike_record(-1, self._spike_times, self._spike_ids)
@@ -186,25 +183,25 @@ class Env(BaseEnv):
     def _build_spike_sources(self, constants: dict[str, float]) -> None:
         h, pc = self.h, self.pc
         for gid, cell in self.cells.items():
-            filt = h.RcsdSpikeFilter()
-            filt.refractory = constants["refractory"]
-            detector = h.NetCon(cell.soma(0.5)._ref_v, filt, sec=cell.soma)
-            detector.threshold = cell.threshold
-            detector.delay = 0.0
+            spikes = self.implementation.spike_source(h, cell, constants)
             pc.set_gid2node(gid, self.rank)
-            source = h.NetCon(filt, None)
+            source = h.NetCon(spikes, None)
             pc.cell(gid, source)
-            cell.objects += [filt, detector, source]
+            cell.objects.append(source)
+
+    def _stream_ids(self, cell: Cell, site: str) -> tuple[int, int, int]:
+        """Random123 ids of a section's noise: ``(gid + 1, site index + 1, seed)``."""
+        return cell.gid + 1, self.model.sites.index(site) + 1, self.seed
 
     def _build_noise(self, constants: dict[str, float]) -> None:
         h = self.h
-        self._noise: list[tuple[cellmod.Cell, str, Any]] = []
-        for gid, cell in self.cells.items():
+        self._noise: list[tuple[Cell, str, Any]] = []
+        for cell in self.cells.values():
             for site, sec in cell.sections.items():
                 pp = h.RcsdNoise(sec(0.5))
                 pp.E_e, pp.E_i = constants["E_e"], constants["E_i"]
                 pp.interval = constants["noise_h"]
-                pp.ran.set_ids(gid + 1, _SITE_INDEX[site] + 1, self.seed)
+                pp.ran.set_ids(*self._stream_ids(cell, site))
                 self._noise.append((cell, site, pp))
         self._apply_noise()
 
@@ -217,47 +214,38 @@ class Env(BaseEnv):
             if noise[name] < 0:
                 raise ValueError(f"noise {name} must be >= 0 uS, got {noise[name]}")
         for cell, site, pp in self._noise:
-            # RCSD.md 4: the EXC soma takes only the inhibitory component, the EXC dendrite only
-            # the excitatory one; the one-compartment INH cell takes both.
-            excitatory = not (cell.kind == "EXC" and site == "soma")
-            inhibitory = not (cell.kind == "EXC" and site == "dend")
+            excitatory, inhibitory = self.implementation.noise_components(cell.kind, site)
             pp.g_e0 = noise["g_e0"] if excitatory else 0.0
             pp.std_e = noise["std_e"] if excitatory else 0.0
             pp.g_i0 = noise["g_i0"] if inhibitory else 0.0
             pp.std_i = noise["std_i"] if inhibitory else 0.0
             pp.tau_e, pp.tau_i = noise["tau_e"], noise["tau_i"]
 
-    def _build_synapses(self) -> None:
-        h, pc = self.h, self.pc
+    def _build_synapses(self, constants: dict[str, float]) -> None:
+        """One synapse per (synapse class, local postsynaptic cell), one NetCon per local table row."""
+        h, pc, network = self.h, self.pc, self.network
         self._synapses: dict[str, list[Any]] = {}
-        self._connections: list[tuple[Any, float]] = []  # (NetCon, distance um)
-        for (post, pre), projection in self.system.projections.items():
-            post_gids = np.asarray(projection.post_gids, dtype=np.int64)
-            local = (post_gids % self.nhost) == self.rank
-            if not local.any():
-                for name in projection.weight_names:
-                    self._synapses.setdefault(name, [])
-                continue
-            pre_gids = np.asarray(projection.pre_gids, dtype=np.int64)[local]
-            post_local = post_gids[local]
-            distances = np.asarray(projection.distances, dtype=np.float64)[local]
-            for receptor, spec in projection.receptors.items():
-                name = weight_name(post, pre, projection.section, receptor)
-                mechanism = h.RcsdSynNMDA if receptor.upper().startswith("NMDA") else h.RcsdSyn
-                weight = float(self.weights[name])
-                targets: dict[int, Any] = {}
-                for gid in np.unique(post_local).tolist():
-                    cell = self.cells[gid]
-                    syn = mechanism(cell.section_for(projection.section)(0.5))
-                    syn.tau_rise, syn.tau_decay = float(spec.tau_rise), float(spec.tau_decay)
-                    syn.e, syn.g_unit, syn.weight = float(spec.e_rev), float(spec.g_unit), weight
-                    targets[gid] = syn
-                self._synapses[name] = list(targets.values())
-                gid_connect = pc.gid_connect
-                for pre_gid, post_gid, distance in zip(pre_gids.tolist(), post_local.tolist(), distances.tolist()):
-                    nc = gid_connect(pre_gid, targets[post_gid])
-                    nc.weight[0] = 1.0
-                    self._connections.append((nc, distance))
+        netcons, rows = [], []
+        local_rows = np.flatnonzero((network.post % self.nhost) == self.rank)
+        for synapse_class in network.classes:
+            mine = local_rows[(local_rows >= synapse_class.rows.start) & (local_rows < synapse_class.rows.stop)]
+            weight = float(self.weights[synapse_class.weight_name])
+            targets: dict[int, Any] = {}
+            for gid in np.unique(network.post[mine]).tolist():
+                syn = self.implementation.synapse(h, self.cells[gid], synapse_class, constants)
+                syn.tau_rise, syn.tau_decay = synapse_class.tau_rise, synapse_class.tau_decay
+                syn.factor = synapse_class.peak_factor
+                syn.e, syn.g_unit, syn.weight = synapse_class.e_rev, synapse_class.g_unit, weight
+                targets[gid] = syn
+            self._synapses[synapse_class.weight_name] = list(targets.values())
+            for row, pre, post in zip(mine.tolist(), network.pre[mine].tolist(), network.post[mine].tolist()):
+                nc = pc.gid_connect(pre, targets[post])
+                nc.weight[0] = 1.0
+                netcons.append(nc)
+                rows.append(row)
+        #: The NetCons and the table row of each (its delay is ``network.delays(dt)[row]``).
+        self._netcons: list[Any] = netcons
+        self._netcon_rows = np.asarray(rows, dtype=np.int64)
 
     # -- parameters ------------------------------------------------------------------------------
     def _weights_changed(self) -> None:
@@ -278,37 +266,30 @@ class Env(BaseEnv):
         start, count = self.system.population_ranges[population]
         return self.local_gids[(self.local_gids >= start) & (self.local_gids < start + count)]
 
-    def _record_spikes(self, population: str | None = None) -> None:
-        """Spike times (ms from the run start) of a population's local cells; all cells if None.
+    def _record(self, what: str, population: str | None, **options: Any) -> None:
+        """Set up the monitors of one recorded signal for a population's local cells (all if None).
 
-        Every local cell's spikes are always recorded (they are the network's events); the
-        population filter is applied when the run is collected.
+        ``spikes``: every local cell's spikes are always recorded (they are the network's events);
+        the population filter is applied when the run is collected. ``voltage``: the soma
+        potential (mV) every ``dt`` ms. ``membrane_current``: the total membrane current (uA) of
+        every section, rows gid-major, site-minor (``soma`` then ``dend`` for RCSD's EXC cells),
+        including the capacitive current, all ionic and point-process currents.
         """
-
-    def _record_voltage(self, population: str | None = None, dt: float = 0.1) -> None:
-        """Soma membrane potential (mV) every ``dt`` ms of a population's local cells."""
-        if self.h is None:
+        if what == "spikes":
             return
         gids = self._local_gids_of(population)
-        vectors = [self.h.Vector().record(self.cells[g].soma(0.5)._ref_v, dt) for g in gids.tolist()]
-        self._voltage = (gids, vectors, float(dt))
-
-    def _record_membrane_current(self, population: str | None = None, dt: float = 0.1) -> None:
-        """Total membrane current (uA) of every section of a population's local cells, every ``dt`` ms.
-
-        Rows are gid-major, site-minor (``soma`` then ``dend`` for EXC cells); it includes the
-        capacitive current, all ionic and point-process currents and the constant ``i_c``.
-        """
-        if self.h is None:
+        dt = float(options["dt"])
+        if what == "voltage":
+            vectors = [self.h.Vector().record(self.cells[g].soma(0.5)._ref_v, dt) for g in gids.tolist()]
+            self._voltage = (gids, vectors, dt)
             return
-        gids = self._local_gids_of(population)
         ids, sites, vectors = [], [], []
         for gid in gids.tolist():
             for site, sec in self.cells[gid].sections.items():
                 ids.append(gid)
                 sites.append(site)
                 vectors.append(self.h.Vector().record(sec(0.5)._ref_i_membrane_, dt))
-        self._current = (np.asarray(ids, dtype=np.int64), tuple(sites), vectors, float(dt))
+        self._current = (np.asarray(ids, dtype=np.int64), tuple(sites), vectors, dt)
 
     # -- running -----------------------------------------------------------------------------------
     def _check_active(self) -> None:
@@ -321,19 +302,17 @@ class Env(BaseEnv):
     def _initialize(self, dt: float) -> None:
         h = self.h
         h.dt = dt
-        for nc, distance in self._connections:
-            nc.delay = max(distance / 250.0, 2.0 * dt)
+        delays = self.network.delays(dt)[self._netcon_rows].tolist()
+        for nc, delay in zip(self._netcons, delays):
+            nc.delay = delay
         h.secondorder = 2
         self.pc.set_maxstep(10)
-        v_init = float(self.model.constants.get("v_init", self.v_init))
-        # RCSD.md 1.10: twice, so that the Ca pools' i_rest is the Ca current at v_init.
-        h.finitialize(v_init)
-        h.finitialize(v_init)
+        self.implementation.initialize(h, self.model.constants)
         self._dt = dt
         self._needs_init = False
 
     @_collective
-    def _run(self, duration: float, stimulus: Any, dt: float) -> Run:
+    def _run(self, duration: float, stimulus: Any, dt: float) -> dict[str, Events | Series]:
         self._check_active()
         h = self.h
         if self._needs_init or self._dt is None or not math.isclose(dt, self._dt):
@@ -418,8 +397,9 @@ class Env(BaseEnv):
                 sec.insert("extracellular")  # defaults xraxial = xg = 1e9: vext follows e_extracellular
         self._extracellular = True
 
-    def _collect(self, t0: float, duration: float) -> Run:
-        spikes = None
+    def _collect(self, t0: float, duration: float) -> dict[str, Events | Series]:
+        """The recorded signals of the run that started at ``t0`` (spike times relative to it)."""
+        recorded: dict[str, Events | Series] = {}
         if "spikes" in self.recording:
             times = np.asarray(self._spike_times.as_numpy(), dtype=np.float64) - t0
             ids = np.asarray(self._spike_ids.as_numpy(), dtype=np.int64)
@@ -429,23 +409,15 @@ class Env(BaseEnv):
                 start, count = self.system.population_ranges[population]
                 keep &= (ids >= start) & (ids < start + count)
             order = np.lexsort((ids[keep], times[keep]))
-            spikes = Events(ids[keep][order], np.clip(times[keep][order], 0.0, None))
-        voltage = None
-        if "voltage" in self.recording and self._voltage is not None:
+            recorded["spikes"] = Events(ids[keep][order], np.clip(times[keep][order], 0.0, None))
+        if "voltage" in self.recording:
             gids, vectors, rec_dt = self._voltage
-            voltage = Series(gids.copy(), self._stack(vectors, duration, rec_dt), rec_dt)
-        current = None
-        if "membrane_current" in self.recording and self._current is not None:
+            recorded["voltage"] = Series(gids.copy(), self._stack(vectors, duration, rec_dt), rec_dt)
+        if "membrane_current" in self.recording:
             ids, sites, vectors, rec_dt = self._current
-            current = Series(ids.copy(), self._stack(vectors, duration, rec_dt) * 1e-3, rec_dt, sites)
-        return Run(
-            spikes=spikes,
-            voltage=voltage,
-            current=current,
-            t0=t0,
-            duration=duration,
-            population_ranges=dict(self.system.population_ranges),
-        )
+            values = self._stack(vectors, duration, rec_dt) * 1e-3
+            recorded["membrane_current"] = Series(ids.copy(), values, rec_dt, sites)
+        return recorded
 
     @staticmethod
     def _stack(vectors: list[Any], duration: float, rec_dt: float) -> np.ndarray:
@@ -466,7 +438,7 @@ class Env(BaseEnv):
             raise ValueError(f"seed must be < 2**32 (it keys the Random123 noise streams), got {self.seed}")
         # clear(seed=...) may have changed the seed: re-key every noise stream (they restart at init)
         for cell, site, pp in self._noise:
-            pp.ran.set_ids(cell.gid + 1, _SITE_INDEX[site] + 1, self.seed)
+            pp.ran.set_ids(*self._stream_ids(cell, site))
         self._needs_init = True
 
     def _close(self) -> None:
@@ -486,7 +458,7 @@ class Env(BaseEnv):
         self._iclamps = {}
         self._noise = []
         self._synapses = {}
-        self._connections = []
+        self._netcons = []
         self.cells = {}
         self._placeholder = None
         self._released = True

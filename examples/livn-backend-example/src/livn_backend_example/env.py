@@ -1,8 +1,11 @@
 """A pure-numpy LIF network backend: the smallest complete livn backend.
 
 Forward Euler at the run's ``dt``; current-based synapses (a jump of ``weight * g_unit * (E_rev -
-E_L)`` nA on arrival, decaying with the receptor's ``tau_decay``), delays ``max(d / 250, 2 dt)``,
-OU current noise per cell. Stimulus: ``current`` mode only (nA at the soma).
+E_L)`` nA on arrival, decaying with the receptor's ``tau_decay``), delays from livn's network table
+(``env.network``), OU current noise per cell. Stimulus: ``current`` mode only (nA at the soma).
+
+The backend has its one model built in, so it declares it by overriding ``implementations()``
+instead of registering it through the ``livn_model_implementations`` hook.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import livn
 import numpy as np
 from livn.errors import CapabilityError
-from livn.run import Events, Run, Series
+from livn.models import LIF
+from livn.run import Events, Series
 
 __all__ = ["Env"]
 
@@ -18,18 +22,18 @@ _EXAMPLE_NOISE = {"mean": 0.10, "std": 0.08, "tau": 5.0}  # nA, nA, ms: spontane
 _EXAMPLE_WEIGHT = 0.002  # every projection; current-based synapses run away above ~0.1
 
 
-def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-    """The parts end to end as one array of ``dtype`` (empty when there are none)."""
-    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
-
-
 class Env(livn.Env):
     """LIF network in numpy (backend name ``example``)."""
 
     backend_name = "example"
-    supported_models = ("lif",)
-    default_model = "lif"
+    signals = ("spikes", "voltage")
+    default_model = LIF.name
     default_dt = 0.1
+
+    @classmethod
+    def implementations(cls) -> dict[str, object]:
+        """The one model this backend runs, built in: LIF (the step is in ``_run``)."""
+        return {LIF.name: "built-in"}
 
     def apply_model_defaults(self) -> Env:
         """This backend's own weights and noise (the LIF spec has none tuned for it)."""
@@ -41,20 +45,12 @@ class Env(livn.Env):
         n = self.system.num_neurons
         self._params = {p.name: p.value for p in self.model.parameters["EXC"]}
         self._gids = np.arange(n)
-        # one row per (connection, receptor): pre, post, delay distance, weight name, tau, drive
-        pre, post, dist, names, taus, drives = [], [], [], [], [], []
-        for (post_pop, pre_pop), proj in self.system.projections.items():
-            for receptor, spec in proj.receptors.items():
-                k = len(proj.pre_gids)
-                pre.append(np.asarray(proj.pre_gids))
-                post.append(np.asarray(proj.post_gids))
-                dist.append(np.asarray(proj.distances, dtype=float))
-                names += [f"{post_pop}_{pre_pop}-{proj.section}-{receptor}-weight"] * k
-                taus.append(np.full(k, spec.tau_decay))
-                drives.append(np.full(k, spec.g_unit * (spec.e_rev - self._params["E_L"])))
-        self._pre, self._post = _concat(pre, np.int64), _concat(post, np.int64)
-        self._dist, self._tau, self._drive = _concat(dist, float), _concat(taus, float), _concat(drives, float)
-        self._names = np.asarray(names)
+        # one row per (connection, receptor) of livn's network table: tau and drive of its class
+        network = self.network
+        self._pre, self._post, self._klass = network.pre, network.post, network.klass
+        self._tau = np.array([c.tau_decay for c in network.classes], dtype=float)[self._klass]
+        drive = [c.g_unit * (c.e_rev - self._params["E_L"]) for c in network.classes]
+        self._drive = np.array(drive, dtype=float)[self._klass]
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -70,36 +66,28 @@ class Env(livn.Env):
     def _clear(self) -> None:
         self._reset_state()
 
-    def _record_spikes(self, population: str | None = None) -> None:
-        pass  # spikes are always collected; the base keeps the request
-
-    def _record_voltage(self, population: str | None = None, dt: float = 0.1) -> None:
-        pass  # sampled in _run at the requested dt
-
     def _cells(self, population: str | None) -> np.ndarray:
         if population is None:
             return self._gids
         start, count = self.system.population_ranges[population]
         return np.arange(start, start + count)
 
-    def _run(self, duration, stimulus, dt) -> Run:
+    def _run(self, duration, stimulus, dt) -> dict:
         if stimulus is not None and stimulus.input_mode != "current":
             raise CapabilityError(
                 "the example backend takes only current stimuli; brian2, diffrax and neuron take extracellular ones"
             )
         p = self._params
         steps = int(round(duration / dt))
-        weight = np.array([float(self.weights.get(name, 0.0)) for name in self._names])
-        delay_steps = np.maximum(np.round(self._dist / 250.0 / dt), 2).astype(np.int64)
+        weight = self.network.row_weights(self.weights)
+        delay_steps = self.network.delay_steps(dt)
         decay_noise = np.exp(-dt / float(self.noise["tau"]))
         kick_noise = float(self.noise["std"]) * np.sqrt(1 - decay_noise**2)
         decay_syn = np.exp(-dt / self._tau)
         voltage_request = self.recording.get("voltage")
         sample_every = None
         if voltage_request is not None:
-            sample_every = int(round(voltage_request["dt"] / dt))
-            if sample_every < 1 or not np.isclose(sample_every * dt, voltage_request["dt"]):
-                raise ValueError(f"recording dt {voltage_request['dt']} ms must be a multiple of the run dt {dt} ms")
+            sample_every = int(round(voltage_request["dt"] / dt))  # livn checked it is a whole number
             traced = self._cells(voltage_request["population"])
             samples = []
         stim_current = np.zeros(self.system.num_neurons)
@@ -135,15 +123,13 @@ class Env(livn.Env):
             if sample_every is not None and k % sample_every == 0:
                 samples.append(self._v[traced].copy())
             self._step += 1
-        spikes = None
+        recorded = {}
         if "spikes" in self.recording:
             wanted = self._cells(self.recording["spikes"]["population"])
             ids = np.concatenate(spike_ids) if spike_ids else np.zeros(0, np.int64)
             times = np.concatenate(spike_times) if spike_times else np.zeros(0)
             keep = np.isin(ids, wanted)
-            spikes = Events(ids[keep], times[keep])
-        voltage = None
+            recorded["spikes"] = Events(ids[keep], times[keep])
         if sample_every is not None:
-            voltage = Series(traced, np.stack(samples, axis=1), float(voltage_request["dt"]))
-        return Run(spikes=spikes, voltage=voltage, t0=self.t, duration=duration,
-                   population_ranges=dict(self.system.population_ranges))
+            recorded["voltage"] = Series(traced, np.stack(samples, axis=1), float(voltage_request["dt"]))
+        return recorded

@@ -25,6 +25,7 @@ PARAMETER {
     e = 0 (mV)
     weight = 1 (1)
     g_unit = 0.0005 (uS)
+    factor = 1 (1)
     gamma = 0.062 (/mV)
     mg = 1 (mM)
     kd = 3.57 (mM)
@@ -35,8 +36,6 @@ ASSIGNED {
     v (mV)
     i (nA)
     g (uS)
-    factor (1)
-    tr (ms)
 }
 
 STATE {
@@ -45,16 +44,6 @@ STATE {
 }
 
 INITIAL {
-    LOCAL tp
-    tr = tau_rise
-    if (tr > 0.9999 * tau_decay) {
-        tr = 0.9999 * tau_decay
-    }
-    if (tr < 1e-9 * tau_decay) {
-        tr = 1e-9 * tau_decay
-    }
-    tp = (tr * tau_decay) / (tau_decay - tr) * log(tau_decay / tr)
-    factor = 1 / (exp(-tp / tau_decay) - exp(-tp / tr))
     A = 0
     B = 0
 }
@@ -66,7 +55,7 @@ BREAKPOINT {
 }
 
 DERIVATIVE state {
-    A' = -A / tr
+    A' = -A / tau_rise
     B' = -B / tau_decay
 }
 

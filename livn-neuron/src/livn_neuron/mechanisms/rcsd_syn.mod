@@ -2,9 +2,11 @@ COMMENT
 Double-exponential conductance synapse with peak normalization (RCSD.md 3.1).
 g = B - A (uS); i = g * (v - e) (nA, outward positive). An event of NetCon weight n adds
 n * weight * g_unit * factor to A and B, so one isolated event peaks at exactly
-n * weight * g_unit uS, t_peak after delivery. tau_rise is clamped to
-[1e-9, 0.9999] * tau_decay. weight is the dimensionless number of contacts of the
-projection (set by name from Python), g_unit the conductance of one contact (uS).
+n * weight * g_unit uS, t_peak after delivery. tau_rise (the one used: livn clamps it to
+[1e-9, 0.9999] * tau_decay) and the peak factor are set from Python, from livn's network
+table (livn.network.synaptic_kinetics); nothing is derived here. weight is the dimensionless
+number of contacts of the projection (set by name from Python), g_unit the conductance of one
+contact (uS).
 ENDCOMMENT
 
 NEURON {
@@ -25,14 +27,13 @@ PARAMETER {
     e = 0 (mV)
     weight = 1 (1)
     g_unit = 0.0005 (uS)
+    factor = 1 (1)
 }
 
 ASSIGNED {
     v (mV)
     i (nA)
     g (uS)
-    factor (1)
-    tr (ms)
 }
 
 STATE {
@@ -41,16 +42,6 @@ STATE {
 }
 
 INITIAL {
-    LOCAL tp
-    tr = tau_rise
-    if (tr > 0.9999 * tau_decay) {
-        tr = 0.9999 * tau_decay
-    }
-    if (tr < 1e-9 * tau_decay) {
-        tr = 1e-9 * tau_decay
-    }
-    tp = (tr * tau_decay) / (tau_decay - tr) * log(tau_decay / tr)
-    factor = 1 / (exp(-tp / tau_decay) - exp(-tp / tr))
     A = 0
     B = 0
 }
@@ -62,7 +53,7 @@ BREAKPOINT {
 }
 
 DERIVATIVE state {
-    A' = -A / tr
+    A' = -A / tau_rise
     B' = -B / tau_decay
 }
 

@@ -1,4 +1,8 @@
-"""RCSD cell dynamics in JAX: the BRK two-compartment motoneuron and the V1In Renshaw cell.
+"""RCSD on the diffrax backend: the BRK two-compartment motoneuron and the V1In Renshaw cell in JAX.
+
+:data:`RCSD_DIFFRAX` is the implementation the plugin registers (:class:`RcsdModel`, with the
+Random123 conductance noise :class:`Random123ConductanceNoise`); the functions below are the cell
+dynamics it steps.
 
 Equations, units and constants follow ``shared/RCSD.md`` (sections 1, 2, 5.1); the parameter
 values are read from :mod:`livn.models.rcsd` and never repeated here. All cells of a network share
@@ -37,14 +41,22 @@ steps, there is no common-mode artifact of the kind Crank-Nicolson with an algeb
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from livn_diffrax import random123
+from livn_diffrax._precision import DTYPE
+from livn_diffrax.models.base import DiffraxModel, Noise, StepResult
+
 __all__ = [
+    "RCSD_DIFFRAX",
     "RCSD_STATE_KEYS",
+    "Random123ConductanceNoise",
+    "RcsdModel",
     "cell_parameter_arrays",
     "stack_cell_parameters",
     "currents",
@@ -86,7 +98,7 @@ def stack_cell_parameters(parts: list[tuple[int, Any]]) -> dict[str, np.ndarray]
     for count, values in parts:
         unknown = set(values) - set(_ALL_NAMES)
         if unknown:
-            raise KeyError(f"RCSD parameters {sorted(unknown)} are not handled by livn_diffrax.rcsd")
+            raise KeyError(f"RCSD parameters {sorted(unknown)} are not handled by livn_diffrax.models.rcsd")
         for name in _ALL_NAMES:
             columns[name].append(np.asarray(values.get(name, np.zeros(count)), dtype=np.float64))
         columns["is_brk"].append(np.full(count, 1.0 if "gc" in values else 0.0))
@@ -361,3 +373,124 @@ def vector_field(state, der, const, point, i_inj, v_ext):
     d["ki"] = -kc * cur["i_k"] - beta * (state["ki"] - const["ki0"])
     d["ko"] = kc * cur["i_k"] - beta * (state["ko"] - const["ko0"])
     return d
+
+
+# -- the implementation ----------------------------------------------------------------------------
+
+
+class Random123ConductanceNoise(Noise):
+    """Gfluct-style OU conductances per site, excitatory and inhibitory (``ou[..., 0]``, ``ou[..., 1]``).
+
+    Draws from the Random123 streams the NEURON backend uses (:mod:`livn_diffrax.random123`;
+    stream ids ``(seed, gid + 1, site + 1)``, ``rng`` counts the words each stream used), with
+    NEURON's schedule: the updates due by the middle of a step, one at a time, ``xi_e`` then
+    ``xi_i``, only components with std > 0 drawing. One seed gives one noise realisation on both
+    backends. Which components exist at a site comes from the static ``noise_mask [n, 2, 2]``:
+    EXC (BRK) soma inhibitory only, EXC dendrite excitatory only, INH (V1In) soma both.
+    """
+
+    def interval(self, const, dt):
+        return const.get("noise_h") or dt
+
+    def static_arrays(self, raw):
+        is_exc = np.asarray(raw["is_brk"]) > 0
+        mask = np.zeros((is_exc.shape[0], 2, 2))
+        mask[is_exc, 0, 1] = 1.0  # EXC soma: inhibitory component only
+        mask[is_exc, 1, 0] = 1.0  # EXC dendrite: excitatory component only
+        mask[~is_exc, 0, :] = 1.0  # INH soma: both
+        return {"noise_mask": mask}
+
+    def arrays(self, noise, static):
+        masks = static["noise_mask"]  # [n, 2, 2] 1.0 where the component exists at that site
+        sigma = jnp.stack([noise["std_e"], noise["std_i"]])
+        g0 = jnp.stack([noise["g_e0"], noise["g_i0"]])
+        # the mean conductances apply whether or not the std are zero, as on the NEURON backend (the
+        # published Gfluct3 `on` switch dropped them silently when both std were 0; RCSD.md 4)
+        return {
+            "tau": jnp.stack([noise["tau_e"], noise["tau_i"]]),
+            "std": sigma * masks,
+            "g0": g0 * masks,
+            "mask": masks,
+        }
+
+    def update(self, ou, rng, due, arrays, streams, s, h, max_updates):
+        del s
+        n = ou.shape[0]
+        # Random123 stream ids of each (cell, site): (seed, gid + 1, site + 1), as NEURON keys them
+        stream_ids = (
+            jnp.broadcast_to(jnp.asarray(streams["seed"], jnp.uint32), (n, 2)),
+            jnp.broadcast_to(jnp.arange(1, n + 1, dtype=jnp.uint32)[:, None], (n, 2)),
+            jnp.broadcast_to(jnp.arange(1, 3, dtype=jnp.uint32)[None, :], (n, 2)),
+        )
+        tau, sigma = arrays["tau"], arrays["std"]
+        safe_tau = jnp.where(tau > 0, tau, 1.0)
+        # one update at a time, each drawing xi_e then xi_i from the site's Random123 stream
+        # (only components with std > 0 draw), exactly as the NEURON backend's RcsdNoise
+        decay = jnp.exp(-h / safe_tau)
+        spread = sigma * jnp.sqrt(jnp.maximum(1.0 - decay**2, 0.0))
+        position = jax.lax.stop_gradient(rng).astype(jnp.uint32)
+        for update in range(max_updates):
+            active = (due > update) & (tau > 0)  # [2]
+            draws = []
+            for component in range(2):
+                xi_c, position = random123.normal_draws(
+                    position, stream_ids, active[component] & (sigma[..., component] > 0)
+                )
+                draws.append(xi_c)
+            xi = jnp.stack(draws, axis=-1)
+            ou = jnp.where(active, decay * ou + spread * xi, ou)
+        return ou, position.astype(DTYPE)
+
+    def apply(self, ou, arrays, const, inputs):
+        g_noise = jnp.maximum(0.0, arrays["g0"] + ou) * arrays["mask"]
+        return {
+            **inputs,
+            "g": inputs["g"] + g_noise.sum(-1),
+            "gE": inputs["gE"] + g_noise[..., 0] * const["E_e"] + g_noise[..., 1] * const["E_i"],
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class RcsdModel(DiffraxModel):
+    """RCSD: every cell has a soma (site 0) and a dendrite (site 1); V1In cells leave the dendrite inert.
+
+    Spikes are soma crossings of ``V_threshold`` detected after the step (stamped at its end, as
+    NEURON's fixed-step detection), with a dead time ``const["refractory"]``. The extracellular
+    potential acts only through the axial coupling (RCSD.md 5.1).
+    """
+
+    def stack_cell_parameters(self, parts):
+        return stack_cell_parameters(parts)
+
+    def cell_sites(self, raw):
+        return np.where(np.asarray(raw["is_brk"]) > 0, 2, 1).astype(np.int64)
+
+    def synapse_site(self, post_kind, section):
+        # BRK (EXC) cells take their non-somatic synapses on the dendrite
+        return 1 if (post_kind == "EXC" and section != "soma") else 0
+
+    def derived(self, cell, const):
+        _, der = initial_state(cell, const)
+        return der
+
+    def initial_state(self, cell, const, n):
+        state, _ = initial_state(cell, const)
+        return state
+
+    def soma_voltage(self, state):
+        return state["V"][:, 0]
+
+    def extracellular(self, potential, const):
+        return jnp.zeros_like(potential), potential
+
+    def step(self, state, der, const, inputs, dt, t_new, t_last):
+        point = {"g": inputs["g"], "gE": inputs["gE"], "g_nmda": inputs["g_nmda"]}
+        cells, membrane = step(state, der, const, point, inputs["i_inj"], inputs["v_ext"], dt)
+        v_old, v_new = state["V"][:, 0], cells["V"][:, 0]
+        threshold = der["V_threshold"]
+        hard = (v_old < threshold) & (v_new >= threshold) & ((t_new - t_last) >= const.get("refractory", 0.0))
+        return StepResult(cells, hard, v_new, threshold, membrane_currents_uA(membrane, der))
+
+
+#: RCSD on diffrax (registered by :mod:`livn_diffrax.plugin`).
+RCSD_DIFFRAX = RcsdModel(sites=2, noise=Random123ConductanceNoise(), spike_step_offset=1)
