@@ -82,14 +82,14 @@ def _mpi_max():
 def cell_creation(count: int) -> float:
     """Seconds to create ``count`` BRK cells (sections, channels, parameters), nothing else."""
     from livn.models.rcsd import BRK, CONSTANTS
-    from livn_neuron import cells
+    from livn_neuron.models.rcsd import build_brk
     from livn_neuron.build import load_mechanisms
     from livn_neuron.nrn import import_neuron
 
     h = import_neuron(use_mpi=False)
     load_mechanisms(h)
     t0 = time.perf_counter()
-    built = [cells.build_brk(h, gid, BRK, CONSTANTS) for gid in range(count)]
+    built = [build_brk(h, gid, BRK, CONSTANTS) for gid in range(count)]
     elapsed = time.perf_counter() - t0
     del built
     return elapsed

@@ -13,10 +13,7 @@ def quiet_env(populations, model="rcsd", record=("spikes", "voltage"), **kwargs)
     from livn_diffrax.env import Env
 
     env = Env(ParallelSystem(populations), model=model, **kwargs)
-    if model == "rcsd":
-        env.set_noise(QUIET)
-    else:
-        env.set_noise({"mean": 0.0, "std": 0.0})
+    env.set_noise(env.model.noise_off)
     for what in record:
         env.record(what)
     return env.init()

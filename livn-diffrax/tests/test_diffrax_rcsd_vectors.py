@@ -8,7 +8,7 @@ import numpy as np
 from diffrax_helpers import quiet_env, step_current
 from livn.models.rcsd import RCSD
 from livn.stimulus import Stimulus
-from livn_diffrax import rcsd
+from livn_diffrax.models import rcsd
 from livn_diffrax._precision import require_x64
 
 require_x64()

@@ -46,6 +46,7 @@ def simulate_cell(
     for site, value in (extracellular or {}).items():
         cell.sections[site](0.5).vext[0] = value
     h.continuerun(tstop)
-    result = (np.array(soma_v), np.array(dend_v), np.array(times))
+    # as_numpy: np.array() of an empty hoc Vector raises with numpy 2.3
+    result = (soma_v.as_numpy().copy(), dend_v.as_numpy().copy(), times.as_numpy().copy())
     del detector, objects
     return result

@@ -7,26 +7,26 @@ import math
 import numpy as np
 import pytest
 from livn.models.rcsd import BRK, CONSTANTS, V1IN_INVITRO
-from livn_neuron import cells
+from livn_neuron.models import rcsd
 from neuron_single_cell import simulate_cell
 
 
 def _balanced_cell(h, build, spec):
     """One cell (gid 0) with the ion defaults and balancing currents a network gives its cells."""
-    cells.set_ion_defaults(h, CONSTANTS)
+    rcsd.set_ion_defaults(h, CONSTANTS)
     cell = build(h, 0, spec, CONSTANTS)
-    cells.set_balancing_currents(h, [cell])
+    rcsd.set_balancing_currents(h, [cell])
     return cell
 
 
 @pytest.fixture
 def brk(h):
-    yield _balanced_cell(h, cells.build_brk, BRK)
+    yield _balanced_cell(h, rcsd.build_brk, BRK)
 
 
 @pytest.fixture
 def renshaw(h):
-    yield _balanced_cell(h, cells.build_v1in, V1IN_INVITRO)
+    yield _balanced_cell(h, rcsd.build_v1in, V1IN_INVITRO)
 
 
 def test_brk_geometry_and_coupling(brk):
@@ -96,14 +96,14 @@ def test_constant_field_acts_through_the_coupling(h, brk):
 
 def test_coupling_ra_formula():
     # the half-segment resistance of the result is 1 / (2 g A)
-    ra = cells.coupling_ra(diam=2.0, length=10.0, area_um2=math.pi * 20.0, gc_over_p=0.05)
+    ra = rcsd.coupling_ra(diam=2.0, length=10.0, area_um2=math.pi * 20.0, gc_over_p=0.05)
     half = ra * 5e-4 / (math.pi * (2e-4) ** 2 / 4)
     assert half == pytest.approx(1 / (2 * 0.05 * math.pi * 20.0 * 1e-8))
 
 
 def test_unknown_cell_kind_raises(h):
     with pytest.raises(ValueError, match="EXC"):
-        cells.build_cell(h, 0, "GLIA", BRK, CONSTANTS)
+        rcsd.build_cell(h, 0, "GLIA", BRK, CONSTANTS)
 
 
 def test_spike_filter_dead_time(h):

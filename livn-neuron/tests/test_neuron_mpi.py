@@ -66,7 +66,7 @@ def test_a_failing_rank_aborts_the_job(tmp_path):
         "import livn_neuron.env as m\n"
         "env = Env('EI1', comm=MPI.COMM_WORLD)\n"
         "if MPI.COMM_WORLD.Get_rank() == 1:\n"
-        "    env._build_synapses = lambda: (_ for _ in ()).throw(ValueError('rank one broke'))\n"
+        "    env._build_synapses = lambda *args: (_ for _ in ()).throw(ValueError('rank one broke'))\n"
         "env.init()\n"
         "env.run(10)\n"
     )

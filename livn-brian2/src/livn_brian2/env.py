@@ -1,14 +1,18 @@
-"""The livn ``Env`` on brian2 (runtime mode): Izhikevich (default) and LIF point-neuron networks.
+"""The livn ``Env`` on brian2 (runtime mode): point-neuron networks, Izhikevich (default) and LIF built in.
 
-What it simulates (details in :mod:`livn_brian2.model` and :mod:`livn_brian2.network`):
+What it simulates (details in :mod:`livn_brian2.model`, :mod:`livn_brian2.network` and the model
+implementations, :mod:`livn_brian2.models`):
 
 - cells: one brian2 ``NeuronGroup`` for all cells, a ``Subgroup`` per population; per-cell
   parameters from ``Env.cell_parameters(population)`` (drawn from the model spec with
   ``numpy.random.default_rng([seed, population index])``, plus ``set_cell_params`` overrides), so
-  every backend builds the same cells for one seed;
-- synapses: conductance-based, difference of exponentials per (presynaptic population, receptor)
-  with the system's ``tau_rise``/``tau_decay``/``e_rev``; peak conductance per spike
-  ``weight * g_unit`` (uS); NMDA with a Mg block; axonal delay ``max(distance / 250 um/ms, 2 dt)``;
+  every backend builds the same cells for one seed; the model's own code (state, reset, update,
+  threshold) comes from its implementation (``self.implementation``, a
+  :class:`~livn_brian2.models.Brian2Model` registered through the ``livn_model_implementations`` hook);
+- synapses: built from the network table (``self.network``): conductance-based, difference of
+  exponentials per (presynaptic population, receptor) with the table's ``tau_rise``/``tau_decay``/
+  ``e_rev``; peak conductance per spike ``weight * g_unit`` (uS, via the table's ``peak_factor``);
+  NMDA with a Mg block; the table's axonal delays;
 - noise: an Ornstein-Uhlenbeck current per cell (``mean``, ``std`` in nA, ``tau`` in ms), drawn from a
   counter-based generator keyed by the seed (identical for split runs, after ``clear()`` and
   between codegen targets);
@@ -22,17 +26,18 @@ What it simulates (details in :mod:`livn_brian2.model` and :mod:`livn_brian2.net
   A stimulus sampled more finely than ``dt`` is averaged over each step (the charge each step
   delivers is kept); a coarser one is held and read at the start of each step;
 - recording: spikes; ``voltage`` = membrane potential v (mV; a spike shows as one sample at the
-  threshold, 30 mV for Izhikevich, ``v_th`` for LIF); ``membrane_current`` = the
+  model's threshold, 30 mV for Izhikevich, ``v_th`` for LIF); ``membrane_current`` = the
   transmembrane synaptic current, outward positive, in uA: network synapses plus the OU background
   current (which stands for unmodelled synapses); injected stimulus current is not included.
   Samples are taken at the start of each recording step (sample 0 is the state the run starts from).
 
-Integration: Izhikevich by forward Euler, LIF by exponential Euler; synaptic channels and the OU
-current by their exact one-step solutions.
+Integration: the model's own scheme (Izhikevich forward Euler, LIF exponential Euler); synaptic
+channels and the OU current by their exact one-step solutions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -48,75 +53,63 @@ class Env(_BaseEnv):
     """A culture simulated by brian2; see the module docstring for the model and the conventions."""
 
     backend_name: ClassVar[str] = "brian2"
+    signals: ClassVar[tuple[str, ...]] = ("spikes", "voltage", "membrane_current")
     differentiable: ClassVar[bool] = False
     gpu: ClassVar[bool] = False
     mpi: ClassVar[bool] = False
     multicompartment: ClassVar[bool] = False
-    supported_models: ClassVar[tuple[str, ...]] = ("izhikevich", "lif")
     default_model: ClassVar[str | None] = "izhikevich"
     default_dt: ClassVar[float | None] = 0.1
 
-    network: Any = None
+    #: The brian2 objects (:class:`livn_brian2.network.Brian2Network`), built by ``init()``.
+    simulation: Any = None
 
     def _init(self) -> None:
         from livn_brian2.network import Brian2Network
 
         self.codegen = codegen_target()
-        self.network = Brian2Network(
-            self.system, self.model, self.weights, self.noise, self.seed, self.codegen, self.cell_parameters
+        self.simulation = Brian2Network(
+            self.network,
+            self.model,
+            self.implementation,
+            self.weights,
+            self.noise,
+            self.seed,
+            self.codegen,
+            self.cell_parameters,
         )
 
     def _weights_changed(self) -> None:
         try:
-            self.network.set_weights(self.weights)
+            self.simulation.set_weights(self.weights)
         except ValueError:
-            self.weights.update(self.network.weights)  # keep the env's weights those that run
+            self.weights.update(self.simulation.weights)  # keep the env's weights those that run
             raise
 
     def _noise_changed(self) -> None:
         try:
-            self.network.set_noise(self.noise)
+            self.simulation.set_noise(self.noise)
         except ValueError:
-            self.noise.update(self.network.noise)  # keep the env's noise the one that runs
+            self.noise.update(self.simulation.noise)  # keep the env's noise the one that runs
             raise
 
-    def _record_spikes(self, population: str | None = None) -> None:
-        self.network.record("spikes", population)
+    def _record(self, what: str, population: str | None, **options: Any) -> None:
+        self.simulation.record(what, population, dt=options.get("dt"))
 
-    def _record_voltage(self, population: str | None = None, dt: float = 0.1) -> None:
-        self.network.record("voltage", population, dt=float(dt))
-
-    def _record_membrane_current(self, population: str | None = None, dt: float = 0.1) -> None:
-        self.network.record("membrane_current", population, dt=float(dt))
-
-    def _run(self, duration: float, stimulus: Any, dt: float) -> Run:
-        recorded = self.network.run(float(duration), stimulus, float(dt))
-        spikes = voltage = current = None
-        if "spikes" in recorded:
-            spikes = Events(*recorded["spikes"])
-        if "voltage" in recorded:
-            ids, values, rec_dt = recorded["voltage"]
-            voltage = Series(ids, values, rec_dt)
-        if "membrane_current" in recorded:
-            ids, values, rec_dt = recorded["membrane_current"]
-            current = Series(ids, values, rec_dt)
-        return Run(
-            spikes=spikes,
-            voltage=voltage,
-            current=current,
-            t0=float(self.t),
-            duration=float(duration),
-            population_ranges=dict(self.system.population_ranges),
-        )
+    def _run(self, duration: float, stimulus: Any, dt: float) -> Mapping[str, Events | Series]:
+        recorded = self.simulation.run(float(duration), stimulus, float(dt))
+        return {
+            what: Events(*values) if what == "spikes" else Series(*values) for what, values in recorded.items()
+        }
 
     def _clear(self) -> None:
         # the same brian2 objects back at t = 0 with this seed's cells and noise (see Brian2Network.reset)
-        self.network.reset(self.seed)
+        self.simulation.reset(self.seed)
 
     def _close(self) -> None:
-        network, self.network = self.network, None
-        if network is not None:
-            network.net.remove(*list(network.net.objects))
+        simulation, self.simulation = self.simulation, None
+        if simulation is not None:
+            simulation.net.remove(*list(simulation.net.objects))
 
     def spike_counts(self, run: Run) -> np.ndarray:
         """Spikes per gid in a run, int ``[num_neurons]``."""

@@ -1,29 +1,27 @@
-"""The brian2 model text of the backend: neuron updates, synaptic channels, Mg block, receptors.
+"""The brian2 code of the backend: how a model's code joins the synaptic channels, noise and stimulus.
 
 Everything is dimensionless brian2 code in livn units (mV, ms, nA, uS, MOhm, nF); ``dt/ms`` is
 the step in ms. One ``NeuronGroup`` holds every cell; each step one code block (a
 ``run_regularly`` in the ``groups`` slot) advances, in this order, after the stimulus block has
 set ``I_stim`` to the stimulus sample of the step (during runs with a stimulus; else it is 0):
 
-0. the reset of cells that crossed threshold in the previous step (Izhikevich ``v <- c``,
-   ``u <- u + d``; LIF ``v <- v_reset`` and the refractory count), as brian2's reset would have done
-   at the end of that step;
+0. the model's reset (:attr:`Brian2Model.reset <livn_brian2.models.Brian2Model>`) of cells that
+   crossed threshold in the previous step, as brian2's reset would have done at the end of that step
+   (Izhikevich ``v <- c``, ``u <- u + d``; LIF ``v <- v_reset`` and the refractory count);
 1. the synaptic channels, exactly: ``s_d *= exp(-dt/tau_decay)``, ``s_r *= exp(-dt/tau_rise)``;
 2. the OU background current, exactly:
    ``I_noise <- mean + (I_noise - mean) e^(-dt/tau) + std sqrt(1 - e^(-2 dt/tau)) z``;
-3. the membrane, from the currents at the start of the step:
-   Izhikevich by forward Euler (``v`` and ``u`` both from the old state),
-   LIF by exponential Euler (exact for constant input; the conductances are held over the step).
+3. the model's membrane update (``Brian2Model.update``), from the currents at the start of the
+   step (Izhikevich by forward Euler, LIF by exponential Euler: ``livn_brian2.models``).
 
-A membrane value above threshold is cut to the threshold (``v_peak`` / ``v_th``), so a recorded
-trace shows each spike as one sample at threshold. Then brian2's threshold (``v >= v_peak`` /
-``v >= v_th``) runs, and the synapses add ``w`` to ``s_d`` and ``s_r`` of their target after the
-axonal delay.
+A membrane value above threshold is cut to the threshold, so a recorded trace shows each spike as
+one sample at threshold. Then brian2's threshold (``Brian2Model.threshold``) runs, and the synapses
+add ``w`` to ``s_d`` and ``s_r`` of their target after the axonal delay.
 
 Synaptic channels: one per (presynaptic population, receptor). The conductance is
 ``g = s_d - s_r`` (uS), a difference of exponentials whose peak after one spike equals
-``w = weight * g_unit * peak_factor(tau_rise, tau_decay)``. The synaptic current (nA, inward
-positive) is ``sum g B (E_rev - v)``, with the NMDA Mg block
+``w = weight * g_unit * peak_factor`` (the network table's ``SynapseClass``). The synaptic current
+(nA, inward positive) is ``sum g B (E_rev - v)``, with the NMDA Mg block
 ``B(v) = 1 / (1 + [Mg] / 3.57 mM * exp(-0.062 v))`` (Jahr & Stevens 1990, [Mg] = 1 mM) on
 channels whose receptor is NMDA and ``B = 1`` otherwise.
 
@@ -35,9 +33,12 @@ of ``livn_brian2.functions.COMPILE_FLAGS``.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from livn_brian2.models import Brian2Model
 
 __all__ = [
     "MG_CONCENTRATION",
@@ -48,9 +49,7 @@ __all__ = [
     "channel_name",
     "membrane_code",
     "neuron_equations",
-    "peak_factor",
     "synapse_code",
-    "threshold_code",
 ]
 
 #: Extracellular magnesium concentration for the NMDA block, mM.
@@ -66,22 +65,19 @@ class Channel:
     """One synaptic channel on the postsynaptic side: receptor ``receptor`` of population ``pre``.
 
     ``uniform``: every projection using the channel has the same kinetics and reversal potential,
-    so they are constants of the group's namespace instead of per-cell arrays.
+    so they are constants of the group's namespace instead of per-cell arrays. ``mg_block``: the
+    conductance carries the NMDA Mg block.
     """
 
     pre: str
     receptor: str
     uniform: bool = True
+    mg_block: bool = False
 
     @property
     def name(self) -> str:
         """The identifier used in brian2 variable names."""
         return channel_name(self.pre, self.receptor)
-
-    @property
-    def mg_block(self) -> bool:
-        """True for NMDA channels."""
-        return self.receptor.upper().startswith("NMDA")
 
 
 def channel_name(pre: str, receptor: str) -> str:
@@ -90,44 +86,25 @@ def channel_name(pre: str, receptor: str) -> str:
     return name if name[0].isalpha() else f"p{name}"
 
 
-def peak_factor(tau_rise: float, tau_decay: float) -> float:
-    """``1 / max_t (e^(-t/tau_decay) - e^(-t/tau_rise))``: the factor making the peak conductance 1."""
-    if not (tau_rise > 0 and tau_decay > 0):
-        raise ValueError(f"receptor time constants must be > 0 ms, got tau_rise={tau_rise}, tau_decay={tau_decay}")
-    if math.isclose(tau_rise, tau_decay):
-        raise ValueError(
-            f"tau_rise ({tau_rise} ms) equals tau_decay ({tau_decay} ms): a difference of exponentials "
-            "needs distinct time constants"
-        )
-    t_peak = tau_rise * tau_decay / (tau_decay - tau_rise) * math.log(tau_decay / tau_rise)
-    return 1.0 / (math.exp(-t_peak / tau_decay) - math.exp(-t_peak / tau_rise))
-
-
 def _gate(channel: Channel) -> str:
     # livn_mg_block(v) = 1 / (1 + [Mg] / 3.57 * exp(-0.062 v)), see livn_brian2.functions
     return " * livn_mg_block(v)" if channel.mg_block else ""
 
 
-def neuron_equations(model: str, channels: list[Channel], pre_populations: list[str]) -> str:
+def neuron_equations(implementation: Brian2Model, channels: list[Channel], pre_populations: list[str]) -> str:
     """The brian2 ``Equations`` text of the single NeuronGroup (no differential equations).
 
-    Scalars (``noise_mean``, ``noise_decay``, ``noise_amp``, ``stim_gain``, ``C_m``, ``v_peak`` and the
-    kinetics of uniform channels) are not variables but constants of the group's namespace: brian2's
-    cython code reads them with one dict lookup per step instead of acquiring a numpy buffer for each,
-    and the generated code does not depend on their values.
+    Scalars (``noise_mean``, ``noise_decay``, ``noise_amp``, ``stim_gain``, the model's constants and
+    the kinetics of uniform channels) are not variables but constants of the group's namespace:
+    brian2's cython code reads them with one dict lookup per step instead of acquiring a numpy
+    buffer for each, and the generated code does not depend on their values.
     """
     lines = [
         "v : 1",
         "I_noise : 1",
         "stim_col : integer",
+        *implementation.variables,
     ]
-    if model == "izhikevich":
-        lines += ["u : 1", "a : 1 (constant)", "b : 1 (constant)", "c : 1 (constant)", "d : 1 (constant)"]
-    elif model == "lif":
-        lines += [f"{p} : 1 (constant)" for p in ("E_L", "v_th", "v_reset", "tau_m", "R")]
-        lines += ["ref_steps : integer", "ref_left : integer"]
-    else:
-        raise ValueError(f"the brian2 backend has no equations for model {model!r}")
     for ch in channels:
         k = ch.name
         lines += [f"s_d_{k} : 1", f"s_r_{k} : 1", f"w_{k} : 1", f"g_{k} = (s_d_{k} - s_r_{k}){_gate(ch)} : 1"]
@@ -146,58 +123,26 @@ def neuron_equations(model: str, channels: list[Channel], pre_populations: list[
     return "\n".join(lines)
 
 
-def membrane_code(model: str, channels: list[Channel]) -> str:
+def membrane_code(implementation: Brian2Model, channels: list[Channel]) -> str:
     """The per-step update (see the module docstring for the order)."""
     # the reset of a cell that crossed threshold in the previous step comes first: brian2's reset
     # would do the same at the end of that step, in a code object (a Python call per step) of its own
-    if model == "izhikevich":
-        lines = ["spiked = int(v >= v_peak)", "v = spiked * c + (1 - spiked) * v", "u += spiked * d"]
-    elif model == "lif":
-        lines = [
-            "spiked = int(v >= v_th)",
-            "v = spiked * v_reset + (1 - spiked) * v",
-            "ref_left = spiked * ref_steps + (1 - spiked) * ref_left",
-        ]
-    else:
-        raise ValueError(f"the brian2 backend has no update for model {model!r}")
+    lines = [implementation.reset]
     for ch in channels:
         k = ch.name
         lines += [f"s_d_{k} *= decay_d_{k}", f"s_r_{k} *= decay_r_{k}"]
     lines.append(
         "I_noise = noise_mean + (I_noise - noise_mean) * noise_decay + noise_amp * livn_normal(t_in_timesteps, i)"
     )
-    step = "(dt / ms)"
-    if model == "izhikevich":
-        lines += [
-            "I_input = I_syn + I_noise + I_stim",
-            f"v_next = v + {step} * (0.04 * v**2 + 5 * v + 140 - u + I_input / C_m)",
-            f"u += {step} * a * (b * v - u)",
-            # a spike is drawn at v_peak (forward Euler overshoots it by an arbitrary amount)
-            "v = v_next - int(v_next > v_peak) * (v_next - v_peak)",
-        ]
-    elif model == "lif":
-        g_total = " + ".join(f"g_{ch.name}" for ch in channels) or "0"
-        i_rev = " + ".join(f"g_{ch.name} * E_{ch.name}" for ch in channels) or "0"
-        lines += [
-            f"G_rel = 1 + R * ({g_total})",
-            # v_inf + (v - v_inf) exp(-step G_rel / tau_m), v_inf = drive / G_rel (livn_brian2.functions)
-            f"v_next = livn_lif_step(v, E_L + R * ({i_rev} + I_noise + I_stim), G_rel, {step}, tau_m)",
-            "free = int(ref_left <= 0)",
-            "v = free * v_next + (1 - free) * v_reset",
-            "v = v - int(v > v_th) * (v - v_th)",
-            "ref_left = ref_left - 1 + free",
-        ]
+    g_syn = " + ".join(f"g_{ch.name}" for ch in channels) or "0"
+    g_syn_e = " + ".join(f"g_{ch.name} * E_{ch.name}" for ch in channels) or "0"
+    lines.append(implementation.update.format(g_syn=g_syn, g_syn_e=g_syn_e))
     return "\n".join(lines)
 
 
 #: The stimulus block: runs before the update, and only during runs with a stimulus (a table
 #: lookup in the update itself would keep its loop from compiling to SIMD code).
 STIMULUS_CODE = "I_stim = stim_gain * livn_stimulus(t_in_timesteps, stim_col)"
-
-
-def threshold_code(model: str) -> str:
-    """The spike condition."""
-    return "v >= v_peak" if model == "izhikevich" else "v >= v_th"
 
 
 def synapse_code(channels: list[Channel]) -> str:

@@ -1,5 +1,9 @@
 """The brian2 objects of one env: cells, synapses, monitors, and how a run drives them.
 
+Built from the env's network table (``livn.network.Network``: synapse classes with their weight
+names, kinetics, peak factors and delays) and the model's implementation
+(:class:`livn_brian2.models.Brian2Model`); nothing here depends on which model runs.
+
 Layout (chosen for speed in brian2's runtime mode, where every code object costs a few us of
 Python per step): one ``NeuronGroup`` holds every cell, in gid order, and each population is a
 ``Subgroup`` view of it (``populations[name]``); one ``Synapses`` object carries every projection
@@ -22,7 +26,6 @@ from livn_brian2.functions import (
     NoiseSource,
     StimulusSource,
     compile_flags,
-    lif_step_function,
     mg_block_function,
     normal_draws,
 )
@@ -35,21 +38,13 @@ from livn_brian2.model import (
     channel_name,
     membrane_code,
     neuron_equations,
-    peak_factor,
     synapse_code,
-    threshold_code,
 )
 
-__all__ = ["Brian2Network", "average_onto_steps", "weight_targets"]
+__all__ = ["RECORDED_VARIABLES", "Brian2Network", "average_onto_steps"]
 
-
-def weight_targets(system: Any) -> dict[str, tuple[str, str, str]]:
-    """``{weight name: (post, pre, receptor)}`` for every receptor of every projection."""
-    targets = {}
-    for (post, pre), projection in system.projections.items():
-        for receptor in projection.receptors:
-            targets[f"{post}_{pre}-{projection.section}-{receptor}-weight"] = (post, pre, receptor)
-    return targets
+#: The group variable each sampled signal records: ``v`` (mV) and ``I_m`` (uA, outward positive).
+RECORDED_VARIABLES = {"voltage": "v", "membrane_current": "I_m"}
 
 
 class _NoCollect:
@@ -107,8 +102,9 @@ class Brian2Network:
 
     def __init__(
         self,
-        system: Any,
+        table: Any,
         model: Any,
+        implementation: Any,
         weights: Mapping[str, float],
         noise: Mapping[str, float],
         seed: int,
@@ -120,30 +116,38 @@ class Brian2Network:
         from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 
         self._b2 = b2
-        self.system = system
+        # the network table (livn.network.Network): synapse classes, connections, populations
+        self.table = table
+        self.system = table.system
         self.model = model
+        # the model's code and values (livn_brian2.models.Brian2Model)
+        self.implementation = implementation
         self.seed = int(seed)
         self.target = target
         # per-cell parameters of a population (the Env's: seeded per population, with user overrides)
         self.cell_parameters = cell_parameters
         self.codeobj_class = CythonCodeObject if target == "cython" else NumpyCodeObject
-        if model.name not in ("izhikevich", "lif"):
-            raise ValueError(f"the brian2 backend runs izhikevich and lif, not {model.name!r}")
-        n = int(system.num_neurons)
+        n = int(table.num_neurons)
         if n < 1:
             raise ValueError("the system has no cells")
         self.num_neurons = n
-        self.population_ranges = {p: (int(s), int(c)) for p, (s, c) in system.population_ranges.items()}
+        self.population_ranges = {p: (int(s), int(c)) for p, (s, c) in self.system.population_ranges.items()}
+        # every per-cell parameter of the model, array[n] in gid order (set_initial_state)
+        self.cell_values: dict[str, np.ndarray] = {}
 
-        # channels: one per (presynaptic population, receptor) that some projection uses
+        # channels: one per (presynaptic population, receptor) that some synapse class uses
         kinetics: dict[tuple[str, str], set] = {}
-        for (_post, pre), projection in system.projections.items():
-            for receptor, spec in projection.receptors.items():
-                kinetics.setdefault((pre, receptor), set()).add((spec.tau_rise, spec.tau_decay, spec.e_rev))
-        channels = [Channel(pre, rec, uniform=len(specs) == 1) for (pre, rec), specs in kinetics.items()]
+        nmda: dict[tuple[str, str], bool] = {}
+        for c in table.classes:
+            kinetics.setdefault((c.pre, c.receptor), set()).add((c.tau_rise, c.tau_decay, c.e_rev))
+            nmda[(c.pre, c.receptor)] = c.nmda
+        channels = [
+            Channel(pre, rec, uniform=len(specs) == 1, mg_block=nmda[(pre, rec)])
+            for (pre, rec), specs in kinetics.items()
+        ]
         self.channels = channels
+        self._uniform = {ch.name: ch.uniform for ch in channels}
         self.pre_populations = sorted({ch.pre for ch in channels}, key=list(self.population_ranges).index)
-        self.weight_targets = weight_targets(system)
 
         self.noise_source = NoiseSource(_noise_key(self.seed))
         self.stimulus_source = StimulusSource()
@@ -151,16 +155,15 @@ class Brian2Network:
             "livn_normal": self.noise_source.function,
             "livn_stimulus": self.stimulus_source.function,
             "livn_mg_block": mg_block_function(MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE),
-            "livn_lif_step": lif_step_function(),
+            **{name: factory() for name, factory in implementation.functions.items()},
             "ms": b2.ms,
             "noise_mean": 0.0,
             "noise_decay": 0.0,
             "noise_amp": 0.0,
             "stim_gain": 0.0,
         }
-        if model.name == "izhikevich":
-            namespace["C_m"] = float(model.constants["C_m"])
-            namespace["v_peak"] = float(model.constants["v_peak"])
+        for name in implementation.constants:
+            namespace[name] = float(model.constants[name])
         for ch in channels:
             if ch.uniform:
                 namespace.update({f"E_{ch.name}": 0.0, f"decay_d_{ch.name}": 1.0, f"decay_r_{ch.name}": 1.0})
@@ -170,8 +173,8 @@ class Brian2Network:
         self.clock = b2.Clock(dt=model.recommended_dt * b2.ms, name="livn_clock")
         self.neurons = b2.NeuronGroup(
             n,
-            neuron_equations(model.name, channels, self.pre_populations),
-            threshold=threshold_code(model.name),
+            neuron_equations(implementation, channels, self.pre_populations),
+            threshold=implementation.threshold,
             reset="",  # the reset happens in the update block (see livn_brian2.model); "" avoids a warning
             namespace=namespace,
             clock=self.clock,
@@ -179,7 +182,7 @@ class Brian2Network:
             name="livn_cells",
         )
         self.update = self.neurons.run_regularly(
-            membrane_code(model.name, channels),
+            membrane_code(implementation, channels),
             when="groups",
             codeobj_class=self.codeobj_class,
             name="livn_cells_update",
@@ -195,14 +198,11 @@ class Brian2Network:
         self.neurons.resetter["spike"].active = False  # empty: the update block resets
         self.populations = {p: self.neurons[s : s + c] for p, (s, c) in self.population_ranges.items()}
 
-        pre_parts, post_parts = [], []
-        for projection in system.projections.values():
-            pre_parts.append(np.asarray(projection.pre_gids, dtype=np.int64))
-            post_parts.append(np.asarray(projection.post_gids, dtype=np.int64))
+        # one synapse per connection (it carries every receptor of its projection)
+        connections = table.connections
         self.synapses = None
-        if pre_parts and sum(p.size for p in pre_parts):
-            pre = np.concatenate(pre_parts)
-            post = np.concatenate(post_parts)
+        if len(connections):
+            pre, post = connections.pre, connections.post
             for label, gids in (("pre", pre), ("post", post)):
                 if gids.size and (gids.min() < 0 or gids.max() >= n):
                     raise ValueError(f"projection {label} gids lie outside 0..{n - 1}")
@@ -236,24 +236,18 @@ class Brian2Network:
 
     # -- state and parameters ---------------------------------------------------------------------
     def set_initial_state(self) -> None:
-        """Cell parameters of the env (``Env.cell_parameters``), resting state, empty channels, noise at its start."""
-        constants = self.model.constants
+        """Cell parameters of the env (``Env.cell_parameters``), the model's initial state, empty channels, noise at its start."""
         G = self.neurons
+        cells: dict[str, np.ndarray] = {}
         for pop, (start, count) in self.population_ranges.items():
-            params = self.cell_parameters(pop)
-            for name, values in params.items():
-                if name in ("t_ref",):
-                    continue
-                getattr(G, name)[start : start + count] = np.asarray(values, dtype=np.float64)
-            if self.model.name == "lif":
-                self._t_ref = getattr(self, "_t_ref", np.zeros(self.num_neurons))
-                self._t_ref[start : start + count] = params.get("t_ref", np.zeros(count))
-        if self.model.name == "izhikevich":
-            G.v = float(constants["v_init"])
-            G.u = G.b[:] * G.v[:]
-        else:
-            G.v = G.E_L[:]
-            G.ref_left = 0
+            for name, values in self.cell_parameters(pop).items():
+                values = np.asarray(values, dtype=np.float64)
+                cells.setdefault(name, np.zeros(self.num_neurons))[start : start + count] = values
+                if name in G.variables:
+                    getattr(G, name)[start : start + count] = values
+        self.cell_values = cells
+        for name, value in self.implementation.initial_state(cells, self.model.constants).items():
+            setattr(G, name, value)
         for pre in self.pre_populations:
             flag = np.zeros(self.num_neurons)
             start, count = self.population_ranges[pre]
@@ -268,36 +262,31 @@ class Brian2Network:
         self._noise_started = False
 
     def set_weights(self, weights: Mapping[str, float]) -> None:
-        """Per-cell channel increments (uS) from weights by name; also reversal potentials."""
-        for name, value in weights.items():
-            if name in self.weight_targets and not float(value) >= 0.0:
-                raise ValueError(f"weight {name!r} must be >= 0 (a multiple of the receptor's g_unit), got {value}")
+        """Per-cell channel increments (uS) from weights by name (the table's classes); also reversal potentials."""
+        classes = self.table.classes
+        values = [float(value) for value in self.table.class_weights(weights)]
+        for c, value in zip(classes, values):
+            if not value >= 0.0:
+                raise ValueError(
+                    f"weight {c.weight_name!r} must be >= 0 (a multiple of the receptor's g_unit), got {value}"
+                )
         G = self.neurons
         w = {ch.name: np.zeros(self.num_neurons) for ch in self.channels}
-        uniform = {ch.name: ch.uniform for ch in self.channels}
         e_rev = {ch.name: np.zeros(self.num_neurons) for ch in self.channels}
-        for (post, pre), projection in self.system.projections.items():
-            start, count = self.population_ranges[post]
-            for receptor, spec in projection.receptors.items():
-                name = f"{post}_{pre}-{projection.section}-{receptor}-weight"
-                weight = float(weights.get(name, spec.weight))
-                k = channel_name(pre, receptor)
-                w[k][start : start + count] = weight * spec.g_unit * peak_factor(spec.tau_rise, spec.tau_decay)
-                e_rev[k][start : start + count] = spec.e_rev
-        self.weights = {name: float(weights.get(name, self.weights_default(name))) for name in self.weight_targets}
-        for (_post, pre), projection in self.system.projections.items():
-            for receptor, spec in projection.receptors.items():
-                if uniform[channel_name(pre, receptor)]:
-                    self.constants[f"E_{channel_name(pre, receptor)}"] = float(spec.e_rev)
+        for c, weight in zip(classes, values):
+            start, count = self.population_ranges[c.post]
+            k = channel_name(c.pre, c.receptor)
+            w[k][start : start + count] = weight * c.g_unit * c.peak_factor
+            e_rev[k][start : start + count] = c.e_rev
+        self.weights = {c.weight_name: value for c, value in zip(classes, values)}
+        for c in classes:
+            k = channel_name(c.pre, c.receptor)
+            if self._uniform[k]:
+                self.constants[f"E_{k}"] = c.e_rev
         for k in w:
             setattr(G, f"w_{k}", w[k])
-            if not uniform[k]:
+            if not self._uniform[k]:
                 setattr(G, f"E_{k}", e_rev[k])
-
-    def weights_default(self, name: str) -> float:
-        """The system's own weight for ``name`` (its receptor's ``weight``)."""
-        post, pre, receptor = self.weight_targets[name]
-        return float(self.system.projections[(post, pre)].receptors[receptor].weight)
 
     def set_noise(self, noise: Mapping[str, float]) -> None:
         """OU current parameters: ``mean`` (nA), ``std`` (nA), ``tau`` (ms)."""
@@ -317,34 +306,32 @@ class Brian2Network:
         self.constants["noise_amp"] = self.noise["std"] * math.sqrt(1.0 - decay * decay)
 
     def _apply_dt(self, dt: float) -> None:
-        """Everything that depends on the step: clock, decays, delays, noise, refractory steps."""
+        """Everything that depends on the step: clock, decays, delays, noise, the model's step values."""
         b2 = self._b2
         self.dt = dt
         self.clock.dt = dt * b2.ms
         G = self.neurons
-        uniform = {ch.name: ch.uniform for ch in self.channels}
-        for (post, pre), projection in self.system.projections.items():
-            start, count = self.population_ranges[post]
-            for receptor, spec in projection.receptors.items():
-                k = channel_name(pre, receptor)
-                decay_d, decay_r = math.exp(-dt / spec.tau_decay), math.exp(-dt / spec.tau_rise)
-                if uniform[k]:
-                    self.constants[f"decay_d_{k}"] = decay_d
-                    self.constants[f"decay_r_{k}"] = decay_r
-                else:
-                    getattr(G, f"decay_d_{k}")[start : start + count] = decay_d
-                    getattr(G, f"decay_r_{k}")[start : start + count] = decay_r
+        for c in self.table.classes:
+            start, count = self.population_ranges[c.post]
+            k = channel_name(c.pre, c.receptor)
+            decay_d, decay_r = math.exp(-dt / c.tau_decay), math.exp(-dt / c.tau_rise)
+            if self._uniform[k]:
+                self.constants[f"decay_d_{k}"] = decay_d
+                self.constants[f"decay_r_{k}"] = decay_r
+            else:
+                getattr(G, f"decay_d_{k}")[start : start + count] = decay_d
+                getattr(G, f"decay_r_{k}")[start : start + count] = decay_r
         if self.synapses is not None:
-            # the system's convention, max(distance / 250 um/ms, 2 dt), in the order of connect()
-            delays = np.concatenate([projection.delays(dt) for projection in self.system.projections.values()])
-            self.synapses.delay = delays[self._synapse_order] * b2.ms
-        self._apply_refractory_steps()
+            # the table's axonal delays, in the order of connect()
+            self.synapses.delay = self.table.connections.delays(dt)[self._synapse_order] * b2.ms
+        self._apply_step_values()
         self._apply_noise_dt()
 
-    def _apply_refractory_steps(self) -> None:
-        """LIF: each cell's refractory period in whole steps of the current ``dt``."""
-        if self.model.name == "lif" and self.dt is not None:
-            self.neurons.ref_steps = np.round(self._t_ref / self.dt).astype(np.int32)
+    def _apply_step_values(self) -> None:
+        """The model's values that depend on the step (e.g. LIF's refractory period in whole steps)."""
+        if self.dt is not None:
+            for name, value in self.implementation.step_values(self.cell_values, self.dt).items():
+                setattr(self.neurons, name, value)
 
     def _start_noise(self) -> None:
         """The OU current starts in its stationary distribution (drawn at step -1 of the stream)."""
@@ -369,7 +356,7 @@ class Brian2Network:
             for pathway in self.synapses._pathways:
                 pathway.queue._restore_from_full_state(None)  # an empty queue
         self.set_initial_state()  # weights, noise, decays and delays stay as they are
-        self._apply_refractory_steps()  # of the new cells
+        self._apply_step_values()  # of the new cells
         for what, (monitor, _population, _rec_dt) in self.monitors.items():
             monitor.resize(0)
             if what == "spikes":
@@ -394,7 +381,7 @@ class Brian2Network:
         if what == "spikes":
             monitor = b2.SpikeMonitor(cells, codeobj_class=self.codeobj_class, name=name)
         else:
-            variable = {"voltage": "v", "membrane_current": "I_m"}[what]
+            variable = RECORDED_VARIABLES[what]
             step = self.dt if self.dt is not None else self.model.recommended_dt
             if math.isclose(dt, step, rel_tol=1e-9):
                 # sampling every step: share the simulation clock (brian2's single-clock loop is faster)
@@ -425,14 +412,6 @@ class Brian2Network:
         steps = duration / dt
         if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
             raise ValueError(f"duration {duration} ms is not a whole number of steps of dt={dt} ms")
-        for what, (_monitor, _pop, rec_dt) in self.monitors.items():
-            if rec_dt is not None:
-                ratio = rec_dt / dt
-                if abs(ratio - round(ratio)) > 1e-6 or round(ratio) < 1:
-                    raise ValueError(
-                        f"the {what} recording samples every {rec_dt} ms, which is not a multiple of the "
-                        f"integration step dt={dt} ms; record with a dt that is"
-                    )
         for what, (monitor, population, rec_dt) in list(self.monitors.items()):
             if rec_dt is not None and (monitor.clock is self.clock) != math.isclose(rec_dt, dt, rel_tol=1e-9):
                 self.record(what, population, rec_dt)  # the step changed: pick the monitor's clock again
@@ -535,8 +514,15 @@ class Brian2Network:
             self.constants["stim_gain"] = 1.0
         else:
             # a point neuron has no potential gradient along it: the extracellular potential V_e
-            # drives it as a current -gain * V_e (nA), see livn_brian2.env
-            self.constants["stim_gain"] = -float(self.model.constants["extracellular_gain"])
+            # drives it as a current -gain * V_e (nA), the gain (uS) a constant of the model spec;
+            # see livn_brian2.env
+            gain = self.model.constants.get("extracellular_gain")
+            if gain is None:
+                raise ValueError(
+                    f"model {self.model.name!r} has no constant 'extracellular_gain' (uS), which turns an "
+                    "extracellular potential into a point-neuron current; give it a current stimulus"
+                )
+            self.constants["stim_gain"] = -float(gain)
         if stimulus.dt < dt * (1.0 - 1e-9):
             # finer than the step: hand the step averages over (the charge each step delivers)
             self.stimulus_source.set(average_onto_steps(samples, stimulus.dt, dt), step0=step0, ratio=1.0)
@@ -559,7 +545,7 @@ class Brian2Network:
                 monitor.resize(0)
                 monitor.variables["N"].set_value(0)
             else:
-                variable = {"voltage": "v", "membrane_current": "I_m"}[what]
+                variable = RECORDED_VARIABLES[what]
                 values = np.array(getattr(monitor, variable)[:], dtype=np.float64)
                 ids = np.asarray(monitor.record, dtype=np.int64) + offset
                 out[what] = (ids, values, rec_dt)

@@ -35,7 +35,8 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     for row in rows:
         if row["imports"]:
             flags = [k for k in ("differentiable", "gpu", "mpi", "multicompartment") if row[k]]
-            caps = f"models={','.join(row['models'])} default={row['default_model']} " + " ".join(flags)
+            caps = (f"models={','.join(row['models'])} default={row['default_model']} "
+                    f"signals={','.join(row['signals'])} " + " ".join(flags))
         else:
             caps = row["error"]
         print(f"{row['name']:<10} {row['distribution']:<16} {row['version']:<9} {'yes' if row['imports'] else 'NO':<8} {caps}")

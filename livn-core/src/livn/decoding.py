@@ -1,5 +1,10 @@
 """Decodings: turn a :class:`~livn.run.Run` into numbers (rates, fractions, per-electrode signals).
 
+Besides rates and signals there are the analyses usual for MEA cultures: :class:`ISICV`,
+:class:`NetworkBursts`, :class:`PeakSynchrony`, :class:`ChannelCorrelation`,
+:class:`AutocorrelationTime`, :class:`Avalanches` (with :func:`power_law_exponent`) and
+:class:`Recruitment`. They work on the spikes of a Run from any backend.
+
 A decoding has a ``duration`` (ms, how long ``env(decoding, ...)`` runs), is called as
 ``decoding(env, run)``, and describes its output with ``decoding.space(env)``, a gymnasium
 ``Space`` (gymnasium is optional: ``pip install 'livn-core[gym]'``). Outputs are numpy arrays in the
@@ -23,15 +28,23 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BANDS",
+    "ISICV",
     "LFP",
     "ActiveFraction",
+    "AutocorrelationTime",
+    "Avalanches",
+    "ChannelCorrelation",
     "ChannelRecording",
     "Decoding",
     "MeanFiringRate",
+    "NetworkBursts",
+    "PeakSynchrony",
     "PeriStimulusHistogram",
     "Pipe",
+    "Recruitment",
     "Select",
     "Stage",
+    "power_law_exponent",
 ]
 
 #: Frequency bands (Hz, ``[low, high)``) for :class:`LFP` band powers.
@@ -272,14 +285,7 @@ class PeriStimulusHistogram(Decoding):
         super().__init__(duration)
         self.window = _positive("window (ms)", window)
         self.bin_size = _positive("bin_size (ms)", bin_size)
-        starts = np.asarray(onsets, dtype=np.float64).ravel()
-        if starts.size == 0 or not np.all(np.isfinite(starts)) or starts.min() < 0:
-            raise ValueError(f"onsets must be one or more times >= 0 ms, got {onsets!r}")
-        if starts.max() + self.window > self.duration + 1e-9:
-            raise ValueError(
-                f"the last onset {starts.max():g} ms plus the window {self.window:g} ms exceeds the duration "
-                f"{self.duration:g} ms; shorten the window or lengthen the duration"
-            )
+        starts = _onsets(onsets, self.window, self.duration)
         if by not in ("network", "channel"):
             raise ValueError(f"by must be 'network' or 'channel', got {by!r}")
         self.onsets = starts
@@ -312,6 +318,529 @@ class PeriStimulusHistogram(Decoding):
         spaces = require_gymnasium().spaces
         shape = (self.num_bins,) if self.by == "network" else (int(env.io.num_channels), self.num_bins)
         return spaces.Box(0.0, np.inf, shape=shape, dtype=np.float32)
+
+
+# -- analyses of spiking activity (issue 19) ------------------------------------------------------
+# They bin spikes on one grid: bin k covers [k b, (k + 1) b) ms for k < floor(T / b), T the run's
+# duration (or the decoding's, for a run without one); a trailing partial bin and spikes outside
+# [0, T) are dropped. Where a measure is undefined the value is ``missing`` (NaN unless told).
+
+
+def _window(run: Run, fallback_ms: float) -> float:
+    return float(run.duration) if run.duration and run.duration > 0 else fallback_ms
+
+
+def _bins(times: np.ndarray, window: float, bin_size: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Bin index of each spike, which spikes are on the grid, and the number of bins."""
+    num_bins = max(1, int(math.floor(window / bin_size + 1e-9)))
+    index = np.floor(times / bin_size + 1e-9).astype(np.int64)
+    keep = (times >= 0) & (index < num_bins)
+    return index, keep, num_bins
+
+
+def _bin_counts(times: np.ndarray, window: float, bin_size: float) -> np.ndarray:
+    """Spike counts ``[bins]`` on the grid."""
+    index, keep, num_bins = _bins(times, window, bin_size)
+    return np.bincount(index[keep], minlength=num_bins)
+
+
+def _missing(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"missing must be a number (NaN allowed), got {value!r}")
+    return float(value)
+
+
+def _check_by(by: str, allowed: Sequence[str]) -> str:
+    if by not in allowed:
+        raise ValueError(f"by must be one of {list(allowed)}, got {by!r}")
+    return by
+
+
+def _onsets(onsets: Sequence[float], window: float, duration: float) -> np.ndarray:
+    starts = np.asarray(onsets, dtype=np.float64).ravel()
+    if starts.size == 0 or not np.all(np.isfinite(starts)) or starts.min() < 0:
+        raise ValueError(f"onsets must be one or more times >= 0 ms, got {onsets!r}")
+    if starts.max() + window > duration + 1e-9:
+        raise ValueError(
+            f"the last onset {starts.max():g} ms plus the window {window:g} ms exceeds the duration "
+            f"{duration:g} ms; shorten the window or lengthen the duration"
+        )
+    return starts
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and stop (exclusive) indices of the maximal runs of True in ``mask``."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+def _seq(high: float = np.inf, low: float = 0.0) -> Any:
+    spaces = require_gymnasium().spaces
+    return spaces.Sequence(spaces.Box(low, high, shape=(), dtype=np.float64), stack=True)
+
+
+def _scalar(low: float = 0.0, high: float = np.inf) -> Any:
+    spaces = require_gymnasium().spaces
+    return spaces.Box(low, high, shape=(), dtype=np.float64)
+
+
+def _box_low(low: float, missing: float) -> float:
+    return min(low, missing) if math.isfinite(missing) else low
+
+
+class ISICV(Decoding):
+    """Coefficient of variation of the inter-spike intervals (dimensionless), float64.
+
+    For a cell with spike times ``t_1 <= ... <= t_m`` the ISIs are ``d_i = t_{i+1} - t_i`` and
+    ``CV = std(d) / mean(d)``, ``std`` the population standard deviation (``ddof=0``; as
+    ``elephant.statistics.cv`` of ``elephant.statistics.isi``). A Poisson train has CV 1, a regular
+    one 0. Only cells with at least ``min_isis`` ISIs (default 2, i.e. 3 spikes: one ISI always has
+    CV 0) and a positive mean ISI have a CV; the others are ``missing`` (default NaN).
+
+    ``by="cell"``: ``[n]`` per gid; ``by="network"``: ``[1]``, the mean CV over the cells that have
+    one; ``by="population"``: ``[P]`` the same within each population. A group without such cells
+    is ``missing``. Space: ``Box(0, inf, shape, float32)`` (its low bound lowered to a finite
+    ``missing``; NaN is outside any Box, so pass e.g. ``missing=0.0`` for gymnasium).
+    """
+
+    def __init__(self, duration: float, by: str = "network", min_isis: int = 2, missing: float = math.nan) -> None:
+        super().__init__(duration)
+        self.by = _check_by(by, ("network", "population", "cell"))
+        if isinstance(min_isis, bool) or not isinstance(min_isis, numbers.Integral) or min_isis < 1:
+            raise ValueError(f"min_isis must be an int >= 1, got {min_isis!r}")
+        self.min_isis = int(min_isis)
+        self.missing = _missing(missing)
+
+    def per_cell(self, ids: np.ndarray, times: np.ndarray, n: int) -> np.ndarray:
+        """CV of each of the ``n`` cells ``[n]``; NaN where a cell has too few ISIs."""
+        ids = np.asarray(ids, dtype=np.int64)
+        times = np.asarray(times, dtype=np.float64)
+        inside = (ids >= 0) & (ids < n)
+        ids, times = ids[inside], times[inside]
+        order = np.lexsort((times, ids))
+        ids, times = ids[order], times[order]
+        same = ids[1:] == ids[:-1]
+        isi = np.diff(times)[same]
+        owner = ids[1:][same]
+        count = np.bincount(owner, minlength=n)
+        total = np.bincount(owner, weights=isi, minlength=n)
+        mean = np.divide(total, count, out=np.zeros(n), where=count > 0)
+        spread = np.bincount(owner, weights=(isi - mean[owner]) ** 2, minlength=n)
+        std = np.sqrt(np.divide(spread, count, out=np.zeros(n), where=count > 0))
+        valid = (count >= self.min_isis) & (mean > 0)
+        return np.where(valid, std / np.where(valid, mean, 1.0), np.nan)
+
+    def __call__(self, env: Env, run: Run) -> np.ndarray:
+        ids, times = _spikes(run, "ISICV")
+        n = int(env.system.num_neurons)
+        cv = self.per_cell(ids, times, n)
+        if self.by == "cell":
+            groups = [cv[i : i + 1] for i in range(n)]
+        elif self.by == "network":
+            groups = [cv]
+        else:
+            groups = [cv[start : start + count] for start, count in env.system.population_ranges.values()]
+        return np.array(
+            [float(np.mean(g[np.isfinite(g)])) if np.isfinite(g).any() else self.missing for g in groups]
+        )
+
+    def space(self, env: Env) -> Any:
+        """``Box(0, inf, (groups,), float32)``, dimensionless."""
+        spaces = require_gymnasium().spaces
+        low = _box_low(0.0, self.missing)
+        return spaces.Box(low, np.inf, shape=(_group_count(env, self.by),), dtype=np.float32)
+
+
+class NetworkBursts(Decoding):
+    """Network bursts by a population-rate threshold.
+
+    Spikes of all cells are counted in bins of ``bin_size`` ms (the grid above) and turned into the
+    population rate ``r_k = count_k / (n bin_size)`` (Hz per cell). A bin is *in a burst* when
+    ``r_k >= threshold`` and it holds a spike; ``threshold`` is in Hz per cell, or ``None`` for
+    ``factor`` times the run's mean population rate (spikes / (n T)). A burst is a maximal run of
+    such bins; two bursts separated by fewer than ``merge_gap`` ms of sub-threshold bins are merged
+    into one. Onsets and offsets are bin edges (resolution ``bin_size``); bursts cut by the start
+    or end of the run are kept.
+
+    Returns a dict: ``rate`` (bursts per second, Hz: count / T), ``onsets`` ``[B]`` ms,
+    ``durations`` ``[B]`` ms (offset - onset), ``intervals`` ``[B - 1]`` ms (inter-burst
+    intervals, onset to next onset), ``spikes`` ``[B]`` spikes in each burst, ``threshold`` (Hz per
+    cell, the one used).
+    """
+
+    def __init__(
+        self,
+        duration: float,
+        bin_size: float = 10.0,
+        threshold: float | None = None,
+        factor: float = 4.0,
+        merge_gap: float = 0.0,
+    ) -> None:
+        super().__init__(duration)
+        self.bin_size = _positive("bin_size (ms)", bin_size)
+        self.threshold = None if threshold is None else _positive("threshold (Hz per cell)", threshold)
+        self.factor = _positive("factor", factor)
+        if isinstance(merge_gap, bool) or not isinstance(merge_gap, numbers.Real) or not merge_gap >= 0:
+            raise ValueError(f"merge_gap must be a number >= 0 ms, got {merge_gap!r}")
+        self.merge_gap = float(merge_gap)
+
+    def __call__(self, env: Env, run: Run) -> dict[str, Any]:
+        _, times = _spikes(run, "NetworkBursts")
+        n = int(env.system.num_neurons)
+        window = _window(run, self.duration)
+        counts = _bin_counts(times, window, self.bin_size)
+        rate = counts / (n * self.bin_size / 1000.0)
+        threshold = self.threshold
+        if threshold is None:
+            threshold = self.factor * counts.sum() / (n * counts.size * self.bin_size / 1000.0)
+        starts, stops = _runs((rate >= threshold) & (counts > 0))
+        if starts.size > 1 and self.merge_gap > 0:
+            gaps = (starts[1:] - stops[:-1]) * self.bin_size
+            keep = np.concatenate([[True], gaps >= self.merge_gap - 1e-9])
+            starts = starts[keep]
+            stops = np.concatenate([stops[:-1][keep[1:]], stops[-1:]])
+        cumulative = np.concatenate([[0], np.cumsum(counts)])
+        onsets = starts * self.bin_size
+        return {
+            "rate": starts.size / (window / 1000.0),
+            "onsets": onsets.astype(np.float64),
+            "durations": ((stops - starts) * self.bin_size).astype(np.float64),
+            "intervals": np.diff(onsets).astype(np.float64),
+            "spikes": (cumulative[stops] - cumulative[starts]).astype(np.float64),
+            "threshold": float(threshold),
+        }
+
+    def space(self, env: Env) -> Any:
+        """``Dict`` of ``rate``, ``threshold`` scalars and ``Sequence``s ``onsets``, ``durations``, ``intervals``, ``spikes``."""
+        spaces = require_gymnasium().spaces
+        return spaces.Dict(
+            {
+                "rate": _scalar(),
+                "onsets": _seq(self.duration),
+                "durations": _seq(self.duration),
+                "intervals": _seq(self.duration),
+                "spikes": _seq(),
+                "threshold": _scalar(),
+            }
+        )
+
+
+class PeakSynchrony(Decoding):
+    """Peak synchrony (0..1): the largest fraction of cells that fire within one bin, float64.
+
+    ``max_k (cells with >= 1 spike in bin k) / cells``, bins of ``bin_size`` ms on the grid above (a
+    cell firing twice in a bin counts once). ``by="network"``: ``[1]``; ``by="population"``:
+    ``[P]``, cells and fractions within each population. Space: ``Box(0, 1, shape, float32)``.
+    """
+
+    def __init__(self, duration: float, bin_size: float = 5.0, by: str = "network") -> None:
+        super().__init__(duration)
+        self.bin_size = _positive("bin_size (ms)", bin_size)
+        self.by = _check_by(by, ("network", "population"))
+
+    def __call__(self, env: Env, run: Run) -> np.ndarray:
+        ids, times = _spikes(run, "PeakSynchrony")
+        n = int(env.system.num_neurons)
+        index, keep, num_bins = _bins(times, _window(run, self.duration), self.bin_size)
+        keep &= (ids >= 0) & (ids < n)
+        pairs = np.unique(ids[keep] * num_bins + index[keep])
+        cells, bins = pairs // num_bins, pairs % num_bins
+        groups = [(0, n)] if self.by == "network" else list(env.system.population_ranges.values())
+        peaks = []
+        for start, count in groups:
+            inside = (cells >= start) & (cells < start + count)
+            active = np.bincount(bins[inside], minlength=num_bins)
+            peaks.append(active.max() / count if count else 0.0)
+        return np.array(peaks, dtype=np.float64)
+
+    def space(self, env: Env) -> Any:
+        """``Box(0, 1, (groups,), float32)``."""
+        spaces = require_gymnasium().spaces
+        return spaces.Box(0.0, 1.0, shape=(_group_count(env, self.by),), dtype=np.float32)
+
+
+def _pearson(counts: np.ndarray) -> np.ndarray:
+    """Pearson correlation matrix of the rows of ``counts``; rows of zero variance are NaN."""
+    centered = counts - counts.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.einsum("ij,ij->i", centered, centered))
+    valid = norm > 0
+    unit = np.divide(centered, norm[:, None], out=np.zeros_like(centered), where=valid[:, None])
+    matrix = np.clip(unit @ unit.T, -1.0, 1.0)
+    matrix[~valid, :] = np.nan
+    matrix[:, ~valid] = np.nan
+    return matrix
+
+
+class ChannelCorrelation(Decoding):
+    """Pairwise Pearson correlation of binned per-electrode spike counts (dimensionless, -1..1).
+
+    Each electrode's spikes (every cell within its ``output_radius``, as :class:`ChannelRecording`)
+    are counted in bins of ``bin_size`` ms on the grid above, and ``r_ij`` is the Pearson
+    correlation of the count vectors of electrodes ``i`` and ``j`` (as
+    ``elephant.spike_train_correlation.correlation_coefficient`` of the binned trains). An
+    electrode whose counts do not vary (e.g. silent) has no correlation: its row and column are
+    ``missing``. ``matrix=False``: ``[1]``, the mean of ``r_ij`` over the pairs ``i < j`` of
+    electrodes that have one (``missing`` without such a pair); ``matrix=True``: ``[C, C]`` in
+    ``env.io.channel_ids`` order (diagonal 1). Space: ``Box(-1, 1, shape, float32)``.
+    """
+
+    def __init__(self, duration: float, bin_size: float = 10.0, matrix: bool = False, missing: float = math.nan) -> None:
+        super().__init__(duration)
+        self.bin_size = _positive("bin_size (ms)", bin_size)
+        self.matrix = bool(matrix)
+        self.missing = _missing(missing)
+
+    def counts(self, env: Env, run: Run) -> np.ndarray:
+        """Binned spike counts per electrode ``[C, bins]``, in ``env.io.channel_ids`` order."""
+        ids, times = _spikes(run, "ChannelCorrelation")
+        _, per_channel = env.channel_recording(ids, times)
+        window = _window(run, self.duration)
+        return np.stack(
+            [_bin_counts(np.asarray(per_channel[int(c)], dtype=np.float64), window, self.bin_size) for c in env.io.channel_ids]
+        ).astype(np.float64)
+
+    def __call__(self, env: Env, run: Run) -> np.ndarray:
+        matrix = _pearson(self.counts(env, run))
+        if self.matrix:
+            return np.where(np.isnan(matrix), self.missing, matrix)
+        pairs = matrix[np.triu_indices(matrix.shape[0], k=1)]
+        pairs = pairs[np.isfinite(pairs)]
+        return np.array([float(pairs.mean()) if pairs.size else self.missing])
+
+    def space(self, env: Env) -> Any:
+        """``Box(-1, 1, (1,) or (C, C), float32)``."""
+        spaces = require_gymnasium().spaces
+        channels = int(env.io.num_channels)
+        shape = (channels, channels) if self.matrix else (1,)
+        low = _box_low(-1.0, self.missing)
+        high = max(1.0, self.missing) if math.isfinite(self.missing) else 1.0
+        return spaces.Box(low, high, shape=shape, dtype=np.float32)
+
+
+class AutocorrelationTime(Decoding):
+    """Autocorrelation time of the population rate, ms: where its autocorrelation falls below 1/e.
+
+    All spikes are counted in bins of ``bin_size`` ms (the grid above), giving ``x_k``; with
+    ``y = x - mean(x)`` the autocorrelation is ``rho(L) = sum_k y_k y_{k+L} / sum_k y_k^2`` (the
+    biased estimator, ``rho(0) = 1``). The time is the first lag ``L >= 1`` bin with ``rho(L) < 1/e``,
+    linearly interpolated between ``L - 1`` and ``L`` and multiplied by ``bin_size``; so an
+    uncorrelated rate gives under one bin and an exponential ``exp(-lag / tau)`` gives ``tau``.
+    Returns ``[1]``; ``missing`` when the rate does not vary or ``rho`` stays >= 1/e up to
+    ``max_lag`` ms (default: half the run). Space: ``Box(0, inf, (1,), float32)``.
+    """
+
+    def __init__(
+        self, duration: float, bin_size: float = 1.0, max_lag: float | None = None, missing: float = math.nan
+    ) -> None:
+        super().__init__(duration)
+        self.bin_size = _positive("bin_size (ms)", bin_size)
+        self.max_lag = None if max_lag is None else _positive("max_lag (ms)", max_lag)
+        self.missing = _missing(missing)
+
+    def autocorrelation(self, env: Env, run: Run) -> np.ndarray:
+        """``rho(L)`` for lags ``L = 0, 1, ...`` bins up to ``max_lag``; empty if the rate is flat."""
+        _, times = _spikes(run, "AutocorrelationTime")
+        window = _window(run, self.duration)
+        counts = _bin_counts(times, window, self.bin_size).astype(np.float64)
+        centered = counts - counts.mean()
+        power = float(centered @ centered)
+        if power <= 0:
+            return np.zeros(0)
+        size = counts.size
+        spectrum = np.fft.rfft(centered, n=2 * size)
+        acf = np.fft.irfft(spectrum * np.conj(spectrum), n=2 * size)[:size] / power
+        max_lag = window / 2 if self.max_lag is None else self.max_lag
+        last = min(size - 1, int(math.floor(max_lag / self.bin_size + 1e-9)))
+        return acf[: last + 1]
+
+    def __call__(self, env: Env, run: Run) -> np.ndarray:
+        acf = self.autocorrelation(env, run)
+        below = np.flatnonzero(acf[1:] < 1.0 / math.e) + 1 if acf.size > 1 else np.zeros(0, dtype=np.int64)
+        if below.size == 0:
+            return np.array([self.missing])
+        lag = int(below[0])
+        before, after = acf[lag - 1], acf[lag]
+        fraction = (before - 1.0 / math.e) / (before - after)
+        return np.array([(lag - 1 + fraction) * self.bin_size])
+
+    def space(self, env: Env) -> Any:
+        """``Box(0, inf, (1,), float32)``, ms."""
+        spaces = require_gymnasium().spaces
+        return spaces.Box(_box_low(0.0, self.missing), np.inf, shape=(1,), dtype=np.float32)
+
+
+def power_law_exponent(values: Any, x_min: int = 1, x_max: int | None = None) -> tuple[float, float]:
+    """Discrete maximum-likelihood exponent ``alpha`` of ``p(x) ~ x^-alpha`` for integers ``x >= x_min``.
+
+    Only ``values`` in ``[x_min, x_max]`` enter (``x_max=None``: no upper cutoff). The
+    log-likelihood ``-alpha sum(ln x) - m ln Z(alpha)`` with ``Z = sum_{x=x_min}^{x_max} x^-alpha``
+    (the Hurwitz zeta ``zeta(alpha, x_min)`` without cutoff; Clauset, Shalizi & Newman 2009, eq.
+    3.5) is maximised over ``alpha`` in ``(1, 10]`` (``(0, 10]`` with a cutoff). Returns ``(alpha,
+    standard error)``, the error ``1 / sqrt(-d^2 lnL / d alpha^2)`` at the optimum; ``(nan, nan)``
+    with fewer than 2 values in range or all of them equal to ``x_min``.
+    """
+    from scipy.optimize import minimize_scalar
+    from scipy.special import zeta
+
+    if isinstance(x_min, bool) or not isinstance(x_min, numbers.Integral) or x_min < 1:
+        raise ValueError(f"x_min must be an int >= 1, got {x_min!r}")
+    if x_max is not None and (isinstance(x_max, bool) or not isinstance(x_max, numbers.Integral) or x_max <= x_min):
+        raise ValueError(f"x_max must be an int > x_min ({x_min}) or None, got {x_max!r}")
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[(x >= x_min) & (x <= (np.inf if x_max is None else x_max))]
+    if x.size < 2 or np.all(x == x_min):
+        return math.nan, math.nan
+    log_sum = float(np.log(x).sum())
+    m = x.size
+    support = None if x_max is None or x_max - x_min > 1_000_000 else np.arange(x_min, x_max + 1, dtype=np.float64)
+
+    def normalizer(alpha: float) -> float:
+        if support is not None:
+            return float(np.sum(support**-alpha))
+        tail = 0.0 if x_max is None else float(zeta(alpha, x_max + 1))
+        return float(zeta(alpha, x_min)) - tail
+
+    def negative_log_likelihood(alpha: float) -> float:
+        return alpha * log_sum + m * math.log(normalizer(alpha))
+
+    low = 1.0 + 1e-6 if x_max is None or support is None else 1e-6
+    best = minimize_scalar(negative_log_likelihood, bounds=(low, 10.0), method="bounded", options={"xatol": 1e-7})
+    alpha = float(best.x)
+    h = 1e-4
+    left = max(alpha - h, low)
+    curvature = (
+        negative_log_likelihood(left + 2 * h) - 2 * negative_log_likelihood(left + h) + negative_log_likelihood(left)
+    ) / h**2
+    error = 1.0 / math.sqrt(curvature) if curvature > 0 else math.nan
+    return alpha, error
+
+
+class Avalanches(Decoding):
+    """Neuronal avalanches (Beggs & Plenz 2003) of the network's spikes.
+
+    Spikes of all cells are counted in bins of ``bin_size`` ms on the grid above (``bin_size="iei"``:
+    the mean inter-event interval of the merged spike train, ``(t_last - t_first) / (spikes - 1)``,
+    as Beggs & Plenz chose). An avalanche is a maximal run of non-empty bins with an empty bin
+    before and after it; runs touching the start or end of the run are incomplete and left out.
+    Its size is its number of spikes, its duration its number of bins times ``bin_size``. The
+    branching ratio is ``mean(descendants / ancestors)`` over avalanches, ancestors the spikes in
+    an avalanche's first bin and descendants those in its second (0 for one-bin avalanches); a
+    critical network has 1. ``exponent`` is the discrete maximum-likelihood ``alpha`` of ``P(size)
+    ~ size^-alpha`` over sizes in ``[x_min, x_max]`` (:func:`power_law_exponent`; 3/2 at
+    criticality), with its standard error ``exponent_error``.
+
+    Returns a dict: ``sizes`` ``[A]`` spikes, ``durations`` ``[A]`` ms, ``count``,
+    ``branching_ratio``, ``exponent``, ``exponent_error`` (NaN when undefined), ``bin_size`` ms.
+    """
+
+    def __init__(self, duration: float, bin_size: float | str = 4.0, x_min: int = 1, x_max: int | None = None) -> None:
+        super().__init__(duration)
+        self.bin_size = bin_size if bin_size == "iei" else _positive("bin_size (ms)", bin_size)
+        if isinstance(x_min, bool) or not isinstance(x_min, numbers.Integral) or x_min < 1:
+            raise ValueError(f"x_min must be an int >= 1, got {x_min!r}")
+        if x_max is not None and (isinstance(x_max, bool) or not isinstance(x_max, numbers.Integral) or x_max <= x_min):
+            raise ValueError(f"x_max must be an int > x_min ({x_min}) or None, got {x_max!r}")
+        self.x_min = int(x_min)
+        self.x_max = None if x_max is None else int(x_max)
+
+    def __call__(self, env: Env, run: Run) -> dict[str, Any]:
+        _, times = _spikes(run, "Avalanches")
+        window = _window(run, self.duration)
+        bin_size = self.bin_size
+        if bin_size == "iei":
+            inside = np.sort(times[(times >= 0) & (times < window)])
+            bin_size = (inside[-1] - inside[0]) / (inside.size - 1) if inside.size >= 2 else 0.0
+        if not bin_size > 0:
+            nan = math.nan
+            return {
+                "sizes": np.zeros(0),
+                "durations": np.zeros(0),
+                "count": 0,
+                "branching_ratio": nan,
+                "exponent": nan,
+                "exponent_error": nan,
+                "bin_size": nan,
+            }
+        counts = _bin_counts(times, window, float(bin_size))
+        starts, stops = _runs(counts > 0)
+        complete = (starts > 0) & (stops < counts.size)
+        starts, stops = starts[complete], stops[complete]
+        cumulative = np.concatenate([[0], np.cumsum(counts)])
+        sizes = (cumulative[stops] - cumulative[starts]).astype(np.float64)
+        lengths = stops - starts
+        ancestors = counts[starts].astype(np.float64)
+        descendants = np.where(lengths > 1, counts[np.minimum(starts + 1, counts.size - 1)], 0)
+        ratio = float(np.mean(descendants / ancestors)) if starts.size else math.nan
+        alpha, error = power_law_exponent(sizes, self.x_min, self.x_max)
+        return {
+            "sizes": sizes,
+            "durations": lengths * float(bin_size),
+            "count": int(starts.size),
+            "branching_ratio": ratio,
+            "exponent": alpha,
+            "exponent_error": error,
+            "bin_size": float(bin_size),
+        }
+
+    def space(self, env: Env) -> Any:
+        """``Dict`` of ``Sequence``s ``sizes``, ``durations`` and scalars ``count``, ``branching_ratio``, ..."""
+        spaces = require_gymnasium().spaces
+        return spaces.Dict(
+            {
+                "sizes": _seq(),
+                "durations": _seq(self.duration),
+                "count": _scalar(),
+                "branching_ratio": _scalar(),
+                "exponent": _scalar(-np.inf),
+                "exponent_error": _scalar(-np.inf),
+                "bin_size": _scalar(),
+            }
+        )
+
+
+class Recruitment(Decoding):
+    """Stimulus recruitment (0..1): the fraction of cells that spike within ``window`` ms of each onset.
+
+    A cell is recruited by onset ``s`` (ms) when it fires at least once in ``[s + latency, s +
+    window)`` (``latency`` ms skips e.g. a stimulus artifact). ``by="network"``: ``[K]``, one
+    fraction per onset in the given order; ``by="population"``: ``[P, K]``. Every ``onset +
+    window`` must lie within ``duration``. Space: ``Box(0, 1, shape, float32)``.
+    """
+
+    def __init__(
+        self,
+        duration: float,
+        onsets: Sequence[float] = (0.0,),
+        window: float = 20.0,
+        by: str = "network",
+        latency: float = 0.0,
+    ) -> None:
+        super().__init__(duration)
+        self.window = _positive("window (ms)", window)
+        if isinstance(latency, bool) or not isinstance(latency, numbers.Real) or not 0 <= latency < self.window:
+            raise ValueError(f"latency must be a number in [0, window) ms, got {latency!r}")
+        self.latency = float(latency)
+        self.onsets = _onsets(onsets, self.window, self.duration)
+        self.by = _check_by(by, ("network", "population"))
+
+    def __call__(self, env: Env, run: Run) -> np.ndarray:
+        ids, times = _spikes(run, "Recruitment")
+        n = int(env.system.num_neurons)
+        recruited = np.zeros((self.onsets.size, n), dtype=bool)
+        for k, onset in enumerate(self.onsets):
+            hit = (times >= onset + self.latency) & (times < onset + self.window) & (ids >= 0) & (ids < n)
+            recruited[k, ids[hit]] = True
+        if self.by == "network":
+            return recruited.mean(axis=1)
+        return np.stack(
+            [recruited[:, start : start + count].mean(axis=1) for start, count in env.system.population_ranges.values()]
+        )
+
+    def space(self, env: Env) -> Any:
+        """``Box(0, 1, (K,) or (P, K), float32)``."""
+        spaces = require_gymnasium().spaces
+        shape = (self.onsets.size,) if self.by == "network" else (_group_count(env, "population"), self.onsets.size)
+        return spaces.Box(0.0, 1.0, shape=shape, dtype=np.float32)
 
 
 class Stage:

@@ -2,19 +2,20 @@
 
 :func:`simulate` advances a whole network (cells, synapses with delays, OU background noise,
 stimulus, spike detection) by ``n_steps`` fixed steps with :func:`diffrax.diffeqsolve`. The cells
-are advanced by :class:`NetworkSolver`, a custom diffrax solver whose step is the NEURON-like
-staggered scheme of :mod:`livn_diffrax.rcsd` (or the point-model steps of :mod:`livn_diffrax.point`)
-followed by the discrete parts of a step (event delivery, spike detection, noise updates). Time
+are advanced by :class:`NetworkSolver`, a custom diffrax solver whose step is the model's own
+(:meth:`livn_diffrax.models.DiffraxModel.step`, e.g. the NEURON-like staggered scheme of
+:mod:`livn_diffrax.models.rcsd`) wrapped in the discrete parts of a step that every model shares
+(event delivery, synaptic conductances, noise updates, spike scheduling). Time
 points come from :class:`diffrax.StepTo` on an exact grid, so step ``k`` always starts at
 ``t0 + k dt``. The state is a pytree of float64 arrays; everything is differentiable with
 ``jax.grad`` (reverse mode through diffrax's recursive checkpointing) and batchable with
 ``jax.vmap``.
 
-Noise: RCSD's OU conductances draw from the Random123 streams the NEURON backend uses
-(:mod:`livn_diffrax.random123`), with NEURON's update schedule (the updates due by the middle of a
-step, one at a time, ``xi_e`` then ``xi_i``, only components with std > 0 drawing), so one seed
-gives one noise realisation on both backends and their networks agree spike for spike rather than
-only in distribution. Point models draw their OU current from ``fold_in(key, global step)``.
+Noise: the model's :class:`~livn_diffrax.models.Noise` updates OU processes kept in the state,
+at the updates due by the middle of each step. RCSD's OU conductances draw from the Random123
+streams the NEURON backend uses (:mod:`livn_diffrax.random123`), so one seed gives one noise
+realisation on both backends and their networks agree spike for spike rather than only in
+distribution; point models draw their OU current from ``fold_in(key, global step)``.
 
 Gradients and spikes: a spike is a threshold crossing, a step function of the trajectory. By
 default spikes are treated as fixed events for differentiation (``surrogate=None``): gradients
@@ -28,6 +29,7 @@ forward simulation is unchanged.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,8 +41,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from livn_diffrax import point, random123, rcsd
 from livn_diffrax._precision import DTYPE
+from livn_diffrax.models.base import DiffraxModel
 
 __all__ = ["Layout", "NetworkSolver", "NetworkTerm", "RunConfig", "initial_state", "noise_streams", "simulate"]
 
@@ -49,17 +51,22 @@ __all__ = ["Layout", "NetworkSolver", "NetworkTerm", "RunConfig", "initial_state
 class Layout:
     """Static (hashable) description of a network: what jit specialises on.
 
+    ``model`` is the model's implementation (:class:`~livn_diffrax.models.DiffraxModel`).
     ``classes`` lists the synapse classes ``(site, nmda)``: one per (projection, receptor).
     ``buffer_len`` is the length of the event ring in steps (longest delay + 2); ``sparse_spikes``
     is how many cells may spike in one step before event scheduling falls back to the dense path.
     """
 
-    model: str
+    model: DiffraxModel
     n: int
     classes: tuple[tuple[int, bool], ...]
     buffer_len: int
-    sites: int
     sparse_spikes: int = 8
+
+    @property
+    def sites(self) -> int:
+        """Sites (compartments) per cell."""
+        return self.model.sites
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,7 @@ class HoldInterpolation(diffrax.AbstractLocalInterpolation):
     """Dense output of a fixed-grid step: ``y0`` at the step's start, ``y1`` anywhere after it.
 
     Recording times lie on the step grid, so this returns the exact step values. It holds only the
-    recorded view of the state (:func:`_record_view`), not the whole state.
+    recorded view of the state (:func:`record_view`), not the whole state.
     """
 
     t0: Any
@@ -106,10 +113,12 @@ class NetworkTerm(diffrax.AbstractTerm):
 
     The network mixes ODEs with events (spike delivery, resets, noise updates), so it is given to
     diffrax as a step map rather than a vector field. ``vf`` only exists for diffrax's structure
-    checks and returns zeros shaped like the state; the solver never uses it.
+    checks and returns zeros shaped like the state; the solver never uses it. ``view`` maps a
+    state to what recordings read (:func:`record_view`).
     """
 
     advance: Callable = eqx.field(static=True)
+    view: Callable = eqx.field(static=True)
 
     def vf(self, t, y, args):
         return jax.tree_util.tree_map(jnp.zeros_like, y)
@@ -146,7 +155,7 @@ class NetworkSolver(diffrax.AbstractSolver):
         y1 = term.advance(t0, t1, y0, args)
         # dense output only carries the recorded view: keeping the whole state of both ends alive
         # would force XLA to copy the (large) event ring every step
-        dense = dict(y0=_record_view(y0), y1=_record_view(y1))
+        dense = dict(y0=term.view(y0), y1=term.view(y1))
         return y1, None, dense, None, diffrax.RESULTS.successful
 
     def func(self, terms, t0, y0, args):
@@ -156,30 +165,11 @@ class NetworkSolver(diffrax.AbstractSolver):
 # -- parameters and state ------------------------------------------------------------------------
 
 
-def _double_exp_factor(tau_r, tau_d):
-    """Peak normalisation of ``exp(-t/tau_d) - exp(-t/tau_r)`` (RCSD.md 3.1)."""
-    tau_r = min(max(tau_r, 1e-9 * tau_d), 0.9999 * tau_d)
-    t_peak = tau_r * tau_d / (tau_d - tau_r) * math.log(tau_d / tau_r)
-    return 1.0 / (math.exp(-t_peak / tau_d) - math.exp(-t_peak / tau_r)), tau_r
-
-
-def cell_derived(layout: Layout, cell: dict, const: dict):
-    """Derived per-cell quantities for RCSD (geometry, i_c, i_rest); the raw parameters otherwise."""
-    if layout.model == "rcsd":
-        _, der = rcsd.initial_state(cell, const)
-        return der
-    return cell
-
-
 def initial_state(layout: Layout, params: dict, const: dict) -> dict:
     """The state at t = 0: cells initialised as the reference simulators do, no events, no noise."""
     n, C, L = layout.n, len(layout.classes), layout.buffer_len
-    if layout.model == "rcsd":
-        cells, _ = rcsd.initial_state(params["cell"], const)
-        zeros_site = jnp.zeros((n, 2), DTYPE)
-    else:
-        cells = point.initial_point_state(layout.model, params["cell"], const, n, DTYPE)
-        zeros_site = jnp.zeros((n, 1), DTYPE)
+    cells = layout.model.initial_state(params["cell"], const, n)
+    zeros_site = jnp.zeros((n, layout.sites), DTYPE)
     return {
         "cell": cells,
         "A": jnp.zeros((C, n), DTYPE),
@@ -187,7 +177,7 @@ def initial_state(layout: Layout, params: dict, const: dict) -> dict:
         "ou": jnp.zeros((n, zeros_site.shape[1], 2), DTYPE),
         "arrivals": jnp.zeros((L, C * n + 1), DTYPE),  # pending synaptic events; last column is padding
         "overflow": jnp.zeros((), DTYPE),  # 1.0 once more cells spiked in a step than the sparse budget
-        "rng": jnp.zeros((n, zeros_site.shape[1]), DTYPE),  # RCSD: words used by each site's Random123 stream
+        "rng": jnp.zeros((n, zeros_site.shape[1]), DTYPE),  # a per-site noise counter (RCSD: Random123 words used)
         "t_last": jnp.full((n,), -1e9, DTYPE),
         "spiked": jnp.zeros((n,), DTYPE),
         "i_mem": zeros_site,
@@ -206,28 +196,20 @@ def _spike_value(hard, v, threshold, surrogate):
 
 def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
     """The discrete step ``advance(t0, t1, state, args) -> state`` for this network and run."""
+    model = layout.model
     n, L, dt = layout.n, layout.buffer_len, cfg.dt
     classes = layout.classes
     C = len(classes)
     site_of = np.array([c[0] for c in classes], dtype=np.int32)
     nmda = np.array([c[1] for c in classes], dtype=bool)
-    noise_h = const.get("noise_h") or dt  # OU update interval (ms): Gfluct's h for RCSD, every step otherwise
-    refractory = const.get("refractory", 0.0)
-    # spike-time convention (see spike_step_offset): RCSD stamps a crossing at the end of its step,
-    # as NEURON does, so its events arrive at the start of step s + 1 + delay; point models stamp it
-    # at the start of the step (brian2's clock time), so events arrive at the start of step s + delay
-    arrival_lag = spike_step_offset(layout.model)
+    noise_h = model.noise.interval(const, dt)  # OU update interval (ms)
+    # spike-time convention (DiffraxModel.spike_step_offset): a spike stamped at the start of step
+    # s + offset delivers its events at the start of step s + offset + delay
+    arrival_lag = model.spike_step_offset
     noise_updates_per_step = max(1, math.ceil(dt / noise_h - 1e-9))  # most OU updates one step can hold
 
     def advance(t0, t1, y, args):
         net, der, noise = args["net"], args["der"], args["noise"]
-        if layout.model == "rcsd":
-            # Random123 stream ids of each (cell, site): (seed, gid + 1, site + 1), as NEURON keys them
-            stream_ids = (
-                jnp.broadcast_to(jnp.asarray(args["streams"]["seed"], jnp.uint32), (n, 2)),
-                jnp.broadcast_to(jnp.arange(1, n + 1, dtype=jnp.uint32)[:, None], (n, 2)),
-                jnp.broadcast_to(jnp.arange(1, 3, dtype=jnp.uint32)[None, :], (n, 2)),
-            )
         step = y["step"]
         s = jnp.round(step).astype(jnp.int32)
         t_new = (step + 1.0) * dt
@@ -245,34 +227,8 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
 
         # 2. background noise: the OU updates due at multiples of h up to the middle of this step,
         # t_n + dt/2 (NEURON applies them when it evaluates the step's currents at t_n + dt/2)
-        ou, rng = y["ou"], y["rng"]
         due = _updates_until(s, dt, noise_h) - jnp.where(s > 0, _updates_until(s - 1, dt, noise_h), 0.0)
-        tau = noise["tau"]  # [2] (e, i) or [1]
-        sigma = noise["std"]
-        safe_tau = jnp.where(tau > 0, tau, 1.0)
-        if layout.model == "rcsd":
-            # one update at a time, each drawing xi_e then xi_i from the site's Random123 stream
-            # (only components with std > 0 draw), exactly as the NEURON backend's RcsdNoise
-            decay = jnp.exp(-noise_h / safe_tau)
-            spread = sigma * jnp.sqrt(jnp.maximum(1.0 - decay**2, 0.0))
-            position = jax.lax.stop_gradient(rng).astype(jnp.uint32)
-            for update in range(noise_updates_per_step):
-                active = (due > update) & (tau > 0)  # [2]
-                draws = []
-                for component in range(2):
-                    xi_c, position = random123.normal_draws(
-                        position, stream_ids, active[component] & (sigma[..., component] > 0)
-                    )
-                    draws.append(xi_c)
-                xi = jnp.stack(draws, axis=-1)
-                ou = jnp.where(active, decay * ou + spread * xi, ou)
-            rng = position.astype(DTYPE)
-        else:
-            key = jax.random.fold_in(args["streams"]["key"], s)
-            xi = jax.random.normal(key, ou.shape, DTYPE)
-            decay = jnp.exp(-due * noise_h / safe_tau)
-            spread = sigma * jnp.sqrt(jnp.maximum(1.0 - decay**2, 0.0))
-            ou = jnp.where((tau > 0) & (due > 0), decay * ou + spread * xi, ou)
+        ou, rng = model.noise.update(y["ou"], y["rng"], due, noise, args["streams"], s, noise_h, noise_updates_per_step)
 
         # 3. stimulus sample held over this step
         k = s - args["step0"]
@@ -283,14 +239,13 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
             row = jnp.where(inside, stim[jnp.clip(index, 0, stim.shape[0] - 1)], 0.0)  # [n, sites]
         else:
             row = jnp.zeros((n, layout.sites), DTYPE)
-        i_inj = row if cfg.stim_mode == "current" else jnp.zeros_like(row)
-        v_ext = row if cfg.stim_mode == "extracellular" else jnp.zeros_like(row)
-        if layout.model != "rcsd" and cfg.stim_mode == "extracellular":
-            # point neurons: I = -extracellular_gain * V_e (nA), the livn-core model convention
-            i_inj = -const["extracellular_gain"] * row
+        if cfg.stim_mode == "extracellular":
+            i_inj, v_ext = model.extracellular(row, const)
+        else:
+            i_inj = row if cfg.stim_mode == "current" else jnp.zeros_like(row)
             v_ext = jnp.zeros_like(row)
 
-        # 4. point conductances per site: synapses + noise
+        # 4. point conductances per site: synapses (+ the model's noise), then the cells' step
         g_syn = B - A  # [C, n] uS
         g_lin = jnp.zeros((n, layout.sites), DTYPE)
         gE_lin = jnp.zeros((n, layout.sites), DTYPE)
@@ -302,30 +257,12 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
             else:
                 g_lin = g_lin.at[:, site].add(g_syn[c])
                 gE_lin = gE_lin.at[:, site].add(g_syn[c] * net["e_rev"][c])
+        inputs = {"g": g_lin, "gE": gE_lin, "g_nmda": g_nmda, "i_inj": i_inj, "v_ext": v_ext}
+        inputs = model.noise.apply(ou, noise, const, inputs)
+        result = model.step(y["cell"], der, const, inputs, dt, t_new, y["t_last"])
+        hard = result.spiked
 
-        if layout.model == "rcsd":
-            on = noise["mask"]  # [n, 2 sites, 2 (e, i)]
-            g_noise = jnp.maximum(0.0, noise["g0"] + ou) * on
-            g_lin = g_lin + g_noise.sum(-1)
-            gE_lin = gE_lin + g_noise[..., 0] * const["E_e"] + g_noise[..., 1] * const["E_i"]
-            pt = {"g": g_lin, "gE": gE_lin, "g_nmda": g_nmda}
-            cells, membrane = rcsd.step(y["cell"], der, const, pt, i_inj, v_ext, dt)
-            v_old, v_new = y["cell"]["V"][:, 0], cells["V"][:, 0]
-            threshold = der["V_threshold"]
-            hard = (v_old < threshold) & (v_new >= threshold) & ((t_new - y["t_last"]) >= refractory)
-            i_mem = rcsd.membrane_currents_uA(membrane, der)
-            v_soma = v_new
-        else:
-            noise_current = (noise["mean"] + ou[:, 0, 0])[:, None]  # nA, OU current noise
-            pt = {"g": g_lin[:, 0], "gE": gE_lin[:, 0], "g_nmda": g_nmda[:, 0]}
-            step_fn = point.lif_step if layout.model == "lif" else point.izhikevich_step
-            cells, hard, current, v_soma = step_fn(
-                y["cell"], der, const, pt, (i_inj + noise_current)[:, 0], dt, t_new, y["t_last"]
-            )
-            threshold = der["v_th"] if layout.model == "lif" else const["v_peak"]
-            i_mem = (current * 1e-3)[:, None]  # uA
-
-        spike = _spike_value(hard, v_soma, threshold, cfg.surrogate)
+        spike = _spike_value(hard, result.v, result.threshold, cfg.surrogate)
         t_last = jnp.where(hard, t_new, y["t_last"])
 
         # 5. synapse states relax (cnexp after the voltage update, as NEURON)
@@ -338,7 +275,7 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
         else:
             overflow = y["overflow"]
         return {
-            "cell": cells,
+            "cell": result.state,
             "A": A,
             "B": B,
             "ou": ou,
@@ -347,7 +284,7 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
             "overflow": overflow,
             "t_last": t_last,
             "spiked": spike,
-            "i_mem": i_mem,
+            "i_mem": result.current,
             "step": step + 1.0,
         }
 
@@ -366,22 +303,10 @@ def _updates_until(s, dt: float, noise_h: float):
     return jnp.floor((s + 0.5) * dt / noise_h + NOISE_TIE)
 
 
-def spike_step_offset(model: str) -> int:
-    """Steps between the start of the step whose update crossed threshold and the spike's time stamp.
-
-    RCSD: 1 (the crossing is detected after the step, at ``(s + 1) dt``, as NEURON's fixed-step
-    threshold detection does). Point models: 0 (the spike carries the start time ``s dt`` of the
-    step, brian2's convention and livn's point-model contract). A synaptic event arrives at the
-    spike's time stamp plus the axonal delay, so the conductance starts to rise at the same moment
-    on every backend.
-    """
-    return 1 if model == "rcsd" else 0
-
-
 def _schedule(arrivals, hard, spike, s, net, L, budget, mode="cond"):
     """Add the events of this step's spikes to the arrival ring, ``delay`` steps ahead.
 
-    A spike stamped at the start of step ``s`` (see :func:`spike_step_offset`; the caller passes
+    A spike stamped at the start of step ``s`` (see ``DiffraxModel.spike_step_offset``; the caller passes
     the stamped step) reaches its targets at the start of step ``s + delay`` (NEURON delivers a
     NetCon event at ``t_spike + delay``; delays are whole steps here). When at
     most ``budget`` cells spike, only their outgoing edges are touched (padded CSR by presynaptic
@@ -412,33 +337,37 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
     """Advance ``state`` by ``cfg.n_steps`` steps; pure and differentiable.
 
     ``params``: ``{"cell": {name: [n]}, "weights": [C], "noise": {name: scalar}}`` (differentiable);
-    ``static``: network arrays (edge lists, per-class kinetics, noise masks), see
-    :func:`livn_diffrax.env.Env._static_arrays`; ``stim``: ``[T, n, sites]`` (mV or nA) or None;
+    ``static``: network arrays (``static["net"]``: edge lists and per-class kinetics, see
+    :meth:`livn_diffrax.env.Env._layout`; the rest: the noise's
+    :meth:`~livn_diffrax.models.Noise.static_arrays`); ``stim``: ``[T, n, sites]`` (mV or nA) or None;
     ``streams``: where the noise comes from, ``{"key": PRNG key, "seed": uint32}`` (see
     :func:`noise_streams`): RCSD draws from the Random123 streams keyed by ``seed`` exactly as the
     NEURON backend does (:mod:`livn_diffrax.random123`; the state's ``rng`` counts the words each
     stream used), point models from ``fold_in(key, global step)``.
     Returns ``(final_state, outputs)`` with ``outputs["spikes"]`` bool ``[n_steps, n]`` (a crossing
-    in step k, stamped at ``(k + spike_step_offset(model)) dt`` after the start), and where recording is on
+    in step k, stamped at ``(k + layout.model.spike_step_offset) dt`` after the start), and where recording is on
     ``outputs["v"]`` ``[T, n]`` (mV) and ``outputs["i"]`` ``[T, n, sites]`` (uA) sampled at
     ``k * record_every * dt`` for ``k = 0 .. T-1``.
     """
-    der = cell_derived(layout, params["cell"], const)
+    model = layout.model
+    der = model.derived(params["cell"], const)
     net = dict(static["net"])
     net["weights"] = params["weights"]
-    noise = _noise_arrays(layout, params["noise"], static)
+    noise = model.noise.arrays(params["noise"], static)
     args = {"net": net, "der": der, "noise": noise, "streams": streams, "step0": jnp.round(state["step"]).astype(jnp.int32)}
     if stim is not None:
         args["stim"] = stim
     advance = make_advance(layout, cfg, const)
-    term = NetworkTerm(advance=advance)
+    view = functools.partial(record_view, model)
+    term = NetworkTerm(advance=advance, view=view)
     t_start = state["step"] * cfg.dt
     grid = t_start + cfg.dt * jnp.arange(cfg.n_steps + 1, dtype=DTYPE)
     subs = [diffrax.SubSaveAt(t1=True), diffrax.SubSaveAt(steps=True, fn=lambda t, y, a: y["spiked"] > 0.5)]
     if cfg.record_every:
         n_samples = cfg.n_steps // cfg.record_every
         ts = t_start + cfg.dt * cfg.record_every * jnp.arange(n_samples, dtype=DTYPE)
-        subs.append(diffrax.SubSaveAt(ts=ts, fn=_record))
+        # called on the full state at the start, on the dense view (already recorded) afterwards
+        subs.append(diffrax.SubSaveAt(ts=ts, fn=lambda t, y, a: view(y) if "cell" in y else y))
     adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=cfg.checkpoints)
     solution = diffrax.diffeqsolve(
         term,
@@ -474,33 +403,6 @@ def noise_streams(seed: Any) -> dict:
     return {"key": key, "seed": jnp.asarray(seeds.astype(np.uint32))}
 
 
-def _record_view(y):
+def record_view(model: DiffraxModel, y):
     """What recordings read from a state: soma potential ``v [n]`` (mV), currents ``i [n, sites]`` (uA)."""
-    v = y["cell"]["V"][:, 0] if "V" in y["cell"] else y["cell"]["v"]
-    return {"v": v, "i": y["i_mem"]}
-
-
-def _record(t, y, args):
-    """SaveAt function: called on the full state at the start, on the dense view afterwards."""
-    return _record_view(y) if "cell" in y else y
-
-
-def _noise_arrays(layout: Layout, noise: dict, static: dict) -> dict:
-    """Per-site OU parameters from the noise parameter dict (RCSD: conductances; point: currents)."""
-    if layout.model == "rcsd":
-        masks = static["noise_mask"]  # [n, 2, 2] 1.0 where the component exists at that site
-        sigma = jnp.stack([noise["std_e"], noise["std_i"]])
-        g0 = jnp.stack([noise["g_e0"], noise["g_i0"]])
-        # the mean conductances apply whether or not the std are zero, as on the NEURON backend (the
-        # published Gfluct3 `on` switch dropped them silently when both std were 0; RCSD.md 4)
-        return {
-            "tau": jnp.stack([noise["tau_e"], noise["tau_i"]]),
-            "std": sigma * masks,
-            "g0": g0 * masks,
-            "mask": masks,
-        }
-    return {
-        "tau": jnp.reshape(noise["tau"], (1,)),
-        "std": jnp.reshape(noise["std"], (1,)),
-        "mean": noise["mean"],
-    }
+    return {"v": model.soma_voltage(y["cell"]), "i": y["i_mem"]}

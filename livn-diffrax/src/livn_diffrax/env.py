@@ -28,6 +28,11 @@ Batching
     :meth:`Env.run_batch` simulates many trials or parameter sets in one vmapped call (a leading
     batch axis on stimuli, seeds, weights), returning one Run per trial.
 
+Models
+    Each model runs through its implementation (``env.implementation``, a
+    :class:`livn_diffrax.models.DiffraxModel` registered by a plugin's
+    ``livn_model_implementations`` hook); nothing here depends on which model it is.
+
 Stimulus
     ``current``: nA at the soma. ``extracellular``: mV at each compartment; on RCSD the field acts
     only through the soma-dendrite coupling (RCSD.md 5.1), so single-compartment V1In (INH) cells
@@ -48,20 +53,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from livn.env import Env as BaseEnv
+from livn.models import RCSD
 from livn.run import Events, Run, Series
 from livn.stimulus import Stimulus
 
 from livn_diffrax import engine
 from livn_diffrax._precision import DTYPE, require_x64
 from livn_diffrax._pytrees import register_run_pytrees
-from livn_diffrax.rcsd import stack_cell_parameters
 
 __all__ = ["Env", "JaxStimulus"]
 
 register_run_pytrees()
 
-# Compiled simulate functions shared by every Env of the process, keyed by model, network layout
-# and run configuration (the model's constants are closed over, the rest are arguments).
+# Compiled simulate functions shared by every Env of the process, keyed by model (its implementation
+# is part of the layout), network layout and run configuration (the model's constants are closed
+# over, the rest are arguments).
 _COMPILED: dict[Any, Any] = {}
 
 
@@ -93,7 +99,7 @@ def _is_traced(tree: Any) -> bool:
 
 
 class Env(BaseEnv):
-    """livn Env on JAX/diffrax: RCSD (default), LIF and Izhikevich networks; differentiable.
+    """livn Env on JAX/diffrax: RCSD (default), LIF, Izhikevich and plugin models; differentiable.
 
     Extra keyword argument: ``surrogate`` (float or None, 1/mV): slope of the sigmoid surrogate
     gradient for spikes transmitted by synapses; None (default) differentiates pathwise.
@@ -104,8 +110,8 @@ class Env(BaseEnv):
     gpu = True
     mpi = False
     multicompartment = True
-    supported_models = ("rcsd", "lif", "izhikevich")
-    default_model = "rcsd"
+    signals = ("spikes", "voltage", "membrane_current")
+    default_model = RCSD.name
     default_dt = None  # the model's recommended step: 0.025 ms for RCSD (NEURON's), 0.1 ms for point models
 
     def __init__(self, system: Any, model: Any = None, io: Any = None, seed: int = 123, comm: Any = None,
@@ -122,78 +128,38 @@ class Env(BaseEnv):
     def _draw_cell_params(self) -> None:
         """Per-cell parameters of every population from ``Env.cell_parameters`` (the draws every backend
         makes for this seed, with ``set_cell_params`` overrides), concatenated in gid order."""
-        system, model = self.system, self.model
+        system = self.system
         parts = [(system.population_ranges[p][1], self.cell_parameters(p)) for p in system.populations]
-        if model.name == "rcsd":
-            raw = stack_cell_parameters(parts)
-        else:
-            raw = {
-                k: np.concatenate([np.broadcast_to(np.asarray(p[k], dtype=np.float64), (c,)) for c, p in parts])
-                for k in parts[0][1]
-            }
+        raw = self.implementation.stack_cell_parameters(parts)
         self.cell_params = {k: jnp.asarray(v, DTYPE) for k, v in raw.items()}
-        self._is_brk = np.asarray(raw["is_brk"]) > 0 if "is_brk" in raw else np.zeros(len(raw[next(iter(raw))]), bool)
+        self._cell_sites = self.implementation.cell_sites(raw)
+        self._static_noise = self.implementation.noise.static_arrays(raw)
         self._params_seed = self.seed
 
     def _init(self) -> None:
-        model = self.model
         self._draw_cell_params()
-        self._const = {k: float(v) for k, v in model.constants.items()}
-        if model.name != "rcsd":
-            # point models: synaptic NMDA block constants are shared with RCSD's spec
-            from livn.models.rcsd import CONSTANTS
-
-            for name in ("nmda_gamma", "nmda_mg", "nmda_kd"):
-                self._const.setdefault(name, float(CONSTANTS[name]))
-            self._const["noise_h"] = 0.0  # 0: the OU current is updated every step
-        self._classes = self._synapse_classes()
+        self._const = self.implementation.constants(self.model)
         self._streams = engine.noise_streams(self.seed)
         self._state = None
         self._layouts: dict[float, tuple[engine.Layout, dict]] = {}
 
-    def _synapse_classes(self) -> list[dict[str, Any]]:
-        """One class per (projection, receptor): weight name, site, kinetics and edges."""
-        system = self.system
-        kind_of = system.population_kinds
-        classes = []
-        for (post, pre), projection in system.projections.items():
-            for receptor, spec in projection.receptors.items():
-                two_compartment = self.model.name == "rcsd" and kind_of[post] == "EXC"
-                site = 1 if (two_compartment and projection.section != "soma") else 0
-                factor, tau_r = engine._double_exp_factor(float(spec.tau_rise), float(spec.tau_decay))
-                classes.append({
-                    "name": f"{post}_{pre}-{projection.section}-{receptor}-weight",
-                    "site": site,
-                    "nmda": receptor.upper().startswith("NMDA"),
-                    "tau_r": tau_r,
-                    "tau_d": float(spec.tau_decay),
-                    "e_rev": float(spec.e_rev),
-                    "scale": float(spec.g_unit) * factor,
-                    "pre": np.asarray(projection.pre_gids, dtype=np.int64),
-                    "post": np.asarray(projection.post_gids, dtype=np.int64),
-                    "distances": np.asarray(projection.distances, dtype=np.float64),
-                })
-        return classes
-
     def _layout(self, dt: float) -> tuple[engine.Layout, dict]:
-        """The static network description and arrays for step ``dt`` (delays depend on dt)."""
+        """The static network description and arrays for step ``dt`` (delays depend on dt).
+
+        Built from the network table (``self.network``): one synapse class per (projection,
+        receptor), its rows' gids and delays; the model places each class on a site.
+        """
         key = round(dt, 12)
         if key in self._layouts:
             return self._layouts[key]
-        n = self.system.num_neurons
-        sites = 2 if self.model.name == "rcsd" else 1
-        pre, segment, delay = [], [], []
-        for c, cls in enumerate(self._classes):
-            steps = np.rint(np.maximum(cls["distances"] / 250.0, 2.0 * dt) / dt).astype(np.int64)
-            pre.append(cls["pre"])
-            segment.append(c * n + cls["post"])
-            delay.append(steps)
-        if pre:
-            pre_a, seg_a, delay_a = (np.concatenate(x) for x in (pre, segment, delay))
-        else:
-            pre_a = seg_a = delay_a = np.zeros(0, np.int64)
+        network, n = self.network, self.system.num_neurons
+        kind_of = self.system.population_kinds
+        classes = network.classes
+        delay_a = network.delay_steps(dt)
+        pre_a = network.pre
+        seg_a = network.klass.astype(np.int64) * n + network.post
         buffer_len = int(delay_a.max()) + 2 if delay_a.size else 2
-        n_classes = len(self._classes)
+        n_classes = len(classes)
         # outgoing edges per presynaptic cell (padded CSR) for event scheduling at spike time
         order = np.argsort(pre_a, kind="stable")
         out_degree = np.bincount(pre_a, minlength=n) if pre_a.size else np.zeros(n, np.int64)
@@ -207,11 +173,10 @@ class Env(BaseEnv):
         out_delay[pre_a[order], position] = delay_a[order]
         out_valid[pre_a[order], position] = 1.0
         layout = engine.Layout(
-            model=self.model.name,
+            model=self.implementation,
             n=n,
-            classes=tuple((c["site"], c["nmda"]) for c in self._classes),
+            classes=tuple((self.implementation.synapse_site(kind_of[c.post], c.section), c.nmda) for c in classes),
             buffer_len=buffer_len,
-            sites=sites,
             sparse_spikes=min(n, 8 + n // 100),
         )
         # numpy only: this is cached on the env and may be built while a JAX trace is active
@@ -222,27 +187,20 @@ class Env(BaseEnv):
             "out_segment": out_segment.astype(np.int32),
             "out_delay": out_delay.astype(np.int32),
             "out_valid": out_valid,
-            "tau_r": np.asarray([c["tau_r"] for c in self._classes], np.float64).reshape(-1),
-            "tau_d": np.asarray([c["tau_d"] for c in self._classes], np.float64).reshape(-1),
-            "e_rev": np.asarray([c["e_rev"] for c in self._classes], np.float64).reshape(-1),
-            "scale": np.asarray([c["scale"] for c in self._classes], np.float64).reshape(-1),
+            "tau_r": np.asarray([c.tau_rise for c in classes], np.float64).reshape(-1),
+            "tau_d": np.asarray([c.tau_decay for c in classes], np.float64).reshape(-1),
+            "e_rev": np.asarray([c.e_rev for c in classes], np.float64).reshape(-1),
+            "scale": np.asarray([c.g_unit * c.peak_factor for c in classes], np.float64).reshape(-1),
         }
-        static = {"net": net}
-        if self.model.name == "rcsd":
-            is_exc = self._is_brk
-            mask = np.zeros((n, 2, 2))
-            mask[is_exc, 0, 1] = 1.0  # EXC soma: inhibitory component only
-            mask[is_exc, 1, 0] = 1.0  # EXC dendrite: excitatory component only
-            mask[~is_exc, 0, :] = 1.0  # INH soma: both
-            static["noise_mask"] = mask
+        static = {"net": net, **self._static_noise}
         self._layouts[key] = (layout, static)
         return layout, static
 
     # -- parameters as pytrees ------------------------------------------------------------------
     def params(self) -> dict[str, Any]:
         """The differentiable parameters: ``{"cell": {name: [n]}, "weights": [C], "noise": {name: ()}}``."""
-        weights = jnp.stack([jnp.asarray(self.weights[c["name"]], DTYPE) for c in self._classes]) if self._classes \
-            else jnp.zeros((0,), DTYPE)
+        per_class = self.network.class_weights(self.weights)
+        weights = jnp.stack([jnp.asarray(w, DTYPE) for w in per_class]) if per_class else jnp.zeros((0,), DTYPE)
         noise = {k: jnp.asarray(v, DTYPE) for k, v in self.noise.items()}
         return {"cell": dict(self.cell_params), "weights": weights, "noise": noise}
 
@@ -298,15 +256,11 @@ class Env(BaseEnv):
         if not self.initialized:
             raise RuntimeError("call env.init() first (livn.make() does it for you)")
 
-    # -- recording hooks (the base stores the request; runs read self.recording) -------------------
-    def _record_spikes(self, population: str | None = None) -> None:
-        """Spikes are always detected; the request selects the population returned."""
-
-    def _record_voltage(self, population: str | None = None, dt: float = 0.1) -> None:
-        """Soma potential (mV) every ``dt`` ms."""
-
-    def _record_membrane_current(self, population: str | None = None, dt: float = 0.1) -> None:
-        """Transmembrane current per compartment (uA, ionic + capacitive; NEURON's i_membrane_)."""
+    # -- recording (the base stores the request; runs read self.recording) ---------------------------
+    def _record(self, what: str, population: str | None, **options: Any) -> None:
+        """Nothing to set up: every run detects spikes, and samples the soma potential (mV) and the
+        transmembrane current per compartment (uA, ionic + capacitive; NEURON's i_membrane_) every
+        ``dt`` ms when ``self.recording`` asks for them; the request selects the population returned."""
 
     # -- running ------------------------------------------------------------------------------------
     def _check_stimulus(self, stimulus: Any, duration: float, dt: float) -> Any:
@@ -334,18 +288,12 @@ class Env(BaseEnv):
             raise ValueError(f"duration {duration} ms is not a whole number of steps of dt={dt} ms")
         return n_steps
 
-    def _record_stride(self, dt: float) -> tuple[int, int, int]:
-        """(steps between samples, voltage subsampling, current subsampling)."""
-        wanted = []
-        for what in ("voltage", "membrane_current"):
-            if what in self.recording:
-                rec_dt = float(self.recording[what]["dt"])
-                stride = int(round(rec_dt / dt))
-                if stride < 1 or not math.isclose(stride * dt, rec_dt, rel_tol=1e-9):
-                    raise ValueError(f"recording dt {rec_dt} ms for {what} must be a whole multiple of dt={dt} ms")
-                wanted.append(stride)
-            else:
-                wanted.append(0)
+    def _sampling_strides(self, dt: float) -> tuple[int, int, int]:
+        """(steps between samples, voltage subsampling, current subsampling); core checked the multiples."""
+        wanted = [
+            int(round(float(self.recording[what]["dt"]) / dt)) if what in self.recording else 0
+            for what in ("voltage", "membrane_current")
+        ]
         strides = [w for w in wanted if w]
         base = math.gcd(*strides) if strides else 0
         return base, (wanted[0] // base if wanted[0] else 0), (wanted[1] // base if wanted[1] else 0)
@@ -382,7 +330,7 @@ class Env(BaseEnv):
 
     def _function(self, layout: engine.Layout, cfg: engine.RunConfig):
         """The jit-compiled simulate for this layout and configuration (cached)."""
-        key = (self.model.name, layout, cfg)
+        key = (self.model.name, layout, cfg, tuple(sorted(self._const.items())))
         if key not in _COMPILED:
             const = self._const
 
@@ -407,10 +355,10 @@ class Env(BaseEnv):
             self._state = state
         return state
 
-    def _run(self, duration: float, stimulus: Any, dt: float) -> Run:
+    def _run(self, duration: float, stimulus: Any, dt: float) -> dict[str, Any]:
         layout, static = self._layout(dt)
         n_steps = self._steps(duration, dt)
-        stride, v_sub, i_sub = self._record_stride(dt)
+        stride, v_sub, i_sub = self._sampling_strides(dt)
         if stride and n_steps % stride:
             raise ValueError(f"duration {duration} ms is not a whole number of recording intervals ({stride * dt} ms)")
         mode, stim, stim_dt = self._stimulus_array(stimulus, layout.sites)
@@ -422,7 +370,7 @@ class Env(BaseEnv):
         traced = _is_traced((final, outputs))
         if not traced:
             self._state = final
-        return self._make_run(outputs, duration, dt, stride, v_sub, i_sub, traced)
+        return self._signals(outputs, dt, stride, v_sub, i_sub, traced)
 
     def run_batch(
         self,
@@ -456,7 +404,8 @@ class Env(BaseEnv):
         batch = sizes.pop()
         layout, static = self._layout(dt)
         n_steps = self._steps(duration, dt)
-        stride, v_sub, i_sub = self._record_stride(dt)
+        self._check_recording_intervals(dt)
+        stride, v_sub, i_sub = self._sampling_strides(dt)
         mode, stim, stim_dt = "none", None, 1.0
         if stimuli is not None:
             if stimulus_dt is None:
@@ -471,7 +420,7 @@ class Env(BaseEnv):
                 pad = jnp.zeros((*stim.shape[:-1], layout.sites - stim.shape[-1]), DTYPE)
                 stim = jnp.concatenate([stim, pad], axis=-1)
         params = self.params()
-        names = [c["name"] for c in self._classes]
+        names = self.network.weight_names
         if weights:
             unknown = set(weights) - set(names)
             if unknown:
@@ -488,7 +437,8 @@ class Env(BaseEnv):
         budget = min(layout.n, 32 + layout.n // 20)
         for events in ("sparse", "dense"):
             cfg = self._config(n_steps, dt, stride, mode, stim_dt, events=events, spike_budget=budget)
-            key = ("batch", self.model.name, layout, cfg, bool(weights), stim is not None)
+            key = ("batch", self.model.name, layout, cfg, tuple(sorted(self._const.items())), bool(weights),
+                   stim is not None)
             if key not in _COMPILED:
 
                 def run_fn(p, s, st, x, k, cfg=cfg, const=self._const):
@@ -501,45 +451,45 @@ class Env(BaseEnv):
                 break
         outputs = jax.tree_util.tree_map(np.asarray, outputs)
         return [
-            self._make_run(jax.tree_util.tree_map(lambda a, b=b: a[b], outputs), duration, dt, stride, v_sub, i_sub, False)
+            self.assemble_run(
+                self._signals(jax.tree_util.tree_map(lambda a, b=b: a[b], outputs), dt, stride, v_sub, i_sub, False),
+                duration,
+            )
             for b in range(batch)
         ]
 
-    def _rows(self, population: str | None) -> np.ndarray:
-        if population is None:
-            return np.arange(self.system.num_neurons)
-        start, count = self.system.population_ranges[population]
-        return np.arange(start, start + count)
-
-    def _make_run(self, outputs: dict, duration: float, dt: float, stride: int, v_sub: int, i_sub: int,
-                  traced: bool) -> Run:
-        spikes = voltage = current = None
-        if "spikes" in self.recording and not traced:
-            raster = np.asarray(outputs["spikes"])
-            steps, cells = np.nonzero(raster)
-            keep = np.isin(cells, self._rows(self.recording["spikes"]["population"]))
-            times = (steps[keep] + engine.spike_step_offset(self.model.name)) * dt
-            ids = cells[keep].astype(np.int64)
-            order = np.lexsort((ids, times))
-            spikes = Events(ids[order], times[order])
+    def _signals(self, outputs: dict, dt: float, stride: int, v_sub: int, i_sub: int,
+                 traced: bool) -> dict[str, Any]:
+        """``{signal: Events | Series}`` of the recording from a simulation's outputs (spikes None when traced)."""
+        signals: dict[str, Any] = {}
+        if "spikes" in self.recording:
+            signals["spikes"] = None
+            if not traced:
+                raster = np.asarray(outputs["spikes"])
+                steps, cells = np.nonzero(raster)
+                keep = np.isin(cells, self.network.population_gids(self.recording["spikes"]["population"]))
+                times = (steps[keep] + self.implementation.spike_step_offset) * dt
+                ids = cells[keep].astype(np.int64)
+                order = np.lexsort((ids, times))
+                signals["spikes"] = Events(ids[order], times[order])
         if "voltage" in self.recording:
-            rows = self._rows(self.recording["voltage"]["population"])
+            rows = self.network.population_gids(self.recording["voltage"]["population"])
             values = jnp.asarray(outputs["v"])[::v_sub][:, rows].T
-            voltage = Series(rows, values if traced else np.asarray(values), stride * v_sub * dt)
+            signals["voltage"] = Series(rows, values if traced else np.asarray(values), stride * v_sub * dt)
         if "membrane_current" in self.recording:
-            rows = self._rows(self.recording["membrane_current"]["population"])
+            rows = self.network.population_gids(self.recording["membrane_current"]["population"])
             i = jnp.asarray(outputs["i"])[::i_sub]  # [T, n, sites]
-            if self.model.name == "rcsd":
-                two = self._is_brk[rows]
-                cell_idx = np.concatenate([[g, g] if t else [g] for g, t in zip(rows, two)]).astype(np.int64)
-                site_idx = np.concatenate([[0, 1] if t else [0] for t in two]).astype(np.int64)
-                names = tuple(self.model.sites[s] for s in site_idx)
-            else:
-                cell_idx, site_idx, names = rows, np.zeros(len(rows), np.int64), None
+            # one row per (cell, site) the cell has, gid-major
+            counts = self._cell_sites[rows]
+            cell_idx = np.repeat(rows, counts).astype(np.int64)
+            site_idx = np.concatenate([np.arange(c, dtype=np.int64) for c in counts]) if rows.size \
+                else np.zeros(0, np.int64)
+            names = tuple(self.model.sites[s] for s in site_idx) if self.implementation.sites > 1 else None
             values = i[:, cell_idx, site_idx].T
-            current = Series(cell_idx, values if traced else np.asarray(values), stride * i_sub * dt, names)
-        return Run(spikes=spikes, voltage=voltage, current=current, t0=float(self.t), duration=float(duration),
-                   population_ranges=dict(self.system.population_ranges))
+            signals["membrane_current"] = Series(
+                cell_idx, values if traced else np.asarray(values), stride * i_sub * dt, names
+            )
+        return signals
 
     def _clear(self) -> None:
         # clear(seed=...) must start as a new env with that seed would: new noise stream and, for

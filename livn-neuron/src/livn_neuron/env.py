@@ -32,11 +32,6 @@ means ``COMM_WORLD``) puts gid ``g`` on rank ``g % size``; spikes travel through
 them on rank 0. A rank that raises prints its traceback and aborts the whole job
 (``comm.Abort``), so no rank is left waiting. NEURON holds one network per process: making a new
 neuron Env releases the previous one (which then refuses to run).
-
-Defaults: ``make("EI3")``/``make("EI4")`` apply the weights and noise tuned on this backend
-(``livn.models.rcsd``: noise g_e0 1 nS, g_i0 5 nS, std half the mean, tau 2.728/10.49 ms;
-EXC->EXC AMPA 0.5 / NMDA 0.05, EXC->INH AMPA 0.2 / NMDA 0.02, GABA_A 3 contacts): EI3 fires at
-~3 Hz (EXC) and ~8 Hz (INH) over 1 s without runaway, after a ~100 ms transient from v_init.
 """
 
 
@@ -275,6 +270,7 @@ class Env(BaseEnv):
         every section, rows gid-major, site-minor (``soma`` then ``dend`` for RCSD's EXC cells),
         including the capacitive current, all ionic and point-process currents.
         """
+        self._check_active()
         if what == "spikes":
             return
         gids = self._local_gids_of(population)

@@ -12,6 +12,11 @@ use ``RcsdSynNMDA`` (Mg block), the others ``RcsdSyn``; the EXC soma takes only 
 noise, the EXC dendrite only the excitatory, the INH soma both (RCSD.md 4); spikes are upward
 crossings of ``V_threshold`` at ``soma(0.5)`` through ``RcsdSpikeFilter`` (2 ms dead time, no
 reset); initialisation is RCSD.md 1.10 (balancing currents, then ``finitialize(v_init)`` twice).
+
+Defaults: ``make("EI3")``/``make("EI4")`` apply the weights and noise tuned on this backend
+(``livn.models.rcsd``: noise g_e0 1 nS, g_i0 5 nS, std half the mean, tau 2.728/10.49 ms;
+EXC->EXC AMPA 0.5 / NMDA 0.05, EXC->INH AMPA 0.2 / NMDA 0.02, GABA_A 3 contacts): EI3 fires at
+~3 Hz (EXC) and ~8 Hz (INH) over 1 s without runaway, after a ~100 ms transient from v_init.
 """
 
 from __future__ import annotations

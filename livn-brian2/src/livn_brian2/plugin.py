@@ -1,0 +1,23 @@
+"""livn-brian2's plugin (entry point ``livn-brian2`` of the ``livn`` group): its model implementations.
+
+The implementations are imported only when the brian2 backend asks for them.
+"""
+
+from __future__ import annotations
+
+from livn.hookspecs import hookimpl
+
+__all__ = ["livn_model_implementations"]
+
+BACKEND = "brian2"
+
+
+@hookimpl
+def livn_model_implementations(backend):
+    """Izhikevich and LIF on brian2 (:class:`livn_brian2.models.Brian2Model` objects)."""
+    if backend != BACKEND:
+        return {}
+    from livn_brian2.models.izhikevich import IZHIKEVICH_BRIAN2
+    from livn_brian2.models.lif import LIF_BRIAN2
+
+    return {implementation.name: implementation for implementation in (IZHIKEVICH_BRIAN2, LIF_BRIAN2)}

@@ -1,0 +1,25 @@
+"""The livn plugin of the diffrax backend (entry point ``livn-diffrax`` in the group ``livn``).
+
+It registers how diffrax runs livn-core's models; the implementations (and JAX) are imported only
+when the diffrax backend asks, so loading the plugin stays cheap.
+"""
+
+from __future__ import annotations
+
+from livn import hookimpl
+
+__all__ = ["livn_model_implementations"]
+
+
+@hookimpl
+def livn_model_implementations(backend):
+    """RCSD, LIF and Izhikevich on diffrax (:mod:`livn_diffrax.models`)."""
+    if backend != "diffrax":
+        return {}
+    from livn.models import IZHIKEVICH, LIF, RCSD
+
+    from livn_diffrax.models.izhikevich import IZHIKEVICH_DIFFRAX
+    from livn_diffrax.models.lif import LIF_DIFFRAX
+    from livn_diffrax.models.rcsd import RCSD_DIFFRAX
+
+    return {RCSD.name: RCSD_DIFFRAX, LIF.name: LIF_DIFFRAX, IZHIKEVICH.name: IZHIKEVICH_DIFFRAX}

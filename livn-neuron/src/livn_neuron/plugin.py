@@ -1,0 +1,28 @@
+"""livn-neuron's plugin (entry point ``livn-neuron`` in the group ``livn``): the models it runs.
+
+Loading it imports neither NEURON nor the implementations; they are imported when the neuron
+backend asks for its models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livn.hookspecs import hookimpl
+
+__all__ = ["livn_model_implementations"]
+
+#: The backend name this plugin serves (``livn_neuron.env.Env.backend_name``).
+BACKEND = "neuron"
+
+
+@hookimpl
+def livn_model_implementations(backend: str) -> dict[str, Any]:
+    """``{model name: NeuronModel}`` for the neuron backend; nothing for the others."""
+    if backend != BACKEND:
+        return {}
+    from livn.models import RCSD
+
+    from livn_neuron.models import rcsd
+
+    return {RCSD.name: rcsd.IMPLEMENTATION}
