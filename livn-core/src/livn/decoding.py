@@ -435,8 +435,8 @@ class ISICV(Decoding):
         n = int(env.system.num_neurons)
         cv = self.per_cell(ids, times, n)
         if self.by == "cell":
-            groups = [cv[i : i + 1] for i in range(n)]
-        elif self.by == "network":
+            return np.where(np.isfinite(cv), cv, self.missing)
+        if self.by == "network":
             groups = [cv]
         else:
             groups = [cv[start : start + count] for start, count in env.system.population_ranges.values()]
@@ -675,7 +675,8 @@ def power_law_exponent(values: Any, x_min: int = 1, x_max: int | None = None) ->
     Only ``values`` in ``[x_min, x_max]`` enter (``x_max=None``: no upper cutoff). The
     log-likelihood ``-alpha sum(ln x) - m ln Z(alpha)`` with ``Z = sum_{x=x_min}^{x_max} x^-alpha``
     (the Hurwitz zeta ``zeta(alpha, x_min)`` without cutoff; Clauset, Shalizi & Newman 2009, eq.
-    3.5) is maximised over ``alpha`` in ``(1, 10]`` (``(0, 10]`` with a cutoff). Returns ``(alpha,
+    3.5) is maximised over ``alpha`` in ``(1, 10]`` (``(0, 10]`` with a cutoff ``x_max - x_min <=
+    10^6``, whose sum is taken term by term). Returns ``(alpha,
     standard error)``, the error ``1 / sqrt(-d^2 lnL / d alpha^2)`` at the optimum; ``(nan, nan)``
     with fewer than 2 values in range or all of them equal to ``x_min``.
     """

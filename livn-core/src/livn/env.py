@@ -239,19 +239,19 @@ class Env(abc.ABC):
         ``run()`` has checked the arguments and the recording intervals, and assembles the Run.
         """
 
-    def _record(self, what: str, population: str | None, **options: Any) -> None:
+    def _record(self, what: str, population: str | None, **options: Any) -> None:  # noqa: B027 - optional hook, a no-op unless the backend needs it
         """Backend hook: ``self.recording[what]`` was set (at ``init()`` or after it); set up a monitor."""
 
-    def _clear(self) -> None:
+    def _clear(self) -> None:  # noqa: B027 - optional hook, a no-op unless the backend needs it
         """Backend hook: reset the simulation state to t = 0 (same network, same seed)."""
 
-    def _close(self) -> None:
+    def _close(self) -> None:  # noqa: B027 - optional hook, a no-op unless the backend needs it
         """Backend hook: free simulator resources."""
 
-    def _weights_changed(self) -> None:
+    def _weights_changed(self) -> None:  # noqa: B027 - optional hook, a no-op unless the backend needs it
         """Backend hook: ``self.weights`` changed after ``init()``."""
 
-    def _noise_changed(self) -> None:
+    def _noise_changed(self) -> None:  # noqa: B027 - optional hook, a no-op unless the backend needs it
         """Backend hook: ``self.noise`` changed after ``init()``."""
 
     # -- parameters -----------------------------------------------------------------------------
