@@ -8,8 +8,8 @@ import numpy as np
 from diffrax_helpers import quiet_env, step_current
 from livn.models.rcsd import RCSD
 from livn.stimulus import Stimulus
-from livn_diffrax.models import rcsd
 from livn_diffrax._precision import require_x64
+from livn_diffrax.models import rcsd
 
 require_x64()
 
