@@ -47,7 +47,7 @@ def reference_network(env):
     import brian2 as b2
     from livn_brian2.model import MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE, peak_factor
 
-    system, cells = env.system, env.network.neurons
+    system, cells = env.system, env.simulation.neurons
     n = system.num_neurons
     target = "cython" if env.codegen == "cython" else "numpy"
     b2.prefs.codegen.target = target

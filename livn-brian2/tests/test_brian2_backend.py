@@ -15,7 +15,7 @@ from livn.stimulus import Stimulus
 from livn.system import ParallelSystem, Receptor
 from livn_brian2 import config
 from livn_brian2.functions import lif_step, mg_block
-from livn_brian2.model import MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE, peak_factor
+from livn_brian2.model import MG_CONCENTRATION, MG_SENSITIVITY, MG_VOLTAGE_SLOPE
 
 QUIET = {"mean": 0.0, "std": 0.0, "tau": 5.0}
 
@@ -40,6 +40,74 @@ def test_brian2_is_the_default_backend(monkeypatch):
 def test_rcsd_is_a_capability_error():
     with pytest.raises(CapabilityError, match="diffrax"):
         livn.make("EI1", backend="brian2", model="rcsd")
+
+
+# -- models as plugins -------------------------------------------------------------------------------------------
+def test_the_plugin_registers_izhikevich_and_lif_for_brian2_only():
+    from livn.models import IZHIKEVICH, LIF
+    from livn_brian2 import plugin
+    from livn_brian2.env import Env
+    from livn_brian2.models import Brian2Model
+
+    implementations = Env.implementations()
+    assert {IZHIKEVICH.name, LIF.name} <= set(implementations)
+    assert all(isinstance(implementations[name], Brian2Model) for name in (IZHIKEVICH.name, LIF.name))
+    assert implementations[LIF.name].name == LIF.name
+    assert plugin.livn_model_implementations(backend="diffrax") == {}
+    assert livn.make("EI1", backend="brian2", model="lif").implementation is implementations[LIF.name]
+
+
+def test_a_model_from_another_plugin_runs_on_the_unchanged_backend():
+    """A perfect integrator (C dv/dt = I, reset to 0 at 10 mV) from a plugin the backend never heard of."""
+    from livn import plugins
+    from livn.hookspecs import hookimpl
+    from livn.models import ModelSpec, Parameter
+    from livn.models.noise import POINT_NOISE
+    from livn_brian2.models import Brian2Model
+
+    parameters = (Parameter("C", 0.1, "nF", "capacitance"), Parameter("v_reset", 0.0, "mV", "reset"))
+    spec = ModelSpec(
+        name="brian2-test-integrator",
+        description="perfect integrate-and-fire (a test of the plugin interface)",
+        sites=("soma",),
+        parameters={"EXC": parameters},
+        cell_parameters=lambda kind, n, rng: {p.name: np.full(n, p.value) for p in parameters},
+        noise_parameters=POINT_NOISE,
+        constants={"v_th": 10.0},
+        noise_off={"mean": 0.0, "std": 0.0},
+    )
+    implementation = Brian2Model(
+        name=spec.name,
+        variables=("C : 1 (constant)", "v_reset : 1 (constant)"),
+        reset="v = int(v >= v_th) * v_reset + (1 - int(v >= v_th)) * v",
+        update="v += (dt / ms) * (I_syn + I_noise + I_stim) / C\nv = v - int(v > v_th) * (v - v_th)",
+        threshold="v >= v_th",
+        constants=("v_th",),
+        initial_state=lambda cells, constants: {"v": cells["v_reset"]},
+    )
+
+    class Plugin:
+        @hookimpl
+        def livn_models(self):
+            return [spec]
+
+        @hookimpl
+        def livn_model_implementations(self, backend):
+            return {spec.name: implementation} if backend == "brian2" else {}
+
+    manager = plugins.get_plugin_manager()
+    manager.register(Plugin(), name="brian2-test-integrator")
+    try:
+        env = livn.make({"EXC": 2}, backend="brian2", model=spec.name, record=("spikes", "voltage"), noise=QUIET)
+        run = env.run(100, stimulus=Stimulus(np.array([[0.1, 0.05]]).repeat(1000, 0), dt=0.1, input_mode="current"))
+    finally:
+        manager.unregister(name="brian2-test-integrator")
+    ids, times = np.asarray(run.spikes.ids), np.asarray(run.spikes.times)
+    # 1 and 0.5 mV/ms from 0 to 10 mV: a spike every 10 (20) ms, to within a step
+    assert np.diff(times[ids == 0]) == pytest.approx(10.0, abs=0.11)
+    assert np.diff(times[ids == 1]) == pytest.approx(20.0, abs=0.11)
+    assert (ids == 0).sum() == 9 and (ids == 1).sum() == 5
+    assert np.asarray(run.voltage.values).max() == 10.0
 
 
 # -- codegen ---------------------------------------------------------------------------------------------
@@ -121,9 +189,9 @@ def test_reusing_code_objects_between_runs_changes_nothing():
 
     reused = livn.make("EI1", backend="brian2", seed=8)
     regenerated = livn.make("EI1", backend="brian2", seed=8)
-    regenerated.network._layout = lambda: None  # never reuse: brian2's Network.run every time
+    regenerated.simulation._layout = lambda: None  # never reuse: brian2's Network.run every time
     runs = session(reused)
-    assert reused.network._reusable is not None
+    assert reused.simulation._reusable is not None
     for ours, theirs in zip(runs, session(regenerated), strict=True):
         assert spikes(ours) == spikes(theirs)
         np.testing.assert_array_equal(ours.voltage.values, theirs.voltage.values)
@@ -215,7 +283,7 @@ def test_interleaved_envs_do_not_disturb_each_other():
 def test_seed_changes_cells_and_noise():
     a = livn.make("EI1", backend="brian2", seed=1)
     b = livn.make("EI1", backend="brian2", seed=2)
-    assert not np.array_equal(a.network.neurons.c[:], b.network.neurons.c[:])
+    assert not np.array_equal(a.simulation.neurons.c[:], b.simulation.neurons.c[:])
     assert spikes(a.run(200)) != spikes(b.run(200))
 
 
@@ -239,7 +307,7 @@ def test_izhikevich_cells_match_an_independent_euler_integration(current):
     env.set_noise(QUIET)
     steps = 3000
     run = env.run(300, stimulus=Stimulus(np.full((steps, 2), current), dt=0.1, input_mode="current"))
-    cells = env.network.neurons
+    cells = env.simulation.neurons
     for gid in (0, 1):
         a, b, c, d = (float(getattr(cells, p)[gid]) for p in "abcd")
         want = reference_izhikevich(a, b, c, d, current, 0.1, steps)
@@ -376,13 +444,19 @@ def test_one_receptor_with_different_kinetics_per_target_population():
     assert np.sum(slow_g > slow_g.max() / 2) > 3 * np.sum(fast_g > fast_g.max() / 2)
 
 
-def test_peak_factor_normalises_the_difference_of_exponentials():
-    t = np.linspace(0, 50, 500001)
-    for tr, td in [(0.5, 3.0), (0.3, 6.0), (0.5, 80.0)]:
-        shape = np.exp(-t / td) - np.exp(-t / tr)
-        assert shape.max() * peak_factor(tr, td) == pytest.approx(1.0, rel=1e-6)
-    with pytest.raises(ValueError, match="distinct"):
-        peak_factor(2.0, 2.0)
+def test_equal_rise_and_decay_take_the_alpha_function_limit():
+    """The network table clamps tau_rise below tau_decay: the alpha function, still peaking at weight * g_unit."""
+    alpha = Receptor(tau_rise=2.0, tau_decay=2.0, e_rev=0.0, g_unit=0.0005, weight=1.0)
+    system = WiredSystem(
+        {"EXC": 1, "INH": 1}, {("INH", "EXC"): projection("EXC", "INH", [(0, 1)], [500.0], {"AMPA": alpha})}
+    )
+    env, run = drive_first_cell(system, dict.fromkeys(system.weight_names, 2.0), dt=0.05)
+    ids, times = np.asarray(run.spikes.ids), np.asarray(run.spikes.times)
+    assert (ids == 0).sum() == 1
+    g, _ = conductance(run, 1, alpha.e_rev)
+    t = np.arange(g.size) * 0.05
+    assert g.max() == pytest.approx(2.0 * alpha.g_unit, rel=0.01)
+    assert t[np.argmax(g)] == pytest.approx(times[ids == 0][0] + 2.0 + alpha.tau_decay, abs=0.15)  # alpha peaks at tau
 
 
 def test_weights_by_name_change_activity():

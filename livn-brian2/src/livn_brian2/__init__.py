@@ -1,7 +1,9 @@
-"""livn-brian2: the brian2 backend of livn (Izhikevich and LIF point-neuron cultures).
+"""livn-brian2: the brian2 backend of livn (point-neuron cultures; Izhikevich and LIF built in).
 
 Importing this package does not import brian2; ``livn_brian2.env.Env`` (the ``brian2`` entry point
-of the ``livn.backends`` group) does.
+of the ``livn.backends`` group) does. Models are plugins: ``livn_brian2.plugin`` (entry point
+``livn-brian2`` of the ``livn`` group) registers the :class:`livn_brian2.models.Brian2Model` of
+each built-in model.
 """
 
 from __future__ import annotations

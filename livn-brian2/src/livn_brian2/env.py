@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from livn.env import Env as _BaseEnv
+from livn.models import IZHIKEVICH
 from livn.run import Events, Run, Series
 
 from livn_brian2.config import codegen_target
@@ -58,7 +59,7 @@ class Env(_BaseEnv):
     gpu: ClassVar[bool] = False
     mpi: ClassVar[bool] = False
     multicompartment: ClassVar[bool] = False
-    default_model: ClassVar[str | None] = "izhikevich"
+    default_model: ClassVar[str | None] = IZHIKEVICH.name
     default_dt: ClassVar[float | None] = 0.1
 
     #: The brian2 objects (:class:`livn_brian2.network.Brian2Network`), built by ``init()``.
@@ -98,9 +99,7 @@ class Env(_BaseEnv):
 
     def _run(self, duration: float, stimulus: Any, dt: float) -> Mapping[str, Events | Series]:
         recorded = self.simulation.run(float(duration), stimulus, float(dt))
-        return {
-            what: Events(*values) if what == "spikes" else Series(*values) for what, values in recorded.items()
-        }
+        return {what: Events(*values) if what == "spikes" else Series(*values) for what, values in recorded.items()}
 
     def _clear(self) -> None:
         # the same brian2 objects back at t = 0 with this seed's cells and noise (see Brian2Network.reset)

@@ -504,25 +504,25 @@ class Brian2Network:
             self.stimulus_update.active = False
             G.I_stim = 0.0
             return
+        if stimulus.input_mode == "current":
+            gain = 1.0
+        else:
+            # a point neuron has no potential gradient along it: the extracellular potential V_e
+            # drives it as a current -gain * V_e (nA), the gain (uS) a constant of the model spec;
+            # see livn_brian2.env
+            if "extracellular_gain" not in self.model.constants:
+                raise ValueError(
+                    f"model {self.model.name!r} has no constant 'extracellular_gain' (uS), which turns an "
+                    "extracellular potential into a point-neuron current; give it a current stimulus"
+                )
+            gain = -float(self.model.constants["extracellular_gain"])
         self.stimulus_update.active = True
         samples = stimulus.site(0)
         gids = stimulus.resolve_gids(self.num_neurons)
         columns = np.full(self.num_neurons, -1, dtype=np.int32)
         columns[gids] = np.arange(gids.shape[0], dtype=np.int32)
         G.stim_col = columns
-        if stimulus.input_mode == "current":
-            self.constants["stim_gain"] = 1.0
-        else:
-            # a point neuron has no potential gradient along it: the extracellular potential V_e
-            # drives it as a current -gain * V_e (nA), the gain (uS) a constant of the model spec;
-            # see livn_brian2.env
-            gain = self.model.constants.get("extracellular_gain")
-            if gain is None:
-                raise ValueError(
-                    f"model {self.model.name!r} has no constant 'extracellular_gain' (uS), which turns an "
-                    "extracellular potential into a point-neuron current; give it a current stimulus"
-                )
-            self.constants["stim_gain"] = -float(gain)
+        self.constants["stim_gain"] = gain
         if stimulus.dt < dt * (1.0 - 1e-9):
             # finer than the step: hand the step averages over (the charge each step delivers)
             self.stimulus_source.set(average_onto_steps(samples, stimulus.dt, dt), step0=step0, ratio=1.0)
