@@ -59,6 +59,7 @@ class Env(_BaseEnv):
     gpu: ClassVar[bool] = False
     mpi: ClassVar[bool] = False
     multicompartment: ClassVar[bool] = False
+    compiles: ClassVar[bool] = True
     default_model: ClassVar[str | None] = IZHIKEVICH.name
     default_dt: ClassVar[float | None] = 0.1
 

@@ -7,10 +7,15 @@ imports no simulator.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from livn.env import Env
 from livn.factory import make
 from livn.hookspecs import hookimpl
 from livn.run import Events, Run, Series
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("livn-core")  # the installed distribution's version (pyproject.toml)
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 __all__ = ["Env", "Events", "Run", "Series", "__version__", "hookimpl", "make"]

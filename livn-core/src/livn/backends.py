@@ -161,14 +161,20 @@ def resolve(backend: str | type[Env] | None = None) -> type[Env]:
     )
 
 
-def describe() -> list[dict[str, Any]]:
-    """One row per installed backend: name, distribution, version, whether it imports, capabilities."""
+def describe(missing: bool = False) -> list[dict[str, Any]]:
+    """One row per installed backend: name, distribution, version, whether it imports, capabilities.
+
+    Every row has ``installed``. With ``missing=True``, the first-party backends that are not
+    installed follow, each with ``installed=False`` and ``install``, the command that installs it.
+    """
     rows = []
-    for name, info in sorted(installed().items()):
+    found = installed()
+    for name, info in sorted(found.items()):
         row: dict[str, Any] = {
             "name": name,
             "distribution": info.distribution,
             "version": info.version,
+            "installed": True,
         }
         try:
             cls = load(name, source="livn backends")
@@ -179,4 +185,15 @@ def describe() -> list[dict[str, Any]]:
             row["imports"] = True
             row.update(cls.capabilities())
         rows.append(row)
+    if missing:
+        for name, (distribution, _) in sorted(FIRST_PARTY.items()):
+            if name not in found:
+                rows.append({
+                    "name": name,
+                    "distribution": distribution,
+                    "version": None,
+                    "installed": False,
+                    "imports": False,
+                    "install": install_hint(name),
+                })
     return rows

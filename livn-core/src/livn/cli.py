@@ -1,9 +1,11 @@
-"""The ``livn`` command: ``livn backends``, ``livn systems``, ``livn run SYSTEM ...``."""
+"""The ``livn`` command: ``livn --version``, ``livn backends``, ``livn systems``, ``livn run SYSTEM ...``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,20 +29,64 @@ def _fail(message: str) -> NoReturn:
 def _cmd_backends(args: argparse.Namespace) -> int:
     from livn import backends
 
-    rows = backends.describe()
-    if not rows:
-        print("no livn backend installed; install the default one with: pip install livn-brian2")
-        return 0
-    print(f"{'name':<10} {'distribution':<16} {'version':<9} {'imports':<8} capabilities")
-    for row in rows:
+    rows = backends.describe(missing=True)
+    present = [row for row in rows if row["installed"]]
+    absent = [row for row in rows if not row["installed"]]
+    name_w = max([len("name")] + [len(row["name"]) for row in rows]) + 1
+    dist_w = max([len("distribution")] + [len(row["distribution"]) for row in rows]) + 1
+    version_w = max([len("version")] + [len(row["version"]) for row in present]) + 1
+    if not present:
+        print("no livn backend installed; install one with a line below")
+    else:
+        print(f"{'name':<{name_w}} {'distribution':<{dist_w}} {'version':<{version_w}} {'imports':<8} capabilities")
+    for row in present:
         if row["imports"]:
             flags = [k for k in ("differentiable", "gpu", "mpi", "multicompartment") if row[k]]
             caps = (f"models={','.join(row['models'])} default={row['default_model']} "
-                    f"signals={','.join(row['signals'])} " + " ".join(flags))
+                    f"signals={','.join(row['signals'])} " + " ".join(flags)).rstrip()
         else:
             caps = row["error"]
-        print(f"{row['name']:<10} {row['distribution']:<16} {row['version']:<9} {'yes' if row['imports'] else 'NO':<8} {caps}")
+        print(f"{row['name']:<{name_w}} {row['distribution']:<{dist_w}} {row['version']:<{version_w}} "
+              f"{'yes' if row['imports'] else 'NO':<8} {caps}")
+    if absent:
+        print("\nfirst-party backends not installed:")
+        for row in absent:
+            print(f"{row['name']:<{name_w}} {row['distribution']:<{dist_w}} install with: {row['install']}")
     return 0
+
+
+def _versions() -> str:
+    """``livn --version``: livn-core's version and each installed backend's distribution and version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        core = version("livn-core")
+    except PackageNotFoundError:
+        core = "unknown (livn-core is not installed)"
+    lines = [f"livn-core {core}"]
+    try:
+        from livn import backends
+
+        found = backends.installed()
+    except Exception as exc:  # a report: a broken registry must not hide the core version
+        lines.append(f"backends: could not be listed ({type(exc).__name__}: {exc})")
+        return "\n".join(lines)
+    if not found:
+        lines.append("no backend installed (livn backends says how to install one)")
+    for name, info in sorted(found.items()):
+        lines.append(f"{info.distribution} {info.version} (backend {name})")
+    return "\n".join(lines)
+
+
+class _Version(argparse.Action):
+    """``--version``: computed when asked, so other commands pay no metadata scan for it."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(_versions())
+        parser.exit(0)
 
 
 def _cmd_systems(args: argparse.Namespace) -> int:
@@ -58,7 +104,69 @@ def _chunks(duration: float, progress: bool) -> list[float]:
     return [duration / pieces] * pieces
 
 
-def _summary(env, run, wall: float, steady: tuple[float, float] | None) -> str:
+_compile_noted = False  # the compile message is printed once per process, before its first run
+
+
+def _note_compilation(env, quiet: bool) -> bool:
+    """Say, before the first run in this process on a backend that compiles (``Env.compiles``), that it may take a while."""
+    global _compile_noted
+    if quiet or _compile_noted or not type(env).compiles:
+        return False
+    _compile_noted = True
+    print("livn: the first run of a model compiles it (up to a minute)", file=sys.stderr, flush=True)
+    return True
+
+
+def _clock(seconds: float) -> str:
+    """A duration for people: ``4.2 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class _Progress:
+    """Chunk progress with an ETA: one updating ``\\r`` line on a terminal, plain lines otherwise."""
+
+    def __init__(self, total_ms: float, chunks: int, stream=None) -> None:
+        self.total_ms = total_ms
+        self.chunks = chunks
+        self.stream = sys.stderr if stream is None else stream
+        isatty = getattr(self.stream, "isatty", None)
+        self.tty = bool(isatty()) if callable(isatty) else False
+        self.first: tuple[float, float] | None = None  # (wall s, simulated ms) of the first chunk
+        self.width = 0
+
+    def eta(self, done_ms: float, elapsed: float) -> float:
+        """Seconds left: the pace after the first chunk (which may include compilation) when known."""
+        remaining = self.total_ms - done_ms
+        if self.first is not None and done_ms > self.first[1]:
+            pace = (elapsed - self.first[0]) / (done_ms - self.first[1])
+        else:
+            pace = elapsed / done_ms if done_ms > 0 else 0.0
+        return remaining * pace
+
+    def update(self, k: int, done_ms: float, elapsed: float) -> None:
+        if self.first is None:
+            self.first = (elapsed, done_ms)
+        left = "done" if k == self.chunks else f"ETA {_clock(self.eta(done_ms, elapsed))}"
+        text = f"{k}/{self.chunks}  {done_ms:g}/{self.total_ms:g} ms  {_clock(elapsed)} elapsed, {left}"
+        if self.tty:
+            self.width = max(self.width, len(text))
+            print(f"\r  {text:<{self.width}}", end="", file=self.stream, flush=True)
+        else:
+            print(f"livn: {text}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.tty and self.width:
+            print(file=self.stream, flush=True)
+
+
+def _summary(env, run, wall: float, steady: tuple[float, float] | None, compiled: bool) -> str:
     import numpy as np
 
     ids = np.asarray(run.spikes.ids) if run.spikes is not None else np.zeros(0, dtype=int)
@@ -72,36 +180,59 @@ def _summary(env, run, wall: float, steady: tuple[float, float] | None) -> str:
         total_n += count
         total_spikes += mine.size
     lines.append(f"{'all':<12} {total_n:>8} {total_spikes:>8} {total_spikes / (total_n * seconds):>10.2f}")
-    lines.append(
-        f"backend {env.backend_name}, model {env.model.name}: {run.duration:g} ms simulated in {wall:.2f} s wall "
-        "(the first run includes code generation)"
-    )
+    note = " (including any compilation on this first run)" if compiled else ""
+    lines.append(f"backend {env.backend_name}, model {env.model.name}: {run.duration:g} ms simulated in {wall:.2f} s wall{note}")
     if steady is not None:
         wall_s, simulated_ms = steady
         lines.append(f"real-time factor after the first chunk: {wall_s / (simulated_ms / 1000.0):.3f} (wall s per simulated s)")
     return "\n".join(lines)
 
 
-def _plot_raster(run, path: Path, title: str) -> None:
-    try:
-        import matplotlib
+def _check_output(option: str, path: Path, suffixes: tuple[str, ...]) -> None:
+    """Fail now, before anything is built, if ``path`` cannot be written."""
+    if path.suffix.lower() not in suffixes:
+        _fail(f"{option} {path}: expected a file ending in {' or '.join(suffixes)}")
+    if path.is_dir():
+        _fail(f"{option} {path}: is a directory; give a file name ending in {' or '.join(suffixes)}")
+    parent = path.parent
+    if not parent.exists():
+        _fail(f"{option} {path}: the directory {parent} does not exist; create it (mkdir -p {parent}) or choose another path")
+    if not parent.is_dir():
+        _fail(f"{option} {path}: {parent} is not a directory; choose another path")
+    if path.exists() and not os.access(path, os.W_OK):
+        _fail(f"{option} {path}: the file exists and is not writable; change its permissions or choose another path")
+    try:  # the real test (permissions, read-only file systems, root): create and remove a file there
+        fd, probe = tempfile.mkstemp(prefix=".livn-write-test-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        _fail(f"{option} {path}: cannot write in {parent} ({exc.strerror or exc}); choose a writable directory")
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        _fail(f"--plot needs matplotlib: pip install 'livn-core[plot]' ({exc})")
-    import numpy as np
 
-    fig, ax = plt.subplots(figsize=(8, 4))
-    if run.spikes is not None:
-        ax.plot(np.asarray(run.spikes.times), np.asarray(run.spikes.ids), "|", markersize=2, color="k")
-    ax.set_xlabel("time (ms)")
-    ax.set_ylabel("neuron (gid)")
-    ax.set_xlim(0, run.duration)
-    ax.set_title(title)
+def _preflight(args: argparse.Namespace) -> None:
+    """Check every output path and optional dependency before anything is built or simulated."""
+    if args.out is not None:
+        _check_output("--out", args.out, (".h5", ".hdf5"))
+    if args.plot is not None:
+        _check_output("--plot", args.plot, (".png", ".pdf", ".svg"))
+        from livn.plot import INSTALL, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except ImportError:
+            _fail(f"--plot needs matplotlib, which is not installed; install it with: {INSTALL}")
+
+
+def _save_raster(run, path: Path, title: str) -> None:
+    from matplotlib.figure import Figure
+
+    from livn import plot
+
+    fig = Figure(figsize=(8.0, 5.0))  # no pyplot: no GUI backend, no global figure state
+    axes = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    plot.raster(run, ax=tuple(axes), title=title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -112,9 +243,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _fail(f"--duration must be > 0 ms, got {args.duration}")
     if args.seed < 0:
         _fail(f"--seed must be >= 0, got {args.seed}")
-    for option, path, suffixes in (("--out", args.out, (".h5", ".hdf5")), ("--plot", args.plot, (".png", ".pdf", ".svg"))):
-        if path is not None and path.suffix.lower() not in suffixes:
-            _fail(f"{option} {path}: expected a file ending in {' or '.join(suffixes)}")
+    _preflight(args)
     start = time.perf_counter()
     try:
         system = load_system(args.system)
@@ -123,37 +252,46 @@ def _cmd_run(args: argparse.Namespace) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         _fail(f"{message}")
     built = time.perf_counter() - start
-    print(f"built {args.system} on {env.backend_name} in {built:.2f} s", file=sys.stderr)
+    if not args.quiet:
+        print(f"built {args.system} on {env.backend_name} in {built:.2f} s", file=sys.stderr)
     chunks = _chunks(args.duration, progress=not args.quiet)
+    compiled = _note_compilation(env, args.quiet)
+    progress = _Progress(args.duration, len(chunks)) if len(chunks) > 1 else None
     run = None
     start = time.perf_counter()
     chunk_walls = []
+    done = 0.0
     for k, piece in enumerate(chunks, start=1):
         chunk_start = time.perf_counter()
         part = env.run(piece)
         chunk_walls.append(time.perf_counter() - chunk_start)
+        done += piece
         run = part if run is None else run.concat(part)
-        if len(chunks) > 1:
-            elapsed = time.perf_counter() - start
-            print(f"\r  {k}/{len(chunks)}  {env.t:g}/{args.duration:g} ms  {elapsed:.1f} s", end="", file=sys.stderr)
-    if len(chunks) > 1:
-        print(file=sys.stderr)
+        if progress is not None:
+            progress.update(k, done, time.perf_counter() - start)
+    if progress is not None:
+        progress.close()
     wall = time.perf_counter() - start
     steady = (sum(chunk_walls[1:]), sum(chunks[1:])) if len(chunks) > 1 else None
-    print(_summary(env, run, wall, steady))
-    if args.out is not None:
-        run.save(args.out)
-        print(f"saved run to {args.out}")
-    if args.plot is not None:
-        _plot_raster(run, args.plot, f"{args.system} on {env.backend_name} ({env.model.name})")
-        print(f"saved raster to {args.plot}")
-    env.close()
+    print(_summary(env, run, wall, steady, compiled))
+    try:
+        if args.out is not None:
+            run.save(args.out)
+            print(f"saved run to {args.out}")
+        if args.plot is not None:
+            _save_raster(run, args.plot, f"{args.system} on {env.backend_name} ({env.model.name})")
+            print(f"saved raster to {args.plot}")
+    except OSError as exc:
+        _fail(f"could not write the output: {exc}")
+    finally:
+        env.close()
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``livn`` command."""
     parser = _Parser(prog="livn", description="Simulate in vitro neural cultures on multi-electrode arrays.")
+    parser.add_argument("--version", action=_Version, help="print the versions of livn-core and the installed backends")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("backends", help="list installed backends and their capabilities").set_defaults(func=_cmd_backends)
     sub.add_parser("systems", help="list predefined systems").set_defaults(func=_cmd_systems)

@@ -134,6 +134,8 @@ class Env(abc.ABC):
     mpi: ClassVar[bool] = False
     #: Runs multi-compartment models.
     multicompartment: ClassVar[bool] = False
+    #: The first run of a model compiles code (code generation, jit, mechanisms): the CLI says so.
+    compiles: ClassVar[bool] = False
     #: The model used when neither the call nor the system names one.
     default_model: ClassVar[str | None] = None
     #: Integration step (ms) when ``run`` gets no ``dt``; None means the model's recommended step.

@@ -110,6 +110,7 @@ class Env(BaseEnv):
     gpu = True
     mpi = False
     multicompartment = True
+    compiles = True
     signals = ("spikes", "voltage", "membrane_current")
     default_model = RCSD.name
     default_dt = None  # the model's recommended step: 0.025 ms for RCSD (NEURON's), 0.1 ms for point models

@@ -87,6 +87,7 @@ class Env(BaseEnv):
     signals: ClassVar[tuple[str, ...]] = ("spikes", "voltage", "membrane_current")
     mpi: ClassVar[bool] = True
     multicompartment: ClassVar[bool] = True
+    compiles: ClassVar[bool] = True
     default_model: ClassVar[str | None] = RCSD.name
     default_dt: ClassVar[float | None] = 0.025
 
