@@ -57,41 +57,69 @@ def test_brk_resting_trajectory(h, brk):
     v, vd, _ = simulate_cell(h, brk, 500.0, 0.025)
     expected = {0.1: -74.95391, 1: -74.56008, 10: -71.52874, 50: -67.29472, 100: -66.96160, 499: -67.45940}
     for t, value in expected.items():
-        assert v[int(round(t / 0.1))] == pytest.approx(value, abs=0.2), t
-        assert abs(vd[int(round(t / 0.1))] - v[int(round(t / 0.1))]) < 0.01
+        # 2e-4 mV (was 0.2): twice the 1e-4 mV to which the spec's two implementations agree on the
+        # relaxation from -75 mV (RCSD.md, "How it was checked"). Measured max |dV| = 7.6e-5 mV
+        # (t = 100), the Crank-Nicolson error of dt = 0.025 (2.2e-5 mV at dt = 0.005).
+        assert v[int(round(t / 0.1))] == pytest.approx(value, abs=2e-4), t
+        # 0.002 mV (was 0.01): the spec's "V_d lags V_s by less than 0.002 mV"; measured 0.0013 mV
+        assert abs(vd[int(round(t / 0.1))] - v[int(round(t / 0.1))]) < 0.002
+
+
+# Spike-time bound against the accurate reference (NEURON dt = 0.001, crossings read off a 0.1 ms
+# sampled trace, RCSD.md 7.3): 0.15 ms (was 2 ms), run at the reference's own dt = 0.001.
+# - Spike times of this fixed-step scheme drift in proportion to dt (RCSD.md 1.12): at dt = 0.005
+#   the last MN spike is 1.11 ms late and the 8th Renshaw spike 1.06 ms, so no sub-ms bound is
+#   possible there; at matched dt the drift is gone.
+# - The reference is quantised to its 0.1 ms sampling (our crossing lies up to one sample before
+#   the listed time), so 0.1 ms is the floor; + 0.05 ms margin (half a sample). This is tighter
+#   than the spec's 0.3 ms (MN) / 0.2 ms (Renshaw) RK4-vs-NEURON agreement, which compares a
+#   different integrator; here it is NEURON at the reference's dt.
+# Measured max |dt| at dt = 0.001: MN 0.093 ms, Renshaw 0.083 ms.
+ACCURATE_DT = 0.001
+ACCURATE_SPIKE_ATOL = 0.15
 
 
 def test_brk_50pA_step_spike_times(h, brk):
-    # NEURON dt = 0.001 reference (RCSD.md 7.3); dt = 0.005 here keeps the run short
     reference = [111.9, 215.8, 335.8, 456.2, 576.6, 697.1, 817.5, 938.0, 1058.4]
-    _, _, spikes = simulate_cell(h, brk, 1100.0, 0.005, clamp=(100.0, 1000.0, 0.05))
+    _, _, spikes = simulate_cell(h, brk, 1100.0, ACCURATE_DT, clamp=(100.0, 1000.0, 0.05))
     assert len(spikes) == len(reference)
-    np.testing.assert_allclose(spikes, reference, atol=2.0)
+    np.testing.assert_allclose(spikes, reference, atol=ACCURATE_SPIKE_ATOL)
 
 
 def test_brk_step_at_livn_dt_matches_published_neuron(h, brk):
     # the published mechanisms at dt = 0.025, secondorder 2: 111.9, 216.7, 337.5, ..., 1064.8
     _, _, spikes = simulate_cell(h, brk, 1100.0, 0.025, clamp=(100.0, 1000.0, 0.05))
     assert len(spikes) == 9
-    np.testing.assert_allclose(spikes[[0, 1, 2, -1]], [111.9, 216.7, 337.5, 1064.8], atol=0.2)
+    # 0.1 ms (was 0.2): the reference is read off a 0.1 ms sampled trace, so one sample is its own
+    # resolution; measured max |dt| = 0.075 ms (1064.875 vs 1064.8), i.e. within one sample.
+    np.testing.assert_allclose(spikes[[0, 1, 2, -1]], [111.9, 216.7, 337.5, 1064.8], atol=0.1)
 
 
 def test_renshaw_30pA_step(h, renshaw):
     reference = [104.1, 153.3, 201.7, 250.1, 298.5, 346.8, 395.2, 443.5]
-    v, _, spikes = simulate_cell(h, renshaw, 650.0, 0.005, clamp=(100.0, 500.0, 0.03), threshold=-20.0)
-    assert v[990] == pytest.approx(-60.2926, abs=0.2)
+    v, _, spikes = simulate_cell(h, renshaw, 650.0, ACCURATE_DT, clamp=(100.0, 500.0, 0.03), threshold=-20.0)
+    # 1e-4 mV (was 0.2): the vector is given to 1e-4 mV (rounding 5e-5); measured |dV| = 4.2e-5 mV
+    assert v[990] == pytest.approx(-60.2926, abs=1e-4)
     assert len(spikes) == 11
-    np.testing.assert_allclose(spikes[:8], reference, atol=2.0)
+    np.testing.assert_allclose(spikes[:8], reference, atol=ACCURATE_SPIKE_ATOL)
 
 
 def test_constant_field_acts_through_the_coupling(h, brk):
     for sec in brk.sections.values():
         sec.insert("extracellular")
     v, vd, _ = simulate_cell(h, brk, 100.0, 0.025, extracellular={"soma": 5.0, "dend": 0.0})
-    for t, vs_ref, vd_ref in ((0.1, -79.121, -74.131), (1, -78.720, -73.725), (99, -71.016, -66.020)):
+    # (was 0.05 mV everywhere) 0.005 mV at t = 0.1: the spec's own agreement of the exact model with
+    # NEURON secondorder = 0 (RCSD.md, "How it was checked"); this sample falls inside the 0.012 ms
+    # coupling transient, where dt = 0.025 shows: measured 0.0040 mV (soma).
+    # 0.001 mV later: the vectors are given to 1e-3 mV (rounding 5e-4); measured <= 4.8e-4 mV.
+    for t, vs_ref, vd_ref, atol in (
+        (0.1, -79.121, -74.131, 0.005),
+        (1, -78.720, -73.725, 0.001),
+        (99, -71.016, -66.020, 0.001),
+    ):
         k = int(round(t / 0.1))
-        assert v[k] == pytest.approx(vs_ref, abs=0.05), t
-        assert vd[k] == pytest.approx(vd_ref, abs=0.05), t
+        assert v[k] == pytest.approx(vs_ref, abs=atol), t
+        assert vd[k] == pytest.approx(vd_ref, abs=atol), t
 
 
 def test_coupling_ra_formula():
