@@ -88,13 +88,14 @@ def mpi(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["equivalence"], default=True)
 def equivalence(session: nox.Session) -> None:
-    """Same model, same answer: every backend in one venv, compared; writes reports/equivalence.md.
+    """Same model, same answer: every backend in one venv, compared; regenerates reports/equivalence.md.
 
-    Red when any row fails. The fast single-cell checks also run in every backend session.
+    Red when any row fails, or when the results differ from the committed report's (commit the
+    regenerated one). The fast single-cell checks also run in every backend session.
     """
     _install(session, f"{CORE}[plot]", *(f"./livn-{name}" for name in BACKENDS))
     env = {**_ENV, "LIVN_CACHE_DIR": _cache_dir()}
-    session.run("python", "equivalence/report.py", "--out", "reports", *session.posargs, env=env)
+    session.run("python", "equivalence/report.py", "--out", "reports", "--check-committed", *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON, tags=["example"], default=True)
