@@ -625,3 +625,18 @@ def test_predefined_cultures_are_spontaneously_active(name):
     times = np.asarray(run.spikes.times)
     early, late = np.sum(times < 1000), np.sum(times >= 1000)
     assert late < 2 * early  # no runaway
+
+
+def test_uncaught_errors_print_as_themselves_not_as_brian2_bugs(tmp_path):
+    """brian2 installs its own sys.excepthook at import; livn puts the user's back."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import livn\nenv = livn.make('EI1', backend='brian2')\nenv.run(-5)\n"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1
+    assert "ValueError: duration must be > 0 ms, got -5.0" in result.stderr
+    assert "Brian 2 encountered an unexpected error" not in result.stderr
+    assert not list(tmp_path.glob("brian_*")), "brian2 left its debug files in the temp directory"

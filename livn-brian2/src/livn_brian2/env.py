@@ -45,6 +45,7 @@ from livn.env import Env as _BaseEnv
 from livn.models import IZHIKEVICH
 from livn.run import Events, Run, Series
 
+from livn_brian2._brian2 import import_brian2
 from livn_brian2.config import codegen_target
 
 __all__ = ["Env"]
@@ -67,6 +68,7 @@ class Env(_BaseEnv):
     simulation: Any = None
 
     def _init(self) -> None:
+        import_brian2()  # first, so brian2's exception hook never replaces the user's
         from livn_brian2.network import Brian2Network
 
         self.codegen = codegen_target()
