@@ -206,3 +206,12 @@ def test_errors_and_repr_name_the_backend_by_its_registered_name():
     assert repr(env) == "<livn minimal env: parallel-4 (4 cells), model lif, t=10 ms>"
     with pytest.raises(CapabilityError, match="'minimal' does not run the model 'izhikevich'.*runs lif, rcsd"):
         Minimal(4, model="izhikevich")
+
+
+def test_dt_is_the_step_the_env_runs_with():
+    env = livn.make(4, backend=Minimal)
+    assert env.dt == 0.1  # Minimal.default_dt, before any run
+    env.run(1.0, dt=0.05)
+    assert env.dt == 0.05
+    env.clear()
+    assert env.dt == 0.1

@@ -30,10 +30,10 @@ def test_nwb_round_trip_read_with_pynwb(tmp_path):
     with pynwb.NWBHDF5IO(str(path), "r") as io:
         nwbfile = io.read()
         units = nwbfile.units
-        assert sorted(int(g) for g in units["gid"][:]) == list(range(8))  # silent cells kept
+        assert sorted(int(g) for g in units.id[:]) == list(range(8))  # silent cells kept
         expected = _trains(run)
         for row in range(len(units)):
-            gid = int(units["gid"][row])
+            gid = int(units.id[row])
             stored = np.asarray(units["spike_times"][row])
             np.testing.assert_allclose(stored, (expected.get(gid, np.zeros(0)) + run.t0) / 1000.0, rtol=1e-12)
         potential = nwbfile.acquisition["membrane_potential"]
@@ -90,3 +90,100 @@ def test_missing_library_error_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "neo", None)
     with pytest.raises(ImportError, match=r"livn-core\[neo\]"):
         export.to_neo(_run())
+
+
+# -- Neo from an env: every cell, the LFP, the stimulus, the electrodes ------------------------------------------
+def _env_run(system: str, duration: float = 100.0):
+    import livn
+    from livn.stimulus import Stimulus
+    from livn_fake.env import Env as FakeEnv
+
+    env = livn.make(system, backend=FakeEnv, record=("spikes", "membrane_current"))
+    inputs = Stimulus.biphasic_pulse(env.io.num_channels, [0], amplitude=5.0, pulse_times=[5.0], dt=0.05, duration=50.0)
+    stimulus = env.cell_stimulus(inputs, dt=0.05)
+    return env, env.run(duration, stimulus=stimulus), stimulus, inputs
+
+
+def test_neo_block_has_every_cell_the_lfp_and_the_stimulus():
+    pytest.importorskip("neo")
+    from livn.decoding import LFP
+    from livn.export import to_neo
+
+    env, run, stimulus, inputs = _env_run("EI2")
+    with env:
+        block = to_neo(run, env, stimulus=stimulus, channel_inputs=inputs)
+        segment = block.segments[0]
+        trains = segment.spiketrains
+        assert [t.annotations["gid"] for t in trains] == list(range(100))  # silent cells too
+        assert 0 < len(np.unique(run.spikes.ids)) < 100
+        expected = _trains(run)
+        for train in trains:
+            gid = train.annotations["gid"]
+            assert train.annotations["population"] == ("EXC" if gid < 80 else "INH")
+            np.testing.assert_array_equal(train.annotations["position"], env.system.neuron_coordinates[gid, 1:4])
+            np.testing.assert_array_equal(train.rescale("ms").magnitude, expected.get(gid, np.zeros(0)))
+        signals = {s.name: s for s in segment.analogsignals}
+        assert set(signals) == {"current", "LFP", "cell_stimulus", "electrode_currents"}
+        lfp = signals["LFP"]
+        assert str(lfp.units.dimensionality) == "uV"
+        np.testing.assert_allclose(lfp.magnitude.T, LFP(100.0)(env, run)["potential"], rtol=1e-12)
+        np.testing.assert_array_equal(lfp.array_annotations["channel_id"], env.io.channel_ids)
+        np.testing.assert_array_equal(lfp.array_annotations["x"], env.io.electrode_coordinates[:, 1])
+        np.testing.assert_array_equal(signals["cell_stimulus"].magnitude, stimulus.array)
+        np.testing.assert_array_equal(signals["electrode_currents"].rescale("uA").magnitude, inputs)
+        # a group per electrode: the cells it records (as env.channel_recording assigns spikes)
+        per_channel, _ = env.channel_recording(np.arange(100), np.zeros(100))
+        assert [g.annotations["channel_id"] for g in block.groups] == env.io.channel_ids.tolist()
+        for group in block.groups:
+            gids = sorted(t.annotations["gid"] for t in group.spiketrains)
+            assert gids == sorted(per_channel[group.annotations["channel_id"]].tolist())
+        assert {k: block.annotations[k] for k in ("system", "backend", "seed")} == {
+            "system": "EI2",
+            "backend": "fake",
+            "seed": env.seed,
+        }
+
+
+def test_neo_nix_round_trip_keeps_cells_annotations_and_lfp(tmp_path):
+    neo = pytest.importorskip("neo")
+    pytest.importorskip("nixio")
+    from livn.export import from_neo, save_neo
+
+    env, run, stimulus, _ = _env_run("EI1", duration=50.0)
+    with env:
+        path = save_neo(run, tmp_path / "ei1.nix", env, stimulus=stimulus)
+        lfp = env.potential_recording(run.current)
+    io = neo.io.NixIO(str(path), mode="ro")
+    try:
+        block = io.read_block()
+        trains = block.segments[0].spiketrains
+        assert sorted(int(t.annotations["gid"]) for t in trains) == list(range(10))
+        for train in trains:
+            gid = int(train.annotations["gid"])
+            assert train.annotations["population"] == env.system.population_of([gid])[0]
+            np.testing.assert_array_equal(train.annotations["position"], env.system.neuron_coordinates[gid, 1:4])
+        signals = {s.name: s for s in block.segments[0].analogsignals}
+        np.testing.assert_allclose(signals["LFP"].rescale("uV").magnitude.T, lfp, rtol=1e-12)
+        assert len(block.groups) == env.io.num_channels
+    finally:
+        io.close()
+    back = from_neo(path)
+    assert back.population_ranges == dict(env.system.population_ranges)
+    np.testing.assert_array_equal(back.current.values, run.current.values)
+    order = np.lexsort((run.spikes.ids, run.spikes.times))
+    np.testing.assert_array_equal(back.spikes.ids, np.asarray(run.spikes.ids)[order])
+    np.testing.assert_allclose(back.spikes.times, np.asarray(run.spikes.times)[order], atol=1e-9)
+
+
+def test_neo_bad_input(tmp_path):
+    pytest.importorskip("neo")
+    from livn.export import from_neo, save_neo, to_neo
+
+    with pytest.raises(ValueError, match="no spikes recorded"):
+        to_neo(Run(voltage=_run().voltage, duration=50.0))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        save_neo(_run(), tmp_path / "nowhere" / "run.nix")
+    with pytest.raises(ValueError, match="no Neo IO"):
+        save_neo(_run(), tmp_path / "run.unknown-suffix")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        from_neo(tmp_path / "absent.nix")

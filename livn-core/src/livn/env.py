@@ -224,6 +224,13 @@ class Env(abc.ABC):
             self._record(what, **request)
         return self
 
+    @property
+    def dt(self) -> float:
+        """The integration step (ms): the one this env runs with, else the one ``run()`` would use."""
+        if self._run_dt is not None:
+            return self._run_dt
+        return self.default_dt if self.default_dt is not None else self.model.recommended_dt
+
     @cached_property
     def network(self) -> Network:
         """The synapse table and populations every backend builds from (:mod:`livn.network`)."""
