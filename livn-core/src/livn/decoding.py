@@ -2,8 +2,10 @@
 
 Besides rates and signals there are the analyses usual for MEA cultures: :class:`ISICV`,
 :class:`NetworkBursts`, :class:`PeakSynchrony`, :class:`ChannelCorrelation`,
-:class:`AutocorrelationTime`, :class:`Avalanches` (with :func:`power_law_exponent`) and
-:class:`Recruitment`. They work on the spikes of a Run from any backend.
+:class:`AutocorrelationTime`, :class:`Avalanches` (with :func:`power_law_exponent`),
+:class:`Recruitment`, :class:`Stability`, :class:`StimulusResponse` and :class:`RecruitmentCurve`
+(with :func:`recruitment_threshold`). They work on the spikes of a Run from any backend;
+:class:`Waveforms` also needs voltage traces (or membrane currents, for electrodes' waveforms).
 
 A decoding has a ``duration`` (ms, how long ``env(decoding, ...)`` runs), is called as
 ``decoding(env, run)``, and describes its output with ``decoding.space(env)``, a gymnasium
@@ -42,9 +44,14 @@ __all__ = [
     "PeriStimulusHistogram",
     "Pipe",
     "Recruitment",
+    "RecruitmentCurve",
     "Select",
+    "Stability",
     "Stage",
+    "StimulusResponse",
+    "Waveforms",
     "power_law_exponent",
+    "recruitment_threshold",
 ]
 
 #: Frequency bands (Hz, ``[low, high)``) for :class:`LFP` band powers.
@@ -842,6 +849,606 @@ class Recruitment(Decoding):
         spaces = require_gymnasium().spaces
         shape = (self.onsets.size,) if self.by == "network" else (_group_count(env, "population"), self.onsets.size)
         return spaces.Box(0.0, 1.0, shape=shape, dtype=np.float32)
+
+
+# -- stability, stimulus response, recruitment curves and waveforms (issue 19) --------------------
+
+
+def _nonnegative(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _discrete2() -> Any:
+    return require_gymnasium().spaces.Discrete(2)
+
+
+class Stability(Decoding):
+    """Whether activity stays within bounds: neither runaway nor quiescent, and finite.
+
+    All spikes are counted in bins of ``bin_size`` ms (the grid above) and turned into the
+    population rate ``r_k = count_k / (n bin_size)`` (Hz per cell). ``global_mean`` is the mean of
+    ``r_k`` over the bins, ``tail_mean`` its mean over the last ``ceil(tail / bin_size)`` bins (all
+    of them when the run is shorter than ``tail`` ms), ``peak`` the largest ``r_k`` and ``trend`` the
+    least-squares slope of ``r_k`` against the bin centres (Hz per cell per second; 0 with one bin).
+
+    The run is *runaway* when ``tail_mean > max_rate``, *quiescent* when ``global_mean <
+    min_rate`` (both Hz per cell), *non_finite* when a spike time, or a sample of a recorded voltage
+    or membrane current, is NaN or infinite (a diverged integration), and *stable* when none holds.
+
+    Returns a dict: ``rates`` ``[K]`` Hz per cell, ``global_mean``, ``tail_mean``, ``peak`` (Hz per
+    cell), ``trend`` (Hz per cell per s), ``is_stable``, ``is_runaway``, ``is_quiescent``,
+    ``non_finite`` (bools), and the ``max_rate``, ``min_rate`` used.
+    """
+
+    def __init__(
+        self,
+        duration: float,
+        bin_size: float = 100.0,
+        tail: float = 1000.0,
+        max_rate: float = 20.0,
+        min_rate: float = 0.05,
+    ) -> None:
+        super().__init__(duration)
+        self.bin_size = _positive("bin_size (ms)", bin_size)
+        self.tail = _positive("tail (ms)", tail)
+        self.max_rate = _positive("max_rate (Hz per cell)", max_rate)
+        self.min_rate = _nonnegative("min_rate (Hz per cell)", min_rate)
+        if self.min_rate >= self.max_rate:
+            raise ValueError(f"min_rate ({min_rate!r}) must be below max_rate ({max_rate!r})")
+
+    def __call__(self, env: Env, run: Run) -> dict[str, Any]:
+        _, times = _spikes(run, "Stability")
+        finite = np.isfinite(times)
+        non_finite = not bool(finite.all())
+        for series in (run.voltage, run.current):
+            if series is not None and not np.all(np.isfinite(np.asarray(series.values))):
+                non_finite = True
+        n = int(env.system.num_neurons)
+        counts = _bin_counts(times[finite], _window(run, self.duration), self.bin_size).astype(np.float64)
+        rates = counts / (n * self.bin_size / 1000.0)
+        tail_bins = min(rates.size, max(1, int(math.ceil(self.tail / self.bin_size - 1e-9))))
+        global_mean = float(rates.mean())
+        tail_mean = float(rates[-tail_bins:].mean())
+        if rates.size > 1:
+            centres = (np.arange(rates.size) + 0.5) * self.bin_size / 1000.0
+            trend = float(np.polyfit(centres, rates, 1)[0])
+        else:
+            trend = 0.0
+        runaway = tail_mean > self.max_rate
+        quiescent = global_mean < self.min_rate
+        return {
+            "rates": rates,
+            "global_mean": global_mean,
+            "tail_mean": tail_mean,
+            "peak": float(rates.max()),
+            "trend": trend,
+            "is_stable": not (runaway or quiescent or non_finite),
+            "is_runaway": bool(runaway),
+            "is_quiescent": bool(quiescent),
+            "non_finite": non_finite,
+            "max_rate": self.max_rate,
+            "min_rate": self.min_rate,
+        }
+
+    def space(self, env: Env) -> Any:
+        """``Dict`` of ``rates`` ``Box(0, inf, (K,))``, rate scalars, ``trend`` and ``Discrete(2)`` flags."""
+        spaces = require_gymnasium().spaces
+        bins = max(1, int(math.floor(self.duration / self.bin_size + 1e-9)))
+        return spaces.Dict(
+            {
+                "rates": spaces.Box(0.0, np.inf, shape=(bins,), dtype=np.float64),
+                "global_mean": _scalar(),
+                "tail_mean": _scalar(),
+                "peak": _scalar(),
+                "trend": _scalar(-np.inf),
+                "is_stable": _discrete2(),
+                "is_runaway": _discrete2(),
+                "is_quiescent": _discrete2(),
+                "non_finite": _discrete2(),
+                "max_rate": _scalar(),
+                "min_rate": _scalar(),
+            }
+        )
+
+
+def _responders(
+    ids: np.ndarray, times: np.ndarray, onset: float, pre: float, post: float, margin: float, cells: int
+) -> np.ndarray:
+    """Which of ``cells`` cells (ids relative to the group) respond to a pulse at ``onset`` (bool ``[cells]``)."""
+    before = np.bincount(ids[(times >= onset - pre) & (times < onset)], minlength=cells)[:cells]
+    after = np.bincount(ids[(times >= onset) & (times < onset + post)], minlength=cells)[:cells]
+    return after > before * (post / pre) + margin
+
+
+def _group_ranges(env: Env, by: str) -> list[tuple[int, int]]:
+    if by == "network":
+        return [(0, int(env.system.num_neurons))]
+    return [(int(start), int(count)) for start, count in env.system.population_ranges.values()]
+
+
+def _finite_spikes(run: Run, what: str) -> tuple[np.ndarray, np.ndarray]:
+    ids, times = _spikes(run, what)
+    keep = np.isfinite(times)
+    return ids[keep], times[keep]
+
+
+class StimulusResponse(Decoding):
+    """The response to stimulus pulses at ``onsets`` (ms), each against the baseline just before it.
+
+    For an onset ``s`` and a group of ``m`` cells (``by="network"``: all; ``"population"``: each):
+
+    - ``baseline``, ``response`` (Hz per cell): the group's spikes in ``[s - pre, s)`` and in
+      ``[s, s + post)``, over ``m`` and the window's length; ``evoked = response - baseline`` (Hz
+      per cell) and ``gain = response / baseline`` (dimensionless; ``missing`` without baseline
+      spikes).
+    - ``threshold`` (Hz per cell): the group's spikes are counted in bins of ``bin_size`` ms, the
+      ``floor(pre / bin_size)`` bins before ``s`` giving the baseline counts; the threshold is
+      their median plus ``k`` robust standard deviations, ``k max(1.4826 MAD, 1)`` spikes (the
+      deviation floored at one spike per bin, so a silent baseline needs more than ``k`` spikes).
+    - ``peak`` (Hz per cell): the fullest of the ``floor(post / bin_size)`` bins from ``s``;
+      ``latency`` (ms after ``s``): that bin's centre if its count exceeds the threshold, else
+      ``missing``.
+    - ``duration`` (ms): over the ``floor(tail / bin_size)`` bins from ``s`` (``tail`` defaults to
+      ``post``), from the start of the first bin above the threshold to the start of the first
+      ``quiet_bins`` consecutive bins at or below it; ``missing`` if no bin exceeds the threshold
+      or the activity does not settle within ``tail``.
+    - ``responders`` (0..1): the fraction of the group's cells that respond, firing more than
+      ``expected + margin`` spikes in ``[s, s + post)``, ``expected`` being the cell's own count in
+      ``[s - pre, s)`` times ``post / pre`` (``margin`` in spikes, default 1).
+
+    Returns a dict of these, each ``[K]`` (one per onset, in the given order) for ``by="network"``
+    or ``[P, K]`` for ``by="population"``. Every ``onset - pre`` must be >= 0 and ``onset +
+    max(post, tail)`` within ``duration``. Space: a ``Dict`` of Boxes (NaN is outside any Box: pass
+    e.g. ``missing=0.0`` for gymnasium).
+    """
+
+    keys = ("baseline", "response", "evoked", "gain", "threshold", "peak", "latency", "duration", "responders")
+
+    def __init__(
+        self,
+        duration: float,
+        onsets: Sequence[float] = (0.0,),
+        pre: float = 1000.0,
+        post: float = 500.0,
+        bin_size: float = 10.0,
+        tail: float | None = None,
+        k: float = 3.0,
+        quiet_bins: int = 3,
+        margin: float = 1.0,
+        by: str = "network",
+        missing: float = math.nan,
+    ) -> None:
+        super().__init__(duration)
+        self.pre = _positive("pre (ms)", pre)
+        self.post = _positive("post (ms)", post)
+        self.bin_size = _positive("bin_size (ms)", bin_size)
+        self.tail = self.post if tail is None else _positive("tail (ms)", tail)
+        if self.bin_size > min(self.pre, self.post) + 1e-9:
+            raise ValueError(f"bin_size ({bin_size!r} ms) must fit in pre ({pre!r} ms) and post ({post!r} ms)")
+        if self.tail < self.post:
+            raise ValueError(f"tail ({tail!r} ms) must be at least post ({post!r} ms)")
+        self.k = _nonnegative("k", k)
+        if isinstance(quiet_bins, bool) or not isinstance(quiet_bins, numbers.Integral) or quiet_bins < 1:
+            raise ValueError(f"quiet_bins must be an int >= 1, got {quiet_bins!r}")
+        self.quiet_bins = int(quiet_bins)
+        self.margin = _nonnegative("margin (spikes)", margin)
+        self.by = _check_by(by, ("network", "population"))
+        self.missing = _missing(missing)
+        self.onsets = _onsets(onsets, max(self.post, self.tail), self.duration)
+        if self.onsets.min() < self.pre - 1e-9:
+            raise ValueError(
+                f"the first onset {self.onsets.min():g} ms leaves less than pre = {self.pre:g} ms of baseline before it"
+            )
+        self.pre_bins = int(math.floor(self.pre / self.bin_size + 1e-9))
+        self.post_bins = int(math.floor(self.post / self.bin_size + 1e-9))
+        self.tail_bins = int(math.floor(self.tail / self.bin_size + 1e-9))
+
+    def _binned(self, times: np.ndarray, origin: float, bins: int) -> np.ndarray:
+        index = np.floor((times - origin) / self.bin_size + 1e-9).astype(np.int64)
+        keep = (times >= origin) & (index < bins)
+        return np.bincount(index[keep], minlength=bins).astype(np.float64)
+
+    def _one(self, ids: np.ndarray, times: np.ndarray, cells: int, onset: float) -> list[float]:
+        pre_count = np.count_nonzero((times >= onset - self.pre) & (times < onset))
+        post_count = np.count_nonzero((times >= onset) & (times < onset + self.post))
+        baseline = pre_count / (cells * self.pre / 1000.0)
+        response = post_count / (cells * self.post / 1000.0)
+        gain = response / baseline if baseline > 0 else self.missing
+        before = self._binned(times, onset - self.pre_bins * self.bin_size, self.pre_bins)
+        median = float(np.median(before))
+        spread = float(np.median(np.abs(before - median)))
+        threshold = median + self.k * max(1.4826 * spread, 1.0)
+        after = self._binned(times, onset, self.tail_bins)
+        per_cell_hz = 1.0 / (cells * self.bin_size / 1000.0)
+        top = int(np.argmax(after[: self.post_bins]))
+        latency = (top + 0.5) * self.bin_size if after[top] > threshold else self.missing
+        length = self.missing
+        above = np.flatnonzero(after > threshold)
+        if above.size:
+            first = int(above[0])
+            quiet = (after[first:] <= threshold).astype(np.int64)
+            if quiet.size >= self.quiet_bins:
+                runs = np.convolve(quiet, np.ones(self.quiet_bins, dtype=np.int64), "valid")
+                settled = np.flatnonzero(runs == self.quiet_bins)
+                if settled.size:
+                    length = float(settled[0]) * self.bin_size
+        responded = _responders(ids, times, onset, self.pre, self.post, self.margin, cells)
+        return [
+            baseline,
+            response,
+            response - baseline,
+            gain,
+            threshold * per_cell_hz,
+            after[top] * per_cell_hz,
+            latency,
+            length,
+            float(responded.mean()),
+        ]
+
+    def __call__(self, env: Env, run: Run) -> dict[str, np.ndarray]:
+        ids, times = _finite_spikes(run, "StimulusResponse")
+        table = []
+        for start, count in _group_ranges(env, self.by):
+            inside = (ids >= start) & (ids < start + count)
+            rows = [self._one(ids[inside] - start, times[inside], max(count, 1), float(s)) for s in self.onsets]
+            table.append(np.array(rows, dtype=np.float64).reshape(self.onsets.size, len(self.keys)))
+        values = np.stack(table)  # [groups, K, keys]
+        if self.by == "network":
+            values = values[0]
+        return {key: values[..., j] for j, key in enumerate(self.keys)}
+
+    def space(self, env: Env) -> Any:
+        """``Dict`` of ``Box(shape=(K,) or (P, K))`` per key; ``evoked`` may be negative."""
+        spaces = require_gymnasium().spaces
+        shape = (self.onsets.size,) if self.by == "network" else (_group_count(env, "population"), self.onsets.size)
+        low = _box_low(0.0, self.missing)
+        bounds = {key: (low, np.inf) for key in self.keys} | {"evoked": (-np.inf, np.inf), "responders": (0.0, 1.0)}
+        return spaces.Dict(
+            {key: spaces.Box(lo, hi, shape=shape, dtype=np.float64) for key, (lo, hi) in bounds.items()}
+        )
+
+
+def recruitment_threshold(amplitudes: Any, fractions: Any, level: float = 0.5) -> dict[str, Any]:
+    """The stimulus amplitude at which a recruitment curve first reaches ``level``.
+
+    ``amplitudes`` ``[A]`` (any units; repeats allowed) and ``fractions`` ``[A]`` (0..1, recruited
+    at each) give the curve; fractions of an amplitude tested more than once are combined by their
+    median. Along increasing amplitude, ``above`` is the first tested amplitude whose fraction is
+    ``>= level`` and ``below`` the one tested just before it; ``threshold`` interpolates linearly
+    between them, ``below + (level - f_below) (above - below) / (f_above - f_below)``.
+    ``censored`` says when the threshold lies outside the tested range: ``"below"`` if the lowest
+    amplitude already reaches ``level`` (``below`` NaN, the threshold <= ``above``), ``"above"`` if
+    none does (``above`` NaN, ``below`` the highest amplitude), else ``"none"``; ``threshold`` is NaN
+    when censored.
+
+    Returns a dict: ``amplitudes`` ``[U]`` (distinct, increasing), ``fractions`` ``[U]``,
+    ``threshold``, ``below``, ``above`` (amplitude units) and ``censored``.
+    """
+    level = float(level)
+    if not 0.0 < level <= 1.0:
+        raise ValueError(f"level must be a fraction in (0, 1], got {level!r}")
+    amps = np.asarray(amplitudes, dtype=np.float64).ravel()
+    fracs = np.asarray(fractions, dtype=np.float64).ravel()
+    if amps.size == 0 or amps.shape != fracs.shape:
+        raise ValueError(
+            f"amplitudes and fractions must be non-empty and of equal length, got {amps.size} and {fracs.size}"
+        )
+    if not (np.all(np.isfinite(amps)) and np.all(np.isfinite(fracs))):
+        raise ValueError("amplitudes and fractions must be finite")
+    distinct = np.unique(amps)
+    curve = np.array([float(np.median(fracs[amps == a])) for a in distinct])
+    reached = np.flatnonzero(curve >= level)
+    result: dict[str, Any] = {"amplitudes": distinct, "fractions": curve}
+    if reached.size == 0:
+        return {**result, "threshold": math.nan, "below": float(distinct[-1]), "above": math.nan, "censored": "above"}
+    first = int(reached[0])
+    if first == 0:
+        return {**result, "threshold": math.nan, "below": math.nan, "above": float(distinct[0]), "censored": "below"}
+    below, above = float(distinct[first - 1]), float(distinct[first])
+    f_below, f_above = float(curve[first - 1]), float(curve[first])
+    threshold = below + (level - f_below) * (above - below) / (f_above - f_below)
+    return {**result, "threshold": threshold, "below": below, "above": above, "censored": "none"}
+
+
+class RecruitmentCurve(Decoding):
+    """Recruitment curve: the fraction of cells that respond to a pulse, by pulse amplitude, and its threshold.
+
+    ``pulses`` is a sequence of ``(onset ms, amplitude)``, the amplitude in the stimulus's units
+    (the curve only orders them). For each pulse the recruited fraction (0..1) is that of all cells
+    that respond as in :class:`StimulusResponse`: more than ``expected + margin`` spikes in ``[s, s
+    + post)``, ``expected`` the cell's count in ``[s - pre, s)`` times ``post / pre``. The curve and
+    its threshold (the amplitude reaching ``level``) are :func:`recruitment_threshold` of the pulses'
+    amplitudes and fractions; pulses of one amplitude combine by median.
+
+    Returns a dict: ``pulses`` ``[K]`` fraction per pulse (given order), ``amplitudes`` ``[U]``,
+    ``fractions`` ``[U]``, ``threshold``, ``below``, ``above`` (amplitude units, NaN where
+    undefined, and then outside the space's Boxes) and ``censored`` (``"none"``, ``"below"`` or
+    ``"above"``). Every ``onset - pre`` must be >= 0 and ``onset + post`` within ``duration``.
+    """
+
+    def __init__(
+        self,
+        duration: float,
+        pulses: Sequence[tuple[float, float]],
+        pre: float = 1000.0,
+        post: float = 500.0,
+        margin: float = 1.0,
+        level: float = 0.5,
+    ) -> None:
+        super().__init__(duration)
+        table = np.asarray(pulses, dtype=np.float64)
+        if table.ndim != 2 or table.shape[0] == 0 or table.shape[1] != 2 or not np.all(np.isfinite(table)):
+            raise ValueError(f"pulses must be one or more (onset ms, amplitude) pairs, got {pulses!r}")
+        self.pre = _positive("pre (ms)", pre)
+        self.post = _positive("post (ms)", post)
+        self.margin = _nonnegative("margin (spikes)", margin)
+        self.level = float(level)
+        if not 0.0 < self.level <= 1.0:
+            raise ValueError(f"level must be a fraction in (0, 1], got {level!r}")
+        self.onsets = _onsets(table[:, 0], self.post, self.duration)
+        if self.onsets.min() < self.pre - 1e-9:
+            raise ValueError(
+                f"the first pulse at {self.onsets.min():g} ms leaves less than pre = {self.pre:g} ms of baseline "
+                "before it"
+            )
+        self.amplitudes = table[:, 1].copy()
+
+    def __call__(self, env: Env, run: Run) -> dict[str, Any]:
+        ids, times = _finite_spikes(run, "RecruitmentCurve")
+        n = int(env.system.num_neurons)
+        inside = (ids >= 0) & (ids < n)
+        ids, times = ids[inside], times[inside]
+        per_pulse = np.array(
+            [_responders(ids, times, float(s), self.pre, self.post, self.margin, n).mean() for s in self.onsets]
+        )
+        return {"pulses": per_pulse, **recruitment_threshold(self.amplitudes, per_pulse, self.level)}
+
+    def space(self, env: Env) -> Any:
+        """``Dict`` of ``pulses`` ``Box(0, 1, (K,))``, ``amplitudes``, ``fractions`` ``(U,)``, scalars, ``censored``."""
+        spaces = require_gymnasium().spaces
+        distinct = np.unique(self.amplitudes).size
+        real = lambda: _scalar(-np.inf)  # noqa: E731
+        return spaces.Dict(
+            {
+                "pulses": spaces.Box(0.0, 1.0, shape=(self.onsets.size,), dtype=np.float64),
+                "amplitudes": spaces.Box(-np.inf, np.inf, shape=(distinct,), dtype=np.float64),
+                "fractions": spaces.Box(0.0, 1.0, shape=(distinct,), dtype=np.float64),
+                "threshold": real(),
+                "below": real(),
+                "above": real(),
+                "censored": spaces.Text(max_length=5, min_length=4),
+            }
+        )
+
+
+def _cut(
+    trace: np.ndarray, spikes: np.ndarray, dt: float, n_pre: int, n_post: int, n_align: int, sign: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cuts ``[W, n_pre + n_post + 1]`` of ``trace`` around ``spikes`` (ms), aligned on the extremum of
+    ``sign * trace``, and which spikes they belong to (bool ``[spikes]``: those whose cut fits)."""
+    size = trace.size
+    centre = np.round(spikes / dt).astype(np.int64)
+    if n_align > 0 and centre.size:
+        offsets = np.arange(-n_align, n_align + 1)
+        index = centre[:, None] + offsets[None, :]
+        valid = (index >= 0) & (index < size)
+        values = np.where(valid, sign * trace[np.clip(index, 0, size - 1)], -np.inf)
+        centre = centre + offsets[np.argmax(values, axis=1)]
+    fits = (centre - n_pre >= 0) & (centre + n_post < size)
+    return trace[centre[fits][:, None] + np.arange(-n_pre, n_post + 1)[None, :]], fits
+
+
+class Waveforms(Decoding):
+    """Spike waveforms: cuts of a recorded trace around each spike, aligned on the spike's extremum.
+
+    What it needs, by ``by``:
+
+    - ``"network"``, ``"population"``, ``"cell"``: the membrane potential (mV) of the cells that
+      fire, ``env.record_voltage(dt=...)`` (a backend whose ``recordable()`` lists ``"voltage"``),
+      and their spikes. Each cell's spikes are cut from its own voltage row (with ``sites``, the
+      rows at ``site``); groups pool the cuts of their cells.
+    - ``"channel"``: the extracellular potential (uV) at each electrode, computed from membrane
+      currents (``env.record_membrane_current(dt=...)``, as :class:`LFP`), cut around every spike
+      the electrode records (cells within its ``output_radius``, as :class:`ChannelRecording`): the
+      electrode's spike-triggered average, as an MEA sees a unit.
+
+    A spike at ``t`` ms falls on sample ``round(t / dt)`` (sample ``j`` is at ``j dt`` ms); the cut
+    is aligned on the trace's extremum within ``align`` ms of it (the maximum of a voltage, the
+    minimum of a field potential; ``align=0``: on that sample) and spans ``round(pre / dt)`` samples
+    before it to ``round(post / dt)`` after (``S`` samples, times ``time``). Cuts that would leave
+    the trace are dropped; at most the first ``max_spikes`` spikes of a cell (of an electrode) are
+    cut.
+
+    The mean ``w`` of each group's cuts is described by (``sign`` +1 for voltage, -1 for field):
+    ``baseline``, the median of ``w`` over its first ``baseline`` ms; ``peak``, the extremum of
+    ``w`` within ``align`` ms of time 0; ``amplitude = peak - baseline`` (positive for a voltage
+    spike, negative for an extracellular trough); ``half_width`` (ms), the width of ``w`` at
+    ``baseline + amplitude / 2`` around the peak, crossings linearly interpolated (``missing`` if
+    ``w`` does not come back past half amplitude on both sides); ``ahp``, the opposite extremum
+    after the peak minus ``baseline`` (negative: an after-hyperpolarisation; for a field, the
+    positive rebound) and ``ahp_time`` (ms) from the peak to it (for a field the trough-to-peak
+    time, ``elephant.waveform_features.waveform_width`` times ``dt``).
+
+    Returns a dict: ``time`` ``[S]`` ms; ``mean`` ``[G, S]`` and ``count`` ``[G]`` cuts per group;
+    ``baseline``, ``peak``, ``amplitude``, ``ahp`` ``[G]`` (mV, or uV for ``by="channel"``),
+    ``half_width``, ``ahp_time`` ``[G]`` ms; ``cuts`` ``[W, S]`` with ``cut_cells`` ``[W]`` (the
+    spiking gid) and ``cut_groups`` ``[W]`` (group index); ``dt`` ms. Groups: ``[1]`` network,
+    ``[P]`` populations, ``[n]`` gids, ``[C]`` electrodes in ``env.io.channel_ids`` order; a group
+    without cuts has ``missing`` (default NaN, outside any gymnasium Box) for its mean and shape.
+    """
+
+    shape_keys = ("baseline", "peak", "amplitude", "half_width", "ahp", "ahp_time")
+
+    def __init__(
+        self,
+        duration: float,
+        by: str = "network",
+        pre: float = 4.0,
+        post: float = 10.0,
+        align: float = 1.0,
+        baseline: float = 2.0,
+        max_spikes: int | None = 1000,
+        site: str = "soma",
+        missing: float = math.nan,
+    ) -> None:
+        super().__init__(duration)
+        self.by = _check_by(by, _GROUPINGS)
+        self.pre = _positive("pre (ms)", pre)
+        self.post = _positive("post (ms)", post)
+        self.align = _nonnegative("align (ms)", align)
+        self.baseline = _positive("baseline (ms)", baseline)
+        if max_spikes is not None and (
+            isinstance(max_spikes, bool) or not isinstance(max_spikes, numbers.Integral) or max_spikes < 1
+        ):
+            raise ValueError(f"max_spikes must be an int >= 1 or None, got {max_spikes!r}")
+        self.max_spikes = None if max_spikes is None else int(max_spikes)
+        self.site = str(site)
+        self.missing = _missing(missing)
+
+    def _samples(self, dt: float) -> tuple[int, int, int]:
+        return int(round(self.pre / dt)), int(round(self.post / dt)), int(round(self.align / dt))
+
+    def _first(self, times: np.ndarray) -> np.ndarray:
+        times = np.sort(times[np.isfinite(times)])
+        return times if self.max_spikes is None else times[: self.max_spikes]
+
+    def _traces(self, env: Env, run: Run) -> tuple[list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], float, int]:
+        """``(group, trace, spike times, gids)`` per trace, the dt and the number of groups."""
+        ids, times = _spikes(run, "Waveforms")
+        if self.by == "channel":
+            if run.current is None:
+                raise ValueError(
+                    "Waveforms(by='channel') needs membrane currents for the electrodes' field potential: call "
+                    "env.record_membrane_current(dt=...) before running (and use a backend that can record them)"
+                )
+            potential = np.asarray(env.potential_recording(run.current), dtype=np.float64)
+            per_gid, per_time = env.channel_recording(ids, times)
+            items = []
+            for row, channel in enumerate(env.io.channel_ids):
+                gids = np.asarray(per_gid[int(channel)], dtype=np.int64)
+                when = np.asarray(per_time[int(channel)], dtype=np.float64)
+                order = np.argsort(when, kind="stable")
+                gids, when = gids[order], when[order]
+                keep = np.isfinite(when)
+                gids, when = gids[keep], when[keep]
+                if self.max_spikes is not None:
+                    gids, when = gids[: self.max_spikes], when[: self.max_spikes]
+                items.append((row, potential[row], when, gids))
+            return items, float(run.current.dt), int(env.io.num_channels)
+        if run.voltage is None:
+            raise ValueError(
+                f"Waveforms(by={self.by!r}) needs voltage traces: call env.record_voltage(dt=...) before running "
+                "(with a backend whose recordable() lists 'voltage'), or use by='channel' with membrane currents"
+            )
+        rows = np.asarray(run.voltage.ids, dtype=np.int64)
+        values = np.asarray(run.voltage.values, dtype=np.float64)
+        if run.voltage.sites is not None:
+            at_site = np.array([s == self.site for s in run.voltage.sites], dtype=bool)
+            if not at_site.any():
+                have = sorted(set(run.voltage.sites))
+                raise ValueError(f"the voltage rows have no site {self.site!r}; they have {have}")
+            rows, values = rows[at_site], values[at_site]
+        n = int(env.system.num_neurons)
+        ranges = _group_ranges(env, "population")
+        items = []
+        for row, gid in enumerate(rows):
+            if not 0 <= gid < n:
+                continue
+            if self.by == "network":
+                group = 0
+            elif self.by == "cell":
+                group = int(gid)
+            else:
+                group = next(k for k, (start, count) in enumerate(ranges) if start <= gid < start + count)
+            when = self._first(times[ids == gid])
+            items.append((group, values[row], when, np.full(when.size, gid, dtype=np.int64)))
+        return items, float(run.voltage.dt), _group_count(env, self.by)
+
+    def _shape(self, mean: np.ndarray, dt: float, n_pre: int, n_align: int, sign: float) -> list[float]:
+        size = mean.size
+        base = float(np.median(mean[: max(1, int(round(self.baseline / dt)))]))
+        low, high = max(0, n_pre - n_align), min(size, n_pre + n_align + 1)
+        top = low + int(np.argmax(sign * mean[low:high]))
+        peak = float(mean[top])
+        amplitude = peak - base
+        half = base + amplitude / 2.0
+        rel = sign * (mean - half)  # > 0 above half amplitude, on the peak's side
+        width = self.missing
+        left = np.flatnonzero(rel[:top] <= 0)
+        right = np.flatnonzero(rel[top + 1 :] <= 0)
+        if left.size and right.size and amplitude != 0:
+            i = int(left[-1])
+            j = top + 1 + int(right[0])
+            t_left = i + rel[i] / (rel[i] - rel[i + 1]) if rel[i] != rel[i + 1] else float(i)
+            t_right = j - rel[j] / (rel[j] - rel[j - 1]) if rel[j] != rel[j - 1] else float(j)
+            width = (t_right - t_left) * dt
+        after = mean[top:]
+        trough = top + int(np.argmin(sign * after))
+        return [base, peak, amplitude, width, float(mean[trough]) - base, (trough - top) * dt]
+
+    def __call__(self, env: Env, run: Run) -> dict[str, Any]:
+        items, dt, groups = self._traces(env, run)
+        n_pre, n_post, n_align = self._samples(dt)
+        sign = -1.0 if self.by == "channel" else 1.0
+        length = n_pre + n_post + 1
+        cuts, cells, owners = [np.zeros((0, length))], [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        for group, trace, when, gids in items:
+            piece, kept = _cut(trace, when, dt, n_pre, n_post, n_align, sign)
+            cuts.append(piece)
+            cells.append(gids[kept])
+            owners.append(np.full(piece.shape[0], group, dtype=np.int64))
+        all_cuts = np.concatenate(cuts)
+        all_owners = np.concatenate(owners)
+        count = np.bincount(all_owners, minlength=groups)[:groups]
+        sums = np.zeros((groups, length))
+        np.add.at(sums, all_owners, all_cuts)
+        mean = np.full((groups, length), self.missing)
+        shape = np.full((groups, len(self.shape_keys)), self.missing)
+        for g in np.flatnonzero(count):
+            mean[g] = sums[g] / count[g]
+            shape[g] = self._shape(mean[g], dt, n_pre, n_align, sign)
+        return {
+            "time": (np.arange(length) - n_pre) * dt,
+            "mean": mean,
+            "count": count,
+            **{key: shape[:, j] for j, key in enumerate(self.shape_keys)},
+            "cuts": all_cuts,
+            "cut_cells": np.concatenate(cells),
+            "cut_groups": all_owners,
+            "dt": dt,
+        }
+
+    def space(self, env: Env) -> Any:
+        """``Dict`` of ``time`` ``(S,)``, ``mean`` ``(G, S)``, per-group ``(G,)`` boxes and ``Sequence``s of cuts."""
+        spaces = require_gymnasium().spaces
+        signal = "membrane_current" if self.by == "channel" else "voltage"
+        request = env.recording.get(signal)
+        if request is None:
+            raise ValueError(f"Waveforms(by={self.by!r}) needs env.record_{signal}(dt=...) to size its space")
+        n_pre, n_post, _ = self._samples(float(request.get("dt", 0.1)))
+        length = n_pre + n_post + 1
+        groups = _group_count(env, self.by)
+        real = lambda shape: spaces.Box(-np.inf, np.inf, shape=shape, dtype=np.float64)  # noqa: E731
+        low = _box_low(0.0, self.missing)
+        return spaces.Dict(
+            {
+                "time": real((length,)),
+                "mean": real((groups, length)),
+                "count": spaces.Box(0, np.iinfo(np.int64).max, shape=(groups,), dtype=np.int64),
+                "baseline": real((groups,)),
+                "peak": real((groups,)),
+                "amplitude": real((groups,)),
+                "half_width": spaces.Box(low, np.inf, shape=(groups,), dtype=np.float64),
+                "ahp": real((groups,)),
+                "ahp_time": spaces.Box(low, np.inf, shape=(groups,), dtype=np.float64),
+                "cuts": spaces.Sequence(real((length,)), stack=True),
+                "cut_cells": spaces.Sequence(spaces.Discrete(int(env.system.num_neurons)), stack=True),
+                "cut_groups": spaces.Sequence(spaces.Discrete(groups), stack=True),
+                "dt": _scalar(),
+            }
+        )
 
 
 class Stage:
