@@ -117,3 +117,181 @@ def lint(session: nox.Session) -> None:
     """ruff over the whole tree."""
     _install(session, "ruff")
     session.run("ruff", "check", *LINTED, *(f"livn-{name}" for name in BACKENDS))
+
+
+# -- documentation -----------------------------------------------------------------------------
+
+#: What the documentation's executed tutorials import besides livn-core: one backend and the examples.
+DOCS_PACKAGES = ("./livn-brian2", "./examples/livn-backend-example", "./examples/livn-model-example")
+
+
+@nox.session(python=PYTHON, tags=["docs"], default=True)
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml, docs/) into build/site: tutorials executed, warnings are errors.
+
+    ``nox -s docs -- serve`` runs ``mkdocs serve`` instead (any arguments after ``--`` go to mkdocs).
+    The API reference is read from the sources of every distribution, so diffrax and NEURON need not
+    be installed; the tutorials run on brian2 and the example backend.
+    """
+    _install(session, f"{CORE}[plot,gym,mpi,docs]", *DOCS_PACKAGES)
+    env = {
+        **_ENV,
+        "LIVN_CACHE_DIR": _cache_dir(),
+        "LIVN_BACKEND": "brian2",
+        "NO_MKDOCS_2_WARNING": "1",  # Material's notice about MkDocs 2
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",  # brian2's pyparsing calls, printed per tutorial
+    }
+    session.run("mkdocs", *(session.posargs or ("build", "--strict")), env=env)
+
+
+# -- wheels ------------------------------------------------------------------------------------
+
+#: Every distribution of the repository: its directory and the one import package it ships.
+DISTRIBUTIONS: dict[str, str] = {
+    "livn-core": "livn",
+    "livn-brian2": "livn_brian2",
+    "livn-diffrax": "livn_diffrax",
+    "livn-neuron": "livn_neuron",
+    "examples/livn-backend-example": "livn_backend_example",
+    "examples/livn-model-example": "livn_model_example",
+}
+DIST = ROOT / "dist"
+#: Run in a fresh venv holding only the livn-core and livn-brian2 wheels (and their dependencies).
+WHEEL_QUICKSTART = (
+    "import livn; from livn import make; it, t, *_ = make('EI2').run(100); "
+    "print(f'livn {livn.__version__} from {livn.__file__}: {len(it)} spikes in 100 ms of EI2')"
+)
+
+
+def _source_files(directory: str, package: str) -> list[str]:
+    """The files of ``src/<package>`` a wheel must ship (modules and package data), as paths in the wheel.
+
+    Taken from git (tracked and not ignored) so that build products and caches never count; a tree
+    without git falls back to every file but bytecode.
+    """
+    import subprocess
+
+    src = ROOT / directory / "src"
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", package],
+            cwd=src, check=True, capture_output=True, text=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        listed = [p.relative_to(src).as_posix() for p in (src / package).rglob("*") if p.is_file()]
+    return sorted(f for f in listed if (src / f).is_file() and "__pycache__" not in f and not f.endswith(".pyc"))
+
+
+def _entry_points(pyproject: dict) -> dict[str, dict[str, str]]:
+    """``{group: {name: object}}`` a wheel built from ``pyproject`` must declare."""
+    project = pyproject["project"]
+    groups = {group: dict(entries) for group, entries in project.get("entry-points", {}).items()}
+    if project.get("scripts"):
+        groups["console_scripts"] = dict(project["scripts"])
+    return groups
+
+
+def _check_wheel(directory: str, package: str, wheel: Path) -> list[str]:
+    """What is wrong with ``wheel`` (empty when nothing): contents, tag, entry points, metadata."""
+    import configparser
+    import tomllib
+    import zipfile
+
+    pyproject = tomllib.loads((ROOT / directory / "pyproject.toml").read_text())
+    name = pyproject["project"]["name"]
+    problems = []
+    if not wheel.name.endswith("-py3-none-any.whl"):
+        problems.append(f"{wheel.name}: expected a pure-Python py3-none-any wheel")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        info = next((n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA")), None)
+        if info is None:
+            return [f"{wheel.name}: no .dist-info/METADATA"]
+        missing = [f for f in _source_files(directory, package) if f not in names]
+        problems += [f"{wheel.name}: missing {f}" for f in missing]
+        tops = {n.split("/")[0] for n in names} - {package, info}
+        if tops:
+            problems.append(f"{wheel.name}: unexpected top-level entries {sorted(tops)}")
+        parser = configparser.ConfigParser(delimiters=("=",))
+        parser.optionxform = str  # entry-point names are case-sensitive
+        if f"{info}/entry_points.txt" in names:
+            parser.read_string(archive.read(f"{info}/entry_points.txt").decode())
+        for group, entries in _entry_points(pyproject).items():
+            for entry, target in entries.items():
+                found = parser.get(group, entry, fallback=None) if parser.has_section(group) else None
+                if found is None or found.strip() != target:
+                    problems.append(f"{wheel.name}: entry point {group}:{entry} = {target} is {found!r}")
+        metadata = archive.read(f"{info}/METADATA").decode()
+        if f"Name: {name}" not in metadata:
+            problems.append(f"{wheel.name}: METADATA does not name {name}")
+        if pyproject["project"].get("readme") and "\n\n" not in metadata.strip():
+            problems.append(f"{wheel.name}: METADATA has no long description (the README)")
+    return problems
+
+
+def _check_sdist(directory: str, package: str, sdist: Path) -> list[str]:
+    """What is wrong with ``sdist``: it must hold pyproject.toml, the README it names and every source file."""
+    import tarfile
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / directory / "pyproject.toml").read_text())
+    with tarfile.open(sdist) as archive:
+        names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
+    wanted = ["pyproject.toml", *(f"src/{f}" for f in _source_files(directory, package))]
+    if pyproject["project"].get("readme"):
+        wanted.append(pyproject["project"]["readme"])
+    return [f"{sdist.name}: missing {f}" for f in wanted if f not in names]
+
+
+@nox.session(python=PYTHON, tags=["build"], default=True)
+def build(session: nox.Session) -> None:
+    """A wheel and an sdist of every distribution into dist/, checked; the quick start from the wheels.
+
+    Each wheel is built from its sdist (``python -m build``), so a file missing from the sdist fails
+    too. Checks: ``twine check --strict``; every module and package-data file under ``src/<package>``
+    (``py.typed``, livn-neuron's ``.mod`` mechanisms) is in the wheel and the sdist, nothing else is at
+    the wheel's top level, and its entry points are the pyproject's. Then a fresh venv gets the
+    livn-core and livn-brian2 wheels (dependencies from the index) and runs the quick start there.
+    """
+    import shutil
+
+    _install(session, "build[uv]", "twine")
+    if DIST.exists():
+        shutil.rmtree(DIST)
+    wheels: dict[str, Path] = {}
+    problems: list[str] = []
+    for directory, package in DISTRIBUTIONS.items():
+        out = DIST / directory.replace("/", "-")
+        session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(out), str(ROOT / directory), env=_ENV)
+        (wheel,) = out.glob("*.whl")
+        (sdist,) = out.glob("*.tar.gz")
+        wheels[directory] = wheel
+        problems += _check_wheel(directory, package, wheel) + _check_sdist(directory, package, sdist)
+        files = _source_files(directory, package)
+        data = [Path(f).name if Path(f).name == "py.typed" else f"*{Path(f).suffix}" for f in files if not f.endswith(".py")]
+        listed = ", ".join(f"{data.count(kind)} {kind}" for kind in sorted(set(data))) or "none"
+        session.log(f"{wheel.name} and {sdist.name}: all {len(files)} package files, package data: {listed}")
+    if problems:
+        session.error("wheel and sdist contents:\n  " + "\n  ".join(problems))
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in DIST.glob("*/*")))
+
+    fresh = Path(session.create_tmp()).resolve() / "fresh-venv"
+    if fresh.exists():
+        shutil.rmtree(fresh)
+    session.run("uv", "venv", "--quiet", "--python", str(Path(session.virtualenv.location) / "bin" / "python"), str(fresh))
+    python = str(fresh / "bin" / "python")
+    session.run(
+        "uv", "pip", "install", "--quiet", "--python", python,
+        str(wheels["livn-core"]), str(wheels["livn-brian2"]), str(wheels["examples/livn-backend-example"]),
+        env=_ENV,
+    )
+    env = {**_ENV, "LIVN_CACHE_DIR": _cache_dir(), "LIVN_BACKEND": None}  # None: unset, the default backend
+    with session.chdir(fresh):  # away from the checkout: only the installed wheels can be imported
+        session.run(python, "-c", WHEEL_QUICKSTART, env=env, external=True)
+        session.run(str(fresh / "bin" / "livn"), "--version", env=env, external=True)
+        session.run(
+            python, "-c",
+            "from livn import make; run = make('EI1', backend='example').run(50); "
+            "print('example backend from its wheel:', len(run.spikes), 'spikes')",
+            env=env, external=True,
+        )

@@ -7,8 +7,9 @@ holds only what is AdEx's own (units mV, ms, nA, uS, nF; ``(dt / ms)`` is the st
   parameters (``C``, ``g_L``, ``E_L``, ``V_T``, ``Delta_T``, ``v_reset``, ``tau_w``, ``a``, ``b``)
   as constant group variables; the spec constant ``spike_cut`` as a namespace scalar;
 - integration by forward Euler on ``v`` and ``w``, both from the state at the start of the step
-  (as the backend's Izhikevich): ``C dv/dt = -g_L (v - E_L) + g_L Delta_T exp((v - V_T) / Delta_T)
-  - w + I``, ``tau_w dw/dt = a (v - E_L) - w``, with ``I = I_syn + I_noise + I_stim``. The
+  (as the backend's Izhikevich):
+  ``C dv/dt = -g_L (v - E_L) + g_L Delta_T exp((v - V_T) / Delta_T) - w + I``,
+  ``tau_w dw/dt = a (v - E_L) - w``, with ``I = I_syn + I_noise + I_stim``. The
   exponential is ``livn_exp`` (the backend's inline polynomial exp, clipped at +-700, so a
   diverging upswing saturates instead of overflowing);
 - a spike when ``v >= v_cut = V_T + spike_cut * Delta_T``; a step past ``v_cut`` is cut to it (one
