@@ -82,8 +82,8 @@ def _mpi_max():
 def cell_creation(count: int) -> float:
     """Seconds to create ``count`` BRK cells (sections, channels, parameters), nothing else."""
     from livn.models.rcsd import BRK, CONSTANTS
-    from livn_neuron.models.rcsd import build_brk
     from livn_neuron.build import load_mechanisms
+    from livn_neuron.models.rcsd import build_brk
     from livn_neuron.nrn import import_neuron
 
     h = import_neuron(use_mpi=False)

@@ -17,19 +17,39 @@ from livn.system._core import (
     MEA_FILE,
     Receptor,
 )
+from livn.system._grid import (
+    DEFAULT_TRUNCATION,
+    GRID_VERSION,
+    default_truncation,
+    generate_grid_connections,
+    remove_parts,
+)
 from livn.system._neuroh5 import write_cells, write_connections
 
 __all__ = [
+    "DEFAULT_TRUNCATION",
+    "DENSE_MAX_CELLS",
     "GENERATOR_VERSION",
+    "GRID_VERSION",
     "KERNELS",
+    "METHODS",
     "TRANSMITTERS",
     "connection_kernel",
     "generate_culture",
     "split_counts",
 ]
 
-#: Bumped whenever the generator's output for the same arguments changes.
+#: Bumped whenever the all-pairs (``method="dense"``) generator's output for the same arguments
+#: changes; the grid generator has its own :data:`GRID_VERSION`, recorded in ``graph.json``.
 GENERATOR_VERSION = 3
+
+#: Connection algorithms: ``"dense"`` evaluates every cell pair (O(N^2); the algorithm EI1-EI4 are
+#: made with, byte for byte), ``"grid"`` only the pairs within the truncated kernel's reach
+#: (O(N x in-degree); :mod:`livn.system._grid`), ``"auto"`` the dense one up to
+#: :data:`DENSE_MAX_CELLS` cells and the grid above.
+METHODS = ("auto", "dense", "grid")
+#: The largest culture (total cells) that ``method="auto"`` draws with the dense algorithm.
+DENSE_MAX_CELLS = 10_000
 
 #: Receptors made by each transmitter (RCSD.md section 3.4): kinetics in ms, mV, uS; weight = contacts.
 TRANSMITTERS: dict[str, dict[str, Receptor]] = {
@@ -238,6 +258,29 @@ def _normalize_area(area: Any) -> np.ndarray:
     return values
 
 
+def _record_grid(
+    generator: dict[str, Any],
+    config: dict[str, dict[str, Any]],
+    stats: Mapping[tuple[str, str], Mapping[str, float]],
+    k_sigma: float,
+    radius: float,
+) -> None:
+    """Add what the grid method did to ``graph.json``'s generator and projection entries."""
+    generator.update(
+        {
+            "method": "grid",
+            "grid_version": GRID_VERSION,
+            "truncation": k_sigma if math.isfinite(k_sigma) else None,
+            "truncation_radius": radius if math.isfinite(radius) else None,
+        }
+    )
+    for (post, pre), values in stats.items():
+        entry = config[post][pre]
+        entry["kernel"]["truncation_radius"] = radius if math.isfinite(radius) else None
+        entry["expected_in_degree"] = values["expected_in_degree"]
+        entry["amplitude"] = values["amplitude"] if math.isfinite(values["amplitude"]) else None
+
+
 def generate_culture(
     directory: str | Path,
     populations: Mapping[str, int | float],
@@ -255,6 +298,9 @@ def generate_culture(
     mea_pitch: float | None = 100.0,
     name: str | None = None,
     overwrite: bool = False,
+    method: str = "auto",
+    truncation: float | None = None,
+    comm: Any = None,
 ) -> Path:
     """Generate a 2D culture and write it as a system directory; returns the directory.
 
@@ -267,13 +313,45 @@ def generate_culture(
     in-degree hits the target and pairs with ``p < cutoff`` are dropped. Work is chunked over
     post-synaptic cells. The same arguments give identical files on any machine. ``directory`` must
     be new or empty unless ``overwrite`` is true.
+
+    ``method`` picks the algorithm (:data:`METHODS`): ``"dense"`` draws every cell pair, O(N^2)
+    (generator version :data:`GENERATOR_VERSION`; EI1-EI4 are made with it); ``"grid"`` cuts the
+    kernel at ``truncation`` sigmas (default :data:`DEFAULT_TRUNCATION`: 4 for the Gaussian, 10 for
+    the exponential kernel; ``math.inf`` for none), solves ``A`` on the truncated kernel and draws
+    only the pairs within that radius, O(N x in-degree), with memory bounded by blocks (version
+    :data:`GRID_VERSION`, see :mod:`livn.system._grid` for the algorithm and the truncation's
+    effect). ``"auto"`` (the default) is dense up to :data:`DENSE_MAX_CELLS` cells, grid above. The
+    two methods draw different (equally distributed) connections from the same seed; positions are
+    the same.
+
+    ``comm`` (an mpi4py communicator; every rank calls with the same arguments) spreads the grid
+    generator over its ranks: each draws the incoming connections of a contiguous share of every
+    population and writes them to its own ``connections.partNNNN.h5``; rank 0 writes the other
+    files and ``connections.h5``, which maps the parts as HDF5 virtual datasets and reads like a
+    single file. The connections do not depend on the number of ranks. With the dense method,
+    rank 0 generates alone and the others wait.
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if truncation is not None and (
+        isinstance(truncation, bool)
+        or not isinstance(truncation, (int, float, np.integer, np.floating))
+        or not truncation > 0
+    ):
+        raise ValueError(f"truncation must be a number of sigmas > 0 (math.inf for none), got {truncation!r}")
+    if truncation is not None and method == "dense":
+        raise ValueError("truncation applies to method='grid' (the dense method uses the whole kernel)")
+    rank = 0 if comm is None else comm.Get_rank()
     directory = Path(directory)
-    if directory.exists() and not overwrite:
+    problem = None
+    if rank == 0 and directory.exists() and not overwrite:
         if not directory.is_dir() or any(directory.iterdir()):
-            raise FileExistsError(
-                f"{directory} exists and is not empty; pass overwrite=True to replace its system files"
-            )
+            problem = f"{directory} exists and is not empty; pass overwrite=True to replace its system files"
+    if comm is not None:
+        # Rank 0 looks before any rank can have created files there.
+        problem = comm.bcast(problem, root=0)
+    if problem is not None:
+        raise FileExistsError(problem)
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
     if not (math.isfinite(sigma) and sigma > 0):
@@ -333,27 +411,16 @@ def generate_culture(
     else:
         degrees = {(post, pre): float(in_degree) * counts[pre] / total for post in counts for pre in counts}
 
-    projections = {}
+    if method == "auto":
+        method = "dense" if total <= DENSE_MAX_CELLS else "grid"
+    k_sigma = None
+    if method == "grid":
+        k_sigma = default_truncation(kernel) if truncation is None else float(truncation)
+
     config: dict[str, dict[str, Any]] = {}
-    names = list(counts)
     for (post, pre), degree in degrees.items():
         if degree <= 0 or counts[pre] == 0:
             continue
-        post_start, post_count = ranges[post]
-        pre_start, pre_count = ranges[pre]
-        key = (1, names.index(post), names.index(pre))
-        pre_rel, post_rel, distances = _connect(
-            xyz[post_start : post_start + post_count, :2],
-            xyz[pre_start : pre_start + pre_count, :2],
-            post == pre,
-            degree,
-            kernel,
-            sigma,
-            cutoff,
-            int(seed),
-            key,
-        )
-        projections[(post, pre)] = (pre_rel + pre_start, post_rel + post_start, distances)
         transmitter = transmitters[pre]
         section = "soma" if transmitter in ("gabaergic",) else DEFAULT_SECTION[kinds[pre]]
         config.setdefault(post, {})[pre] = {
@@ -362,35 +429,90 @@ def generate_culture(
             "receptors": {r: rec.to_dict() for r, rec in TRANSMITTERS[transmitter].items()},
             "kernel": {"type": kernel, "sigma": float(sigma)},
             "in_degree": degree,
-            "effective_in_degree": min(degree, pre_count - (1 if post == pre else 0)),
+            "effective_in_degree": min(degree, counts[pre] - (1 if post == pre else 0)),
             "cutoff": cutoff,
         }
-
-    directory.mkdir(parents=True, exist_ok=True)
-    write_cells(directory / CELLS_FILE, ranges, xyz)
-    write_connections(directory / CONNECTIONS_FILE, ranges, projections)
-    graph = {
-        "format": "livn.system",
-        "format_version": 1,
-        "name": name or directory.name,
-        "architecture": {
-            "area": {"x": bounds[0].tolist(), "y": bounds[1].tolist(), "z": [z0, z1]},
-            "populations": {p: {"count": counts[p], "kind": kinds[p]} for p in counts},
-        },
-        "projections": config,
-        "generator": {
-            "name": "livn.system.generate_culture",
-            "version": GENERATOR_VERSION,
-            "seed": int(seed),
-            "kernel": kernel,
-            "sigma": float(sigma),
-            "cutoff": cutoff,
-        },
+    generator: dict[str, Any] = {
+        "name": "livn.system.generate_culture",
+        "version": GENERATOR_VERSION,
+        "seed": int(seed),
+        "kernel": kernel,
+        "sigma": float(sigma),
+        "cutoff": cutoff,
     }
-    (directory / GRAPH_FILE).write_text(json.dumps(graph, indent=2) + "\n", encoding="utf-8")
-    if mea_pitch is not None:
-        from livn.io import MEA
 
-        mea = MEA.for_area(bounds, pitch=mea_pitch)
-        (directory / MEA_FILE).write_text(json.dumps(mea.to_dict(), indent=2) + "\n", encoding="utf-8")
+    def dense() -> None:
+        # Generator version 3, unchanged: EI1-EI4 stay byte for byte what they were.
+        projections = {}
+        names = list(counts)
+        for (post, pre), degree in degrees.items():
+            if degree <= 0 or counts[pre] == 0:
+                continue
+            post_start, post_count = ranges[post]
+            pre_start, pre_count = ranges[pre]
+            key = (1, names.index(post), names.index(pre))
+            pre_rel, post_rel, distances = _connect(
+                xyz[post_start : post_start + post_count, :2],
+                xyz[pre_start : pre_start + pre_count, :2],
+                post == pre,
+                degree,
+                kernel,
+                sigma,
+                cutoff,
+                int(seed),
+                key,
+            )
+            projections[(post, pre)] = (pre_rel + pre_start, post_rel + post_start, distances)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_cells(directory / CELLS_FILE, ranges, xyz)
+        write_connections(directory / CONNECTIONS_FILE, ranges, projections)
+
+    def describe() -> None:
+        graph = {
+            "format": "livn.system",
+            "format_version": 1,
+            "name": name or directory.name,
+            "architecture": {
+                "area": {"x": bounds[0].tolist(), "y": bounds[1].tolist(), "z": [z0, z1]},
+                "populations": {p: {"count": counts[p], "kind": kinds[p]} for p in counts},
+            },
+            "projections": config,
+            "generator": generator,
+        }
+        (directory / GRAPH_FILE).write_text(json.dumps(graph, indent=2) + "\n", encoding="utf-8")
+        if mea_pitch is not None:
+            from livn.io import MEA
+
+            mea = MEA.for_area(bounds, pitch=mea_pitch)
+            (directory / MEA_FILE).write_text(json.dumps(mea.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    def prepare_directory() -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        remove_parts(directory)  # left by an earlier generation on more ranks (overwrite=True)
+
+    if comm is None or comm.Get_size() == 1:
+        if method == "dense":
+            dense()
+            remove_parts(directory)
+        else:
+            prepare_directory()
+            stats = generate_grid_connections(
+                directory, ranges, xyz, degrees, kernel, float(sigma), cutoff, k_sigma * sigma, int(seed), bounds
+            )
+            _record_grid(generator, config, stats, k_sigma, k_sigma * sigma)
+            write_cells(directory / CELLS_FILE, ranges, xyz)
+        describe()
+        return directory
+
+    from livn.system._grid import collective
+
+    if method == "dense":
+        collective(comm, lambda: (dense(), remove_parts(directory), describe()) if rank == 0 else None)
+        return directory
+    collective(comm, lambda: prepare_directory() if rank == 0 else None)
+    stats = generate_grid_connections(
+        directory, ranges, xyz, degrees, kernel, float(sigma), cutoff, k_sigma * sigma, int(seed), bounds, comm=comm
+    )
+    _record_grid(generator, config, stats, k_sigma, k_sigma * sigma)
+    collective(comm, lambda: (write_cells(directory / CELLS_FILE, ranges, xyz), describe()) if rank == 0 else None)
     return directory
