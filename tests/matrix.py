@@ -4,10 +4,35 @@ from __future__ import annotations
 
 import os
 
+from livn.errors import CapabilityError
+
 __all__ = ["KNOWN_GAPS", "selected_backend"]
 
-#: Declared gaps per backend: {backend: {test name: (exception, reason)}} (strict expected failures).
-KNOWN_GAPS: dict[str, dict[str, tuple[type[BaseException], str]]] = {}
+#: Declared gaps per backend: {backend: {test name: (exception, reason)}}, run as strict expected
+#: failures (a gap that closes turns its test red). A name is a check (every model) or one model's
+#: run of it, "test_x[model]". Each backend's own conformance class declares the same gaps.
+KNOWN_GAPS: dict[str, dict[str, tuple[type[BaseException], str]]] = {
+    "neuron": {
+        "test_envs_run_side_by_side": (
+            RuntimeError,
+            "NEURON holds one network per process: making a second neuron env releases the first, "
+            "which then refuses to run",
+        ),
+    },
+    "diffrax": {
+        "test_split_runs_continue_the_voltage[rcsd]": (
+            AssertionError,
+            "a run continued from t > 0 takes one voltage sample one step late (RCSD, dt 0.025 ms: "
+            "the sample at 99.8 ms of a 50 + 50 ms split is the state at 99.825 ms); spikes agree",
+        ),
+    },
+    "example": {
+        "test_extracellular_stimulus_drives_cells_near_the_electrode": (
+            CapabilityError,
+            "the example backend takes current stimuli only",
+        ),
+    },
+}
 
 
 def selected_backend() -> str | None:

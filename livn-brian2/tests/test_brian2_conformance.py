@@ -1,4 +1,4 @@
-"""livn-core's conformance suite, run against the brian2 backend with no declared gaps."""
+"""livn-core's conformance suite, run against the brian2 backend (every model it implements), no declared gaps."""
 
 from __future__ import annotations
 

@@ -151,7 +151,7 @@ def test_decodings_need_spikes(env):
 # gymnasium iterates a stacked Sequence of scalar Boxes as numpy scalars and warns that it casts them
 @pytest.mark.filterwarnings("ignore:.*Casting input x to numpy array")
 def test_outputs_lie_in_their_spaces(env):
-    gymnasium = pytest.importorskip("gymnasium")
+    import gymnasium  # in livn-core[test]: missing, this test fails (never skips)
     run = _run(IDS, TIMES)
     for decoding in (
         MeanFiringRate(200),
@@ -175,7 +175,7 @@ def test_outputs_lie_in_their_spaces(env):
 
 
 def test_lfp_output_lies_in_its_space():
-    pytest.importorskip("gymnasium")
+    import gymnasium  # noqa: F401 - in livn-core[test]: missing, this test fails (never skips)
     with livn.make("EI2", backend=FakeEnv, record=("spikes",)) as culture:
         culture.record_membrane_current(dt=0.5)
         decoding = LFP(100.0, nperseg=64)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import gymnasium  # noqa: F401 - in livn-core[test]: missing, these tests fail (never skip)
+import livn
 import numpy as np
 import pytest
-
-gymnasium = pytest.importorskip("gymnasium")
-
-import livn  # noqa: E402
-from livn.decoding import MeanFiringRate  # noqa: E402
-from livn.encoding import BiphasicAmplitudes, ChannelChoice  # noqa: E402
-from livn.gym import LivnEnv, TargetRate, make_rate_task  # noqa: E402
-from livn_fake.env import Env as FakeEnv  # noqa: E402
+from livn.decoding import MeanFiringRate
+from livn.encoding import BiphasicAmplitudes, ChannelChoice
+from livn.gym import LivnEnv, TargetRate, make_rate_task
+from livn_fake.env import Env as FakeEnv
 
 
 def _culture(seed=7):
