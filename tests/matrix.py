@@ -19,13 +19,6 @@ KNOWN_GAPS: dict[str, dict[str, tuple[type[BaseException], str]]] = {
             "which then refuses to run",
         ),
     },
-    "diffrax": {
-        "test_split_runs_continue_the_voltage[rcsd]": (
-            AssertionError,
-            "a run continued from t > 0 takes one voltage sample one step late (RCSD, dt 0.025 ms: "
-            "the sample at 99.8 ms of a 50 + 50 ms split is the state at 99.825 ms); spikes agree",
-        ),
-    },
     "example": {
         "test_extracellular_stimulus_drives_cells_near_the_electrode": (
             CapabilityError,

@@ -104,7 +104,9 @@ class HoldInterpolation(diffrax.AbstractLocalInterpolation):
         del left
         if t1 is not None:
             return jax.tree_util.tree_map(lambda a, b: b - a, self.y0, self.y1)
-        at_start = t0 <= self.t0
+        # recording times are grid points, so a query is a step's start or its end; deciding by the
+        # step's midpoint keeps a time that float arithmetic put an ulp past the start on that start
+        at_start = t0 < 0.5 * (self.t0 + self.t1)
         return jax.tree_util.tree_map(lambda a, b: jnp.where(at_start, a, b), self.y0, self.y1)
 
 
@@ -365,7 +367,7 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
     subs = [diffrax.SubSaveAt(t1=True), diffrax.SubSaveAt(steps=True, fn=lambda t, y, a: y["spiked"] > 0.5)]
     if cfg.record_every:
         n_samples = cfg.n_steps // cfg.record_every
-        ts = t_start + cfg.dt * cfg.record_every * jnp.arange(n_samples, dtype=DTYPE)
+        ts = grid[: n_samples * cfg.record_every : cfg.record_every]  # grid points (see HoldInterpolation)
         # called on the full state at the start, on the dense view (already recorded) afterwards
         subs.append(diffrax.SubSaveAt(ts=ts, fn=lambda t, y, a: view(y) if "cell" in y else y))
     adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=cfg.checkpoints)
