@@ -15,6 +15,7 @@ import livn.dataset as ds
 import numpy as np
 import pytest
 from livn.dataset._store import MANIFEST_FILE, shard_info
+from mpi_support import require_mpiexec
 
 TESTS = Path(__file__).parent
 BACKEND = "livn_fake.env"  # tests/livn_fake/env.py, importable through PYTHONPATH
@@ -222,32 +223,8 @@ def test_bad_arguments_are_clear(tmp_path):
     assert result.returncode == 2 and "--samples must be >= 1" in result.stderr
 
 
-def _mpiexec() -> str:
-    """mpiexec (beside this Python or on PATH) with mpi4py importable, for the optional `mpi` extra.
-
-    Without them the MPI test skips, unless LIVN_REQUIRE_MPI=1 (the nox ``mpi`` session, which
-    installs them): there it fails, so a broken MPI install never passes as a skip.
-    """
-    import shutil
-
-    mpiexec = shutil.which(
-        "mpiexec", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    )
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError as exc:
-        missing = f"mpi4py does not import ({exc})"
-    else:
-        missing = None if mpiexec else "mpi4py is installed but no mpiexec was found"
-    if missing is None:
-        return mpiexec
-    if os.environ.get("LIVN_REQUIRE_MPI") == "1":
-        pytest.fail(f"LIVN_REQUIRE_MPI=1 but {missing}: pip install mpich mpi4py (livn-core[mpi])")
-    pytest.skip(f"{missing} (pip install mpich mpi4py; LIVN_REQUIRE_MPI=1 makes this a failure)")
-
-
 def test_mpi_ranks_write_the_same_dataset(reference, tmp_path):
-    mpiexec = _mpiexec()
+    mpiexec = require_mpiexec()
     out = tmp_path / "mpi"
     result = subprocess.run(
         [mpiexec, "-n", "2", *_generate_args(out)], env=_cli_env(), capture_output=True, text=True, timeout=300

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
-import pytest
 from livn.system import System, generate_culture
-
-pytest.importorskip("mpi4py")
-
-MPIEXEC = shutil.which("mpiexec", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+from mpi_support import require_mpiexec
 
 ARGS = dict(area=2000.0, seed=31, in_degree=50, method="grid")
 POPULATIONS = {"EXC": 2000, "INH": 500}
@@ -31,14 +25,14 @@ _SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(MPIEXEC is None, reason="mpiexec not found")
 def test_mpi_generation_on_two_ranks_equals_serial(tmp_path):
+    mpiexec = require_mpiexec()
     script = tmp_path / "generate.py"
     script.write_text(_SCRIPT)
     target = tmp_path / "ranks"
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
-        [MPIEXEC, "-n", "2", sys.executable, str(script), str(target)],
+        [mpiexec, "-n", "2", sys.executable, str(script), str(target)],
         capture_output=True,
         text=True,
         timeout=300,
