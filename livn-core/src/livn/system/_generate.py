@@ -23,6 +23,7 @@ from livn.system._grid import (
     default_truncation,
     generate_grid_connections,
     remove_parts,
+    solve_increasing,
 )
 from livn.system._neuroh5 import write_cells, write_connections
 
@@ -161,20 +162,7 @@ def _solve_amplitude(
             value -= amplitude * hist_sum[below & ~full].sum()
         return float(value)
 
-    low, high = 0.0, 1.0
-    while expected(high) < target:
-        high *= 2.0
-        if high > 1e30:
-            return high
-    for _ in range(200):
-        mid = 0.5 * (low + high)
-        if expected(mid) < target:
-            low = mid
-        else:
-            high = mid
-        if high - low <= 1e-12 * high:
-            break
-    return high
+    return solve_increasing(expected, target)
 
 
 def _row_rng(seed: int, key: tuple[int, ...]) -> np.random.Generator:

@@ -278,6 +278,28 @@ def _pairs(
 # ---------------------------------------------------------------------------------- amplitude
 
 
+def solve_increasing(expected: Callable[[float], float], target: float, limit: float = 1e30) -> float:
+    """The smallest ``x > 0`` (to 1e-12 relative) with ``expected(x) >= target``, for an increasing ``expected``.
+
+    Doubles from 1 until the target is bracketed, then bisects; returns the first ``x`` past ``limit``
+    when the target is out of reach. Both generators solve for their kernel amplitude with it.
+    """
+    low, high = 0.0, 1.0
+    while expected(high) < target:
+        high *= 2.0
+        if high > limit:
+            return high
+    for _ in range(200):
+        mid = 0.5 * (low + high)
+        if expected(mid) < target:
+            low = mid
+        else:
+            high = mid
+        if high - low <= 1e-12 * high:
+            break
+    return high
+
+
 def _solve_amplitude(counts: np.ndarray, log_low: float, target: float, cutoff: float | None) -> tuple[float, float]:
     """``(A, expected)``: the amplitude whose expected pair count ``sum min(1, A w)`` is ``target``.
 
@@ -302,17 +324,7 @@ def _solve_amplitude(counts: np.ndarray, log_low: float, target: float, cutoff: 
     if total <= target:
         # Every candidate connects: A w >= 1 down to the lowest weight the histogram covers.
         return float(f"{math.exp(-log_low) * (1.0 + 1e-6):.10g}"), total
-    low, high = 0.0, 1.0
-    while expected(high) < target:
-        high *= 2.0
-    for _ in range(200):
-        mid = 0.5 * (low + high)
-        if expected(mid) < target:
-            low = mid
-        else:
-            high = mid
-        if high - low <= 1e-12 * high:
-            break
+    high = solve_increasing(expected, target)
     # Ten significant digits, as the dense generator: last-bit differences do not change the draws.
     high = float(f"{high:.10g}")
     return high, expected(high)
