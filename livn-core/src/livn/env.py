@@ -79,15 +79,6 @@ def _resolve_model(model: Any, system: System, cls: type[Env]) -> ModelSpec:
     return model
 
 
-def _system_weights(system: System) -> dict[str, float]:
-    """The weights a system was generated with: ``{weight name: receptor.weight}``."""
-    return {
-        f"{post}_{pre}-{projection.section}-{receptor}-weight": float(spec.weight)
-        for (post, pre), projection in system.projections.items()
-        for receptor, spec in projection.receptors.items()
-    }
-
-
 def _check_number(name: str, value: Any) -> Any:
     """Plain numbers must be finite floats; array-likes (e.g. JAX tracers) pass through for the backend."""
     if isinstance(value, bool):
@@ -164,7 +155,7 @@ class Env(abc.ABC):
         self.seed = int(seed)
         self.comm = comm
         self.subworld_size = subworld_size
-        self.weights: dict[str, Any] = _system_weights(self.system)
+        self.weights: dict[str, Any] = {name: float(w) for name, w in self.system.default_weights.items()}
         self.noise: dict[str, Any] = self.model.noise_defaults(None)
         self.recording: dict[str, dict[str, Any]] = {}
         self.cell_overrides: dict[str, dict[str, Any]] = {}
