@@ -119,3 +119,43 @@ def test_biphasic_pulse_rejects_bad_channels():
         Stimulus.biphasic_pulse(4, [4])
     with pytest.raises(ValueError, match="shorter than the last pulse"):
         Stimulus.biphasic_pulse(4, [0], pulse_times=(1.0,), duration=1.0)
+
+
+def test_livn_core_does_not_import_jax():
+    import subprocess
+    import sys
+
+    code = "import sys, livn, livn.env, livn.io, livn.stimulus; print('jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_jax_arrays_are_kept_and_checked():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    values = jnp.ones((4, 3), dtype=jnp.float32)
+    stim = Stimulus(values, dt=0.5, gids=[0, 2, 5], input_mode="current")
+    assert stim.array is values and stim.num_samples == 4 and stim.duration == 2.0
+    with pytest.raises(TypeError, match="floating point"):
+        Stimulus(jnp.ones((4, 3), dtype=jnp.int32), dt=0.5)
+    with pytest.raises(ValueError, match=r"\[T, n\] or \[T, n, sites\]; got shape \(4,\)"):
+        Stimulus(jnp.ones(4), dt=0.5)
+    with pytest.raises(ValueError, match=r"NaN or inf \(first at index \[1, 2\]"):
+        Stimulus(jnp.zeros((4, 3)).at[1, 2].set(jnp.nan), dt=0.5)
+    with pytest.raises(ValueError, match="1000 mV"):
+        Stimulus(jnp.full((4, 3), -2000.0), dt=0.5)
+
+
+def test_traced_values_are_checked_by_shape_and_dtype_only():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+
+    def total(a):
+        return jnp.sum(Stimulus(a, dt=0.5, input_mode="extracellular").array)
+
+    # a value beyond the range passes under grad (unknown while tracing) and differentiates
+    np.testing.assert_array_equal(np.asarray(jax.grad(total)(jnp.full((4, 3), 5000.0))), np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"got shape \(4,\)"):
+        jax.jit(total)(jnp.ones(4))
+    with pytest.raises(TypeError, match="floating point"):
+        jax.jit(total)(jnp.ones((4, 3), dtype=jnp.int32))

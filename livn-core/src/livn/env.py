@@ -30,7 +30,7 @@ from livn.errors import CapabilityError
 from livn.models.base import ModelSpec
 from livn.network import Network
 from livn.run import Run, Series
-from livn.stimulus import Stimulus
+from livn.stimulus import Stimulus, is_jax_array
 
 if TYPE_CHECKING:
     from livn.io import IO
@@ -534,12 +534,19 @@ class Env(abc.ABC):
         """Turn electrode currents ``[T, channels]`` (uA) into per-cell extracellular potentials (mV).
 
         The result has one column per cell, and one potential per compartment (``[T, n, sites]``)
-        for multi-compartment models.
+        for multi-compartment models. JAX currents (also traced, inside ``jax.grad``) give a
+        stimulus of JAX potentials, so gradients flow back to the electrode currents.
         """
-        inputs = np.asarray(channel_inputs, dtype=float)
+        jax_inputs = is_jax_array(channel_inputs)
+        if jax_inputs:
+            inputs = channel_inputs if "float" in str(channel_inputs.dtype) else channel_inputs.astype(float)
+        else:
+            inputs = np.asarray(channel_inputs, dtype=float)
         coords = self.site_coordinates()
         n, sites = coords.shape[:2]
-        potentials = np.asarray(self.io.cell_stimulus(coords.reshape(n * sites, 3), inputs))
+        potentials = self.io.cell_stimulus(coords.reshape(n * sites, 3), inputs)
+        if not jax_inputs:
+            potentials = np.asarray(potentials)
         potentials = potentials.reshape(*potentials.shape[:-1], n, sites)
         if sites == 1:
             potentials = potentials[..., 0]

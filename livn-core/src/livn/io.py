@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from livn._threads import one_blas_thread
+from livn.stimulus import is_jax_array, is_traced
 
 __all__ = [
     "IO",
@@ -306,14 +307,21 @@ class MEA(IO):
         """Extracellular potential at each cell ``[..., T, n]`` (mV) from channel currents ``[..., T, C]`` (uA).
 
         ``coordinates`` ``[n, 3]`` or ``[n, 4]`` are where the potential is evaluated (a soma, or a
-        dendrite's centre). Leading batch dimensions of ``inputs`` are kept.
+        dendrite's centre). Leading batch dimensions of ``inputs`` are kept. JAX currents (also
+        tracers) stay JAX, so the result is differentiable; their values are checked where concrete.
         """
-        currents = np.asarray(inputs, dtype=np.float64)
+        jax_inputs = is_jax_array(inputs)
+        currents = inputs if jax_inputs else np.asarray(inputs, dtype=np.float64)
         if currents.ndim < 2 or currents.shape[-1] != self.num_channels:
             raise ValueError(
                 f"inputs must be [..., T, {self.num_channels}] channel currents in uA (one column per electrode); "
-                f"got shape {currents.shape}"
+                f"got shape {tuple(currents.shape)}"
             )
+        if jax_inputs:
+            if not is_traced(currents) and not np.all(np.isfinite(np.asarray(currents))):
+                raise ValueError("inputs contain NaN or inf")
+            # JAX's matmul with the (numpy) gain: array maths in the input's array module
+            return currents @ self.stimulus_gain(coordinates)
         if not np.all(np.isfinite(currents)):
             raise ValueError("inputs contain NaN or inf")
         gain = self.stimulus_gain(coordinates)

@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["INPUT_MODES", "MAX_EXTRACELLULAR_MV", "Stimulus"]
+__all__ = ["INPUT_MODES", "MAX_EXTRACELLULAR_MV", "Stimulus", "is_jax_array", "is_traced"]
 
 #: input mode -> the unit its samples are in.
 INPUT_MODES = {"extracellular": "mV", "current": "nA"}
 #: Largest accepted extracellular potential magnitude, mV.
 MAX_EXTRACELLULAR_MV = 1000.0
+
+
+def is_jax_array(value: Any) -> bool:
+    """Whether ``value`` is a JAX array or tracer; never imports JAX (False when it is not loaded)."""
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(value, jax.Array)
+
+
+def is_traced(value: Any) -> bool:
+    """Whether ``value`` is a JAX tracer (inside ``jax.grad``/``jit``/``vmap``): its values are unknown."""
+    jax = sys.modules.get("jax")
+    tracer = getattr(getattr(jax, "core", None), "Tracer", None)
+    return tracer is not None and isinstance(value, tracer)
+
+
+def _check_values(low: float, high: float, values: np.ndarray, input_mode: str) -> None:
+    """Finiteness (from the minimum and maximum) and the extracellular range of concrete samples."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        bad = np.argwhere(~np.isfinite(values))[0].tolist()
+        raise ValueError(f"the stimulus array contains NaN or inf (first at index {bad})")
+    if input_mode == "extracellular" and max(-low, high) > MAX_EXTRACELLULAR_MV:
+        raise ValueError(
+            f"extracellular potentials must lie within +-{MAX_EXTRACELLULAR_MV:g} mV; "
+            f"got {max(-low, high):g} mV (is the array in uV?)"
+        )
 
 
 class Stimulus:
@@ -50,24 +76,32 @@ class Stimulus:
             raise TypeError(f"dt must be a number of ms, got {type(dt).__name__}")
         if not (math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be a positive, finite number of ms, got {dt!r}")
-        try:
-            values = np.array(array, dtype=np.float64) if copy else np.asarray(array, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"the stimulus array must be numeric ({exc})") from exc
+        jax_values = is_jax_array(array)
+        if jax_values:
+            # JAX arrays are immutable: kept (never copied to numpy) so gradients reach them
+            values = array
+            if not str(values.dtype).startswith(("float", "bfloat")):
+                raise TypeError(
+                    f"the stimulus array must be floating point, got dtype {values.dtype}; "
+                    "pass float samples (e.g. jnp.asarray(x, float))"
+                )
+        else:
+            try:
+                values = np.array(array, dtype=np.float64) if copy else np.asarray(array, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"the stimulus array must be numeric ({exc})") from exc
         if values.ndim not in (2, 3):
-            raise ValueError(f"the stimulus array must be [T, n] or [T, n, sites]; got shape {values.shape}")
+            raise ValueError(f"the stimulus array must be [T, n] or [T, n, sites]; got shape {tuple(values.shape)}")
         if values.shape[0] < 1 or values.shape[1] < 1 or (values.ndim == 3 and values.shape[2] < 1):
-            raise ValueError(f"the stimulus array must have at least one sample and one cell; got shape {values.shape}")
-        # two reductions without temporaries: NaN and inf both reach the minimum or the maximum
-        low, high = float(values.min()), float(values.max())
-        if not (math.isfinite(low) and math.isfinite(high)):
-            bad = np.argwhere(~np.isfinite(values))[0].tolist()
-            raise ValueError(f"the stimulus array contains NaN or inf (first at index {bad})")
-        if input_mode == "extracellular" and max(-low, high) > MAX_EXTRACELLULAR_MV:
             raise ValueError(
-                f"extracellular potentials must lie within +-{MAX_EXTRACELLULAR_MV:g} mV; "
-                f"got {max(-low, high):g} mV (is the array in uV?)"
+                f"the stimulus array must have at least one sample and one cell; got shape {tuple(values.shape)}"
             )
+        if not jax_values:
+            # two reductions without temporaries: NaN and inf both reach the minimum or the maximum
+            _check_values(float(values.min()), float(values.max()), values, input_mode)
+        elif not is_traced(values):
+            host = np.asarray(values)
+            _check_values(float(host.min()), float(host.max()), host, input_mode)
         if gids is not None:
             gid_array = np.asarray(gids)
             if gid_array.ndim != 1 or (gid_array.size and gid_array.dtype.kind not in "iu"):
@@ -83,7 +117,8 @@ class Stimulus:
             gid_array.setflags(write=False)
         else:
             gid_array = None
-        values.setflags(write=False)
+        if not jax_values:
+            values.setflags(write=False)
         self.array = values
         self.dt = float(dt)
         self.gids = gid_array

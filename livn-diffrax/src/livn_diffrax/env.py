@@ -14,7 +14,8 @@ Compilation
 
 Differentiation
     ``env.run`` may be called inside ``jax.grad``/``jax.jit``/``jax.vmap`` with a JAX stimulus
-    (an array ``[T, n]``/``[T, n, sites]`` or :class:`JaxStimulus`) and/or an env returned by the
+    (a :class:`livn.stimulus.Stimulus` of JAX values, or an array ``[T, n]``/``[T, n, sites]``;
+    ``env.cell_stimulus`` of JAX electrode currents gives one) and/or an env returned by the
     functional setters :meth:`Env.with_weights`, :meth:`Env.with_cell_params`,
     :meth:`Env.with_noise` (they return a new env and leave this one alone; the plain setters
     ``set_weights``/``set_noise``/``set_params`` mutate the env and therefore refuse traced values).
@@ -72,26 +73,13 @@ _COMPILED: dict[Any, Any] = {}
 
 
 class JaxStimulus(Stimulus):
-    """A stimulus whose samples may be JAX arrays (also tracers): ``[T, n]`` or ``[T, n, sites]``.
+    """Kept for compatibility: :class:`livn.stimulus.Stimulus` carries JAX arrays (and tracers) itself.
 
-    Same meaning and properties as :class:`livn.stimulus.Stimulus` (``dt`` ms per sample,
-    zero-order hold, ``input_mode`` "extracellular" in mV or "current" in nA, ``gids`` the
-    stimulated cells), but the values are not copied to numpy, so gradients flow to them.
+    ``JaxStimulus(array, dt, gids, input_mode)`` is ``Stimulus(jnp.asarray(array, float64), ...)``.
     """
 
     def __init__(self, array: Any, dt: float, gids: Sequence[int] | None = None, input_mode: str = "extracellular"):
-        if input_mode not in ("extracellular", "current"):
-            raise ValueError(f"input_mode must be 'extracellular' or 'current', got {input_mode!r}")
-        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
-            raise ValueError(f"dt must be a positive number of ms, got {dt!r}")
-        array = jnp.asarray(array, dtype=DTYPE)
-        if array.ndim not in (2, 3):
-            raise ValueError(f"the stimulus array must be [T, n] or [T, n, sites]; got shape {array.shape}")
-        self.array = array
-        self.dt = float(dt)
-        self.gids = None if gids is None else np.asarray(gids, dtype=np.int64)
-        self.input_mode = input_mode
-        self.units = "mV" if input_mode == "extracellular" else "nA"
+        super().__init__(jnp.asarray(array, dtype=DTYPE), dt=dt, gids=gids, input_mode=input_mode)
 
 
 def _is_traced(tree: Any) -> bool:
@@ -264,16 +252,11 @@ class Env(BaseEnv):
         ``dt`` ms when ``self.recording`` asks for them; the request selects the population returned."""
 
     # -- running ------------------------------------------------------------------------------------
-    def _check_stimulus(self, stimulus: Any, duration: float, dt: float) -> Any:
-        # JAX arrays (and tracers) stay JAX: wrap them so the values are never copied to numpy
-        if isinstance(stimulus, jax.Array) or _is_traced(stimulus):
-            stimulus = JaxStimulus(stimulus, dt=dt, input_mode="extracellular")
-        return super()._check_stimulus(stimulus, duration, dt)
-
     def run(self, duration: float, stimulus: Any = None, dt: float | None = None) -> Run:
         """Simulate ``duration`` ms (see :meth:`livn.env.Env.run`); functional inside JAX transformations."""
         t_before, run_dt, stim_dt = self.t, self._run_dt, self._stimulus_dt
-        traced = _is_traced(stimulus) or _is_traced(self.params_if_ready())
+        values = stimulus.array if isinstance(stimulus, Stimulus) else stimulus
+        traced = _is_traced(values) or _is_traced(self.params_if_ready())
         result = super().run(duration, stimulus=stimulus, dt=dt)
         if traced:
             self.t, self._run_dt, self._stimulus_dt = t_before, run_dt, stim_dt
