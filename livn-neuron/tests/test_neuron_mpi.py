@@ -1,15 +1,23 @@
-"""Same system and seed on 1 and 2 MPI ranks: the same spikes (sorted times equal to 1e-9 ms).
+"""The neuron backend on 1 and 2 MPI ranks.
 
-Needs mpi4py and an ``mpiexec`` beside the running Python or on PATH; without them the test is
-skipped, unless ``LIVN_REQUIRE_MPI=1`` (the nox ``mpi`` session), where it fails instead.
+Same system and seed: the same spikes (sorted times equal to 1e-9 ms); ``livn run`` under
+``mpiexec -n 2`` prints the serial run's summary once and writes one file with the serial run's
+spikes; an exception on one rank only (a failure in the backend, or input validation in livn-core)
+aborts the whole job with that rank's error.
+
+Needs mpi4py and an ``mpiexec`` beside the running Python or on PATH; without them the tests are
+skipped, unless ``LIVN_REQUIRE_MPI=1`` (the nox ``mpi`` session), where they fail instead. Every
+job runs under a timeout, so a hang fails its test.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +44,35 @@ def _require_mpi() -> str:
     return mpiexec
 
 
-def _run(command: list[str], tmp_path: Path) -> None:
+#: Seconds a job may take before it counts as hung (EI2 for 200 ms takes a few seconds).
+HANG_TIMEOUT = 120
+
+
+def _job(command: list[str], cwd: Path, timeout: float = HANG_TIMEOUT) -> tuple[subprocess.CompletedProcess, float]:
+    """Run ``command`` (possibly ``mpiexec ...``); one still running after ``timeout`` s is ended and fails the test."""
     env = dict(os.environ)
     env.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    env.setdefault("MPLBACKEND", "Agg")
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.terminate()  # mpiexec ends its ranks on SIGTERM; the group kill is the fallback
+        try:
+            out, err = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, err = process.communicate()
+        pytest.fail(f"{' '.join(command)} hung: still running after {timeout} s\n{out[-2000:]}\n{err[-3000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, out, err), time.perf_counter() - start
+
+
+def _run(command: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    result, _ = _job(command, tmp_path, timeout=600)
     assert result.returncode == 0, f"{command} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
 
 
 def test_one_and_two_ranks_give_the_same_spikes(tmp_path):
@@ -70,8 +102,64 @@ def test_a_failing_rank_aborts_the_job(tmp_path):
         "env.init()\n"
         "env.run(10)\n"
     )
-    env = dict(os.environ)
-    result = subprocess.run([mpiexec, "-n", "2", sys.executable, str(script)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result, _ = _job([mpiexec, "-n", "2", sys.executable, str(script)], tmp_path)
     assert result.returncode != 0
-    assert "rank one broke" in result.stderr + result.stdout
+    assert "[livn rank 1] ValueError: rank one broke" in result.stderr
+
+
+_BAD_INPUT = {
+    # rank 1 only asks for a negative duration: livn-core's check raises before the backend is reached
+    "duration": "env.run(-5.0 if rank == 1 else 10.0)",
+    # rank 1 only has a NaN in its stimulus
+    "nan stimulus": "stimulus = np.zeros((100, 10))\nstimulus[3, 2] = np.nan if rank == 1 else 0.0\nenv.run(10.0, stimulus=stimulus)",
+}
+
+
+@pytest.mark.parametrize("case, message", [("duration", "duration must be > 0 ms, got -5.0"), ("nan stimulus", "NaN or inf")])
+def test_an_input_error_on_one_rank_aborts_the_job(tmp_path, case, message):
+    mpiexec = _require_mpi()
+    script = tmp_path / "bad_input.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from livn import make\n"
+        "env = make('EI1', backend='neuron')\n"
+        "rank = env.comm.Get_rank()\n"
+        f"{_BAD_INPUT[case]}\n"
+        "print(f'rank {rank} finished', flush=True)\n"
+    )
+    result, seconds = _job([mpiexec, "-n", "2", sys.executable, str(script)], tmp_path)
+    assert result.returncode != 0
+    assert "finished" not in result.stdout, "a rank carried on after another one failed"
+    report = [line for line in result.stderr.splitlines() if line.startswith("[livn rank 1]")]
+    assert report and "aborting all 2 ranks" in report[0], result.stderr[-3000:]
+    assert any(message in line for line in report), result.stderr[-3000:]
+    assert seconds < HANG_TIMEOUT
+
+
+def _summary_rows(stdout: str) -> list[str]:
+    """The summary table (header and population rows) of ``livn run``'s output."""
+    lines = stdout.splitlines()
+    first = lines.index(next(line for line in lines if line.startswith("population")))
+    return lines[first:first + 4]
+
+
+def test_cli_on_two_ranks_prints_the_serial_summary_once_and_writes_one_file(tmp_path):
+    from livn.run import Run
+
+    mpiexec = _require_mpi()
+    livn = [sys.executable, "-m", "livn.cli", "run", "EI2", "--backend", "neuron", "--duration", "200"]
+    serial = _run([*livn, "--out", "one.h5", "--plot", "one.png"], tmp_path)
+    ranks = _run([mpiexec, "-n", "2", *livn, "--out", "two.h5", "--plot", "two.png"], tmp_path)
+    for what in ("population ", "saved run to", "saved raster to", "backend neuron"):
+        assert ranks.stdout.count(what) == 1, f"{what!r} should be printed once:\n{ranks.stdout}"
+    assert "on 2 MPI ranks" in ranks.stdout
+    assert ranks.stderr.count("built EI2") == 1
+    rows = _summary_rows(serial.stdout)
+    assert [row.split()[0] for row in rows] == ["population", "EXC", "INH", "all"]
+    assert _summary_rows(ranks.stdout) == rows  # spike counts, rates and active fractions
+    one, two = Run.load(tmp_path / "one.h5"), Run.load(tmp_path / "two.h5")
+    assert len(one.spikes) > 0
+    np.testing.assert_array_equal(one.spikes.ids, two.spikes.ids)
+    np.testing.assert_array_equal(one.spikes.times, two.spikes.times)
+    assert (one.duration, one.population_ranges) == (two.duration, two.population_ranges)
+    assert (tmp_path / "two.png").stat().st_size > 0

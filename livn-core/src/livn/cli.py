@@ -166,7 +166,7 @@ class _Progress:
             print(file=self.stream, flush=True)
 
 
-def _summary(env, run, wall: float, steady: tuple[float, float] | None, compiled: bool) -> str:
+def _summary(env, run, wall: float, steady: tuple[float, float] | None, compiled: bool, ranks: int = 1) -> str:
     import numpy as np
 
     ids = np.asarray(run.spikes.ids) if run.spikes is not None else np.zeros(0, dtype=int)
@@ -181,7 +181,8 @@ def _summary(env, run, wall: float, steady: tuple[float, float] | None, compiled
         total_spikes += mine.size
     lines.append(f"{'all':<12} {total_n:>8} {total_spikes:>8} {total_spikes / (total_n * seconds):>10.2f}")
     note = " (including any compilation on this first run)" if compiled else ""
-    lines.append(f"backend {env.backend_name}, model {env.model.name}: {run.duration:g} ms simulated in {wall:.2f} s wall{note}")
+    where = f" on {ranks} MPI ranks" if ranks > 1 else ""
+    lines.append(f"backend {env.backend_name}, model {env.model.name}: {run.duration:g} ms simulated{where} in {wall:.2f} s wall{note}")
     if steady is not None:
         wall_s, simulated_ms = steady
         lines.append(f"real-time factor after the first chunk: {wall_s / (simulated_ms / 1000.0):.3f} (wall s per simulated s)")
@@ -252,10 +253,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         _fail(f"{message}")
     built = time.perf_counter() - start
-    if not args.quiet:
+    # under mpiexec a backend that distributes the cells (env.comm of several ranks) gives each rank
+    # its own cells: every rank simulates, rank 0 gathers the run and alone reports and writes
+    comm = env.comm if env.comm is not None and env.comm.Get_size() > 1 else None
+    lead = comm is None or comm.Get_rank() == 0
+    quiet = args.quiet or not lead
+    if not quiet:
         print(f"built {args.system} on {env.backend_name} in {built:.2f} s", file=sys.stderr)
-    chunks = _chunks(args.duration, progress=not args.quiet)
-    compiled = _note_compilation(env, args.quiet)
+    chunks = _chunks(args.duration, progress=not quiet)
+    compiled = _note_compilation(env, quiet)
     progress = _Progress(args.duration, len(chunks)) if len(chunks) > 1 else None
     run = None
     start = time.perf_counter()
@@ -273,7 +279,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress.close()
     wall = time.perf_counter() - start
     steady = (sum(chunk_walls[1:]), sum(chunks[1:])) if len(chunks) > 1 else None
-    print(_summary(env, run, wall, steady, compiled))
+    run = run.gather(comm)
+    if not lead:
+        env.close()
+        return 0
+    print(_summary(env, run, wall, steady, compiled, ranks=1 if comm is None else comm.Get_size()))
     try:
         if args.out is not None:
             run.save(args.out)

@@ -15,12 +15,17 @@ Models run through implementations a backend finds by model name in the registry
 from __future__ import annotations
 
 import abc
+import functools
 import math
 import numbers
-from collections.abc import Mapping
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -36,10 +41,65 @@ if TYPE_CHECKING:
     from livn.io import IO
     from livn.system import System
 
-__all__ = ["Env"]
+__all__ = ["Env", "collective"]
 
 _WEIGHT_PREFIX = "weight-"
 _NOISE_PREFIX = "noise-"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _spans_ranks(comm: Any) -> bool:
+    """True when ``comm`` is a communicator of more than one rank."""
+    if comm is None:
+        return False
+    try:
+        return int(comm.Get_size()) > 1
+    except Exception:  # not a communicator (the constructor reports that): nothing to abort
+        return False
+
+
+def _abort_if_parallel(comm: Any, where: str, exc: BaseException, caller: FrameType | None, tb: TracebackType | None) -> None:
+    """When ``comm`` spans several ranks, show ``exc`` and abort the whole job; else return (the caller re-raises).
+
+    Every rank of an MPI env calls the public methods together, and the simulation steps are
+    collective: a rank that raised (a bad argument on that rank only, a failure in the simulator)
+    would leave the others waiting forever. So it writes ``[livn rank r] ...`` and the traceback
+    (from ``caller``'s stack down through ``tb``) to stderr, every line prefixed, flushes, and calls
+    ``comm.Abort(1)``, which ends every rank (this one without re-raising, so nothing shows twice).
+    """
+    if not _spans_ranks(comm):
+        return
+    report = traceback.TracebackException(type(exc), exc, tb)
+    report.stack = traceback.StackSummary.from_list(traceback.extract_stack(caller) + list(report.stack))
+    lines = [f"{type(exc).__name__} in {where}, aborting all {comm.Get_size()} ranks:"]
+    lines += "".join(report.format()).rstrip("\n").splitlines()
+    rank = comm.Get_rank()
+    sys.stdout.flush()
+    sys.stderr.write("".join(f"[livn rank {rank}] {line}\n" for line in lines))
+    sys.stderr.flush()
+    comm.Abort(1)
+    os._exit(1)  # MPI_Abort does not return by the standard, but MPICH's can while the launcher ends the job
+
+
+def collective(method: F) -> F:
+    """Decorator for an ``Env`` method that all ranks of ``self.comm`` call together.
+
+    Serial (``comm`` None or of one rank) an exception passes unchanged; with several ranks, the rank
+    that raised prints it with its traceback and aborts the whole job (``comm.Abort(1)``) instead of
+    leaving the other ranks waiting. ``Env``'s public methods have it; a backend applies it to public
+    methods of its own that every rank calls.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Env, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:  # the traceback from the caller on, without this wrapper's frame
+            _abort_if_parallel(getattr(self, "comm", None), method.__qualname__, exc, sys._getframe(1), exc.__traceback__.tb_next)
+            raise
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _resolve_system(system: Any) -> System:
@@ -110,6 +170,9 @@ class Env(abc.ABC):
     predefined name, a system directory, a System, an int (N unconnected cells) or
     ``{population: count}``; ``model`` and ``io`` default to the system's (or the backend's default
     model). Times are in ms, potentials in mV, injected currents in nA, electrode currents in uA.
+
+    With a ``comm`` of several ranks every rank calls the public methods together, and an exception
+    in one of them on any rank aborts the whole job, showing that rank's error (:func:`collective`).
     """
 
     #: Name under which the backend is registered (the ``livn.backends`` entry-point name); when a
@@ -132,6 +195,7 @@ class Env(abc.ABC):
     #: Integration step (ms) when ``run`` gets no ``dt``; None means the model's recommended step.
     default_dt: ClassVar[float | None] = None
 
+    @collective
     def __init__(
         self,
         system: Any,
@@ -141,6 +205,7 @@ class Env(abc.ABC):
         comm: Any = None,
         subworld_size: int | None = None,
     ) -> None:
+        self.comm = comm  # first: an error below on one of several ranks aborts the job (collective)
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         if comm is not None and not type(self).mpi:
@@ -153,7 +218,6 @@ class Env(abc.ABC):
         self.implementation = type(self).implementations()[self.model.name]
         self.io = io if io is not None else self.system.default_io()
         self.seed = int(seed)
-        self.comm = comm
         self.subworld_size = subworld_size
         self.weights: dict[str, Any] = {name: float(w) for name, w in self.system.default_weights.items()}
         self.noise: dict[str, Any] = self.model.noise_defaults(None)
@@ -205,6 +269,7 @@ class Env(abc.ABC):
         }
 
     # -- what a backend implements -------------------------------------------------------------
+    @collective
     def init(self) -> Env:
         """Build the simulator objects; called once by ``make()`` (or by the user) before ``run``."""
         if self.initialized:
@@ -265,6 +330,7 @@ class Env(abc.ABC):
         """Valid noise parameter names of the model."""
         return [p.name for p in self.model.noise_parameters]
 
+    @collective
     def set_weights(self, weights: Mapping[str, Any]) -> Env:
         """Set synaptic weights by name (dimensionless multipliers of each receptor's g_unit)."""
         self.weights.update(_checked_values("weight", weights, self.weight_names))
@@ -272,6 +338,7 @@ class Env(abc.ABC):
             self._weights_changed()
         return self
 
+    @collective
     def set_noise(self, noise: Mapping[str, Any]) -> Env:
         """Set background-noise parameters by name (see ``noise_names`` for units)."""
         self.noise.update(_checked_values("noise parameter", noise, self.noise_names))
@@ -279,6 +346,7 @@ class Env(abc.ABC):
             self._noise_changed()
         return self
 
+    @collective
     def set_params(self, params: Mapping[str, Any]) -> Env:
         """Set weights and noise in one call: ``weight-<name>`` or a weight name, and ``noise-<name>``."""
         weights, noise = {}, {}
@@ -299,6 +367,7 @@ class Env(abc.ABC):
             self.set_noise(noise)
         return self
 
+    @collective
     def apply_model_defaults(self) -> Env:
         """Apply the model's tuned weights and noise for this system (no-op where none are tuned)."""
         name = getattr(self.system, "name", None)
@@ -325,6 +394,7 @@ class Env(abc.ABC):
             values[name] = value if np.ndim(value) else np.full(count, value)
         return values
 
+    @collective
     def set_cell_params(self, params: Mapping[str, Mapping[str, Any]]) -> Env:
         """Override model parameters per population: ``{population: {name: scalar or array[count]}}``.
 
@@ -358,6 +428,7 @@ class Env(abc.ABC):
         """Signals this backend can record (its declared ``signals``)."""
         return list(cls.signals)
 
+    @collective
     def record(self, what: str, population: str | None = None, **options: Any) -> Env:
         """Record a signal (``spikes``, ``voltage``, ``membrane_current``, ...) of one population or all."""
         if what not in self.signals:
@@ -394,6 +465,7 @@ class Env(abc.ABC):
         return self.record("membrane_current", population, dt=dt)
 
     # -- running ----------------------------------------------------------------------------------
+    @collective
     def run(self, duration: float, stimulus: Stimulus | Any = None, dt: float | None = None) -> Run:
         """Simulate ``duration`` ms more, continuing from the current state, and return the Run.
 
@@ -493,6 +565,7 @@ class Env(abc.ABC):
             )
         return stimulus
 
+    @collective
     def clear(self, seed: int | None = None) -> Env:
         """Back to t = 0 with a fresh network state, as a new env with this seed would start.
 
@@ -509,6 +582,7 @@ class Env(abc.ABC):
         self._run_dt = None
         return self
 
+    @collective
     def close(self) -> None:
         """Free the simulator's resources; the env cannot run afterwards."""
         if not self.closed:
@@ -530,6 +604,7 @@ class Env(abc.ABC):
             offsets[k, 0] = self.model.constants.get(f"stim_{site}_offset", 0.0)
         return xyz[:, None, :] + offsets[None, :, :]
 
+    @collective
     def cell_stimulus(self, channel_inputs: Any, dt: float = 0.05) -> Stimulus:
         """Turn electrode currents ``[T, channels]`` (uA) into per-cell extracellular potentials (mV).
 
@@ -552,10 +627,12 @@ class Env(abc.ABC):
             potentials = potentials[..., 0]
         return Stimulus(potentials, dt=dt, input_mode="extracellular", copy=False)
 
+    @collective
     def channel_recording(self, ids: Any, times: Any) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
         """Spikes per electrode: ``({channel: gids}, {channel: times})`` within the output radius."""
         return self.io.channel_recording(self.system.neuron_coordinates, ids, times)
 
+    @collective
     def potential_recording(self, currents: Any) -> np.ndarray:
         """Field potential per electrode ``[channels, T]`` (uV) from membrane currents (uA).
 
@@ -576,6 +653,7 @@ class Env(abc.ABC):
         return self.io.potential_recording(self.io.distances(points), values)
 
     # -- closed loop ------------------------------------------------------------------------------
+    @collective
     def __call__(self, decoding: Any, inputs: Any = None, encoding: Any = None) -> Any:
         """Encode ``inputs`` into a stimulus, run ``decoding.duration`` ms, and decode the run."""
         if encoding is not None:

@@ -192,15 +192,25 @@ class Run:
             population_ranges=ranges or None,
         )
 
-    def gather(self, comm: Any, root: int = 0) -> Run | None:
-        """Merge the runs of all MPI ranks of ``comm`` on ``root`` (others get None)."""
+    def gather(self, comm: Any = None, root: int = 0) -> Run | None:
+        """Merge the runs of all MPI ranks of ``comm`` on ``root`` (others get None).
+
+        Each rank passes the run of its own cells; ``root`` gets the whole culture's run, spikes in
+        time order and sampled rows in gid order, as one process would have recorded them. With no
+        communicator (``comm=None``, e.g. ``env.comm`` of a serial env) or one of a single rank this
+        run is returned as it is, so one script serves serial and MPI runs.
+        """
+        if comm is None:
+            return self
         parts = comm.gather(self.to_numpy(), root=root)
         if comm.Get_rank() != root:
             return None
+        if len(parts) == 1:
+            return self
         merged = parts[0]
         for part in parts[1:]:
             merged = merged.merge(part)
-        return merged
+        return attrs.evolve(merged, voltage=_by_gid(merged.voltage), current=_by_gid(merged.current))
 
     # -- conversion and storage -------------------------------------------------------------
     def to_numpy(self) -> Run:
@@ -284,6 +294,13 @@ def _rows_of(series: Series | None, wanted: np.ndarray) -> np.ndarray | None:
     if series is None:
         return None
     return np.flatnonzero(np.isin(np.asarray(series.ids), wanted))
+
+
+def _by_gid(series: Series | None) -> Series | None:
+    """The rows sorted by gid (stable: a cell's compartments keep their order)."""
+    if series is None:
+        return None
+    return _take(series, np.argsort(np.asarray(series.ids), kind="stable"))
 
 
 def _slice_series(series: Series | None, start: float, stop: float) -> Series | None:

@@ -39,11 +39,9 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
-import traceback
 import weakref
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 from livn.env import Env as BaseEnv
@@ -57,27 +55,7 @@ from livn_neuron.nrn import import_neuron, launched_under_mpi
 
 __all__ = ["Env"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 _active: weakref.ref[Env] | None = None
-
-
-def _collective(method: F) -> F:
-    """Run a method that all ranks execute together; on error with several ranks, abort the job."""
-
-    @functools.wraps(method)
-    def wrapper(self: Env, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except Exception:
-            if self._world_size > 1:
-                rank = self.comm.Get_rank()
-                sys.stderr.write(f"[livn-neuron rank {rank}] error, aborting all ranks:\n{traceback.format_exc()}")
-                sys.stderr.flush()
-                self.comm.Abort(1)
-            raise
-
-    return wrapper  # type: ignore[return-value]
 
 
 class Env(BaseEnv):
@@ -124,7 +102,6 @@ class Env(BaseEnv):
         self._dt: float | None = None
 
     # -- building --------------------------------------------------------------------------------
-    @_collective
     def _init(self) -> None:
         global _active
         h = import_neuron(use_mpi=self._world_size > 1)
@@ -308,7 +285,6 @@ class Env(BaseEnv):
         self._dt = dt
         self._needs_init = False
 
-    @_collective
     def _run(self, duration: float, stimulus: Any, dt: float) -> dict[str, Events | Series]:
         self._check_active()
         h = self.h
