@@ -78,7 +78,7 @@ def backend(session: nox.Session, backend: str) -> None:
 @nox.session(python=PYTHON, tags=["mpi", "neuron"], default=True)
 def mpi(session: nox.Session) -> None:
     """Multi-rank runs under mpiexec: NEURON on 1 vs 2 ranks, the quick start, MPI datasets."""
-    _install(session, f"{CORE}[test,mpi]", "./livn-neuron")
+    _install(session, f"{CORE}[test,mpi,plot]", "./livn-neuron")
     env = {**_ENV, "LIVN_REQUIRE_MPI": "1", "LIVN_BACKEND": "neuron", "LIVN_CACHE_DIR": _cache_dir()}
     session.run("python", "-m", "pytest", "-q", "livn-neuron/tests/test_neuron_mpi.py",
                 "livn-core/tests/test_dataset.py", "livn-core/tests/test_generate_mpi.py",
