@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import inspect
 
+import attrs
 import pluggy
 import pytest
 from livn import hookimpl, hookspecs, plugins
 from livn.models import IZHIKEVICH, ModelSpec
+from livn.plasticity import STDP, Rule, TsodyksMarkram
 
 
 def _hookspec_functions():
@@ -47,6 +49,21 @@ class _EveryHook:
         self.calls.add("livn_model_implementations")
         return {"test-model": f"test-model on {backend}"} if backend == "toy" else {}
 
+    @hookimpl
+    def livn_plasticity_rules(self):
+        self.calls.add("livn_plasticity_rules")
+        return [_ToyRule]
+
+    @hookimpl
+    def livn_plasticity_implementations(self, backend):
+        self.calls.add("livn_plasticity_implementations")
+        return {"toy-rule": f"toy-rule on {backend}"} if backend == "toy" else {}
+
+
+@attrs.frozen
+class _ToyRule(Rule):
+    name = "toy-rule"
+
 
 def test_every_hookspec_is_documented_and_typed():
     specs = _hookspec_functions()
@@ -71,6 +88,9 @@ def test_every_hookspec_is_exercised(monkeypatch):
     assert "TEST1" in plugins.predefined_systems()
     assert plugins.model_implementations("toy") == {"test-model": "test-model on toy"}
     assert plugins.model_implementations("other") == {}
+    assert plugins.plasticity_rules() == {"toy-rule": _ToyRule}
+    assert plugins.plasticity_implementations("toy") == {"toy-rule": "toy-rule on toy"}
+    assert plugins.plasticity_implementations("other") == {}
     assert plugin.calls == set(_hookspec_functions()), "a hookspec is not exercised by this test"
 
 
@@ -80,6 +100,7 @@ def test_core_registers_its_builtins_through_the_hooks():
     assert {"izhikevich", "lif", "rcsd"} <= set(registry)
     assert registry["izhikevich"] is IZHIKEVICH
     assert {"EI1", "EI2", "EI3", "EI4"} <= set(plugins.predefined_systems())
+    assert plugins.plasticity_rules() == {"stdp": STDP, "tsodyks-markram": TsodyksMarkram}
 
 
 def test_plugin_manager_is_lazy_and_disable_blocks(monkeypatch):

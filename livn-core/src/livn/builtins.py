@@ -6,7 +6,7 @@ from livn.hookspecs import hookimpl
 from livn.models import IZHIKEVICH, LIF, RCSD
 from livn.system import PREDEFINED
 
-__all__ = ["livn_models", "livn_systems"]
+__all__ = ["livn_models", "livn_plasticity_rules", "livn_systems"]
 
 
 @hookimpl
@@ -19,3 +19,11 @@ def livn_models():
 def livn_systems():
     """The 2D cultures EI1..EI4."""
     return list(PREDEFINED.values())
+
+
+@hookimpl
+def livn_plasticity_rules():
+    """STDP and Tsodyks-Markram short-term plasticity."""
+    from livn.plasticity import STDP, TsodyksMarkram
+
+    return [STDP, TsodyksMarkram]

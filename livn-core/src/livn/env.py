@@ -3,7 +3,8 @@
 A backend declares what it can do in class attributes (``backend_name``, ``signals``,
 ``default_model``, capability flags) and implements two hooks, ``_init()`` and
 ``_run(duration, stimulus, dt)``; optional hooks are ``_record``, ``_clear``, ``_close``,
-``_weights_changed``, ``_noise_changed`` and ``_cells_changed``. Everything else — argument
+``_weights_changed``, ``_noise_changed``, ``_cells_changed``, and for plasticity
+``_plasticity_changed`` and ``_get_weights``. Everything else — argument
 checking, parameter bookkeeping, the network table (:mod:`livn.network`), stimulus and recording
 checks, the assembly of the :class:`~livn.run.Run`, time keeping, IO — is shared here, so a minimal
 backend is still a complete one. ``livn-core/README.md`` is the backend author's page.
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
-from livn import first_party, plugins, signals
+from livn import first_party, plasticity, plugins, signals
 from livn import system as systems
 from livn.errors import CapabilityError
 from livn.models.base import ModelSpec
@@ -190,6 +191,8 @@ class Env(abc.ABC):
     multicompartment: ClassVar[bool] = False
     #: The first run of a model compiles code (code generation, jit, mechanisms): the CLI says so.
     compiles: ClassVar[bool] = False
+    #: Weights can differ between connections of one synapse class (``set_weights`` with arrays).
+    per_connection_weights: ClassVar[bool] = False
     #: The model used when neither the call nor the system names one.
     default_model: ClassVar[str | None] = None
     #: Integration step (ms) when ``run`` gets no ``dt``; None means the model's recommended step.
@@ -220,6 +223,10 @@ class Env(abc.ABC):
         self.seed = int(seed)
         self.subworld_size = subworld_size
         self.weights: dict[str, Any] = {name: float(w) for name, w in self.system.default_weights.items()}
+        #: Per-row weights ``[network.num_rows]`` once any were set per connection (else None: per class).
+        self.connection_weights: np.ndarray | None = None
+        #: ``{weight name: (bound rules...)}`` of the synapse classes that learn (:mod:`livn.plasticity`).
+        self.plasticity: dict[str, tuple[plasticity.Rule, ...]] = {}
         self.noise: dict[str, Any] = self.model.noise_defaults(None)
         self.recording: dict[str, dict[str, Any]] = {}
         self.cell_overrides: dict[str, dict[str, Any]] = {}
@@ -256,6 +263,11 @@ class Env(abc.ABC):
         return plugins.model_implementations(cls.label())
 
     @classmethod
+    def plasticity_implementations(cls) -> dict[str, Any]:
+        """``{rule name: implementation}`` this backend runs, from the ``livn_plasticity_implementations`` hook."""
+        return plugins.plasticity_implementations(cls.label())
+
+    @classmethod
     def capabilities(cls) -> dict[str, Any]:
         """The backend's capability flags and models, as shown by ``livn backends``."""
         return {
@@ -265,6 +277,7 @@ class Env(abc.ABC):
             "multicompartment": cls.multicompartment,
             "models": tuple(sorted(cls.implementations())),
             "signals": tuple(cls.signals),
+            "plasticity": tuple(sorted(cls.plasticity_implementations())),
             "default_model": cls.default_model,
         }
 
@@ -319,6 +332,17 @@ class Env(abc.ABC):
     def _noise_changed(self) -> None:  # noqa: B027 - optional hook, a no-op unless the backend needs it
         """Backend hook: ``self.noise`` changed after ``init()``."""
 
+    def _plasticity_changed(self) -> None:
+        """Backend hook: ``self.plasticity`` changed after ``init()``; learning continues from the weights now."""
+        raise RuntimeError(f"backend {self.label()!r} declares plasticity rules but cannot change them after init()")
+
+    def _get_weights(self) -> np.ndarray:
+        """Backend hook: the weights of every table row now, float64 ``[network.num_rows]`` (every rank: all rows).
+
+        The default, for backends whose weights never change on their own, is :meth:`row_weights`.
+        """
+        return self.row_weights()
+
     # -- parameters -----------------------------------------------------------------------------
     @property
     def weight_names(self) -> list[str]:
@@ -331,12 +355,171 @@ class Env(abc.ABC):
         return [p.name for p in self.model.noise_parameters]
 
     @collective
-    def set_weights(self, weights: Mapping[str, Any]) -> Env:
-        """Set synaptic weights by name (dimensionless multipliers of each receptor's g_unit)."""
-        self.weights.update(_checked_values("weight", weights, self.weight_names))
+    def set_weights(self, weights: Mapping[str, Any] | Any) -> Env:
+        """Set synaptic weights (dimensionless multiples of each receptor's g_unit).
+
+        ``{weight name: value}`` sets every connection of a synapse class; ``{weight name: array}``
+        (one value per connection of the class, in table order) or an array of one value per table
+        row (``env.get_weights()`` order) sets them per connection, where the backend can
+        (``per_connection_weights``). Learning (:meth:`enable_plasticity`) continues from these
+        weights, and :meth:`clear` returns to them.
+        """
+        network = self.network
+        if not isinstance(weights, Mapping):
+            rows = self._weight_array(weights, network.num_rows, "set_weights(array)")
+            self._check_bounds(rows)
+            self.connection_weights = rows
+        else:
+            scalars, arrays = {}, {}
+            for name, value in dict(weights).items():
+                if name not in self.weight_names:
+                    raise KeyError(f"unknown weight {name!r}; valid ones: {self.weight_names}")
+                if np.ndim(value) == 0:
+                    scalars[name] = _check_number(f"weight {name!r}", value)
+                else:
+                    count = network.synapse_class(name).rows.stop - network.synapse_class(name).rows.start
+                    arrays[name] = self._weight_array(value, count, f"weight {name!r}")
+            if arrays or (scalars and (self.connection_weights is not None or self._learning())):
+                rows = self._current_row_weights()
+                for name, value in {**scalars, **arrays}.items():
+                    rows[network.synapse_class(name).rows] = value
+                self._check_bounds(rows)
+                self.connection_weights = rows
+            self.weights.update(scalars)
         if self.initialized:
             self._weights_changed()
         return self
+
+    def _learning(self) -> bool:
+        return bool(self.plasticity) and self.initialized
+
+    def _weight_array(self, values: Any, count: int, what: str) -> np.ndarray:
+        if not type(self).per_connection_weights:
+            raise CapabilityError(
+                f"backend {self.label()!r} keeps one weight per synapse class; {what} sets weights per connection "
+                "(the brian2, diffrax and neuron backends can)"
+            )
+        array = np.array(values, dtype=np.float64)
+        if array.shape != (count,):
+            raise ValueError(f"{what} takes {count} values (one per connection, env.get_weights() order), got shape {array.shape}")
+        if not np.all(np.isfinite(array)) or np.any(array < 0):
+            raise ValueError(f"{what}: weights must be finite and >= 0")
+        return array
+
+    def _check_bounds(self, rows: np.ndarray) -> None:
+        for name, rules in self.plasticity.items():
+            for rule in rules:
+                w_max = getattr(rule, "w_max", None)
+                values = rows[self.network.synapse_class(name).rows]
+                if w_max is not None and values.size and values.max() > w_max * (1 + 1e-12):
+                    raise plasticity.PlasticityError(
+                        f"weights of {name!r} up to {values.max()} exceed its STDP bound w_max={w_max}; "
+                        "enable plasticity again with a larger w_max, or set lower weights"
+                    )
+
+    def row_weights(self) -> np.ndarray:
+        """The weights as set (not learned), one per table row, float64 ``[network.num_rows]``."""
+        if self.connection_weights is not None:
+            return self.connection_weights.copy()
+        return self.network.row_weights(self.weights)
+
+    def _current_row_weights(self) -> np.ndarray:
+        """The live weights when the env has learned, else the set ones."""
+        return np.array(self._get_weights(), dtype=np.float64) if self._learning() else self.row_weights()
+
+    @collective
+    def get_weights(self) -> plasticity.Weights:
+        """Every synaptic weight now (learned ones included), per (connection, receptor) in table order.
+
+        Returns a :class:`livn.plasticity.Weights` with ``pre``/``post`` gids, the class of each row and
+        its weight; under MPI every rank gets every row.
+        """
+        network = self.network
+        values = np.array(self._get_weights() if self.initialized else self.row_weights(), dtype=np.float64)
+        if values.shape != (network.num_rows,):
+            raise RuntimeError(
+                f"backend {self.label()!r} returned {values.shape} weights for {network.num_rows} rows; this is a bug in the backend"
+            )
+        return plasticity.Weights(network.pre, network.post, network.klass, values, tuple(network.weight_names))
+
+    # -- plasticity -------------------------------------------------------------------------------------
+    @collective
+    def enable_plasticity(self, config: Mapping[str, Any]) -> Env:
+        """Let synapses learn: ``{weight name or "PRE->POST": rule, [rules] or {"rule": name, ...}}``.
+
+        Rules are :mod:`livn.plasticity` objects (``STDP``, ``TsodyksMarkram`` and those plugins
+        register). Everything is checked before anything changes; classes not named keep their rules.
+        Learning starts from the weights now; :meth:`clear` returns to the weights as set.
+        """
+        available = type(self).plasticity_implementations()
+        if not available:
+            raise CapabilityError(
+                f"backend {self.label()!r} runs no plasticity rule; the brian2, diffrax and neuron backends do"
+            )
+        current = self._current_row_weights() if self.initialized else self.row_weights()
+        resolved = plasticity.resolve(self.network, config, current, available, self.label())
+        if self.initialized and self.plasticity:
+            self.connection_weights = current  # the learned weights so far become the set ones
+        self.plasticity.update(resolved)
+        if self.initialized:
+            self._plasticity_changed()
+        return self
+
+    @collective
+    def disable_plasticity(self, synapses: Any = None) -> Env:
+        """Stop learning on the named synapse classes (weight names or ``"PRE->POST"``; all when None).
+
+        The weights keep their learned values (they become the set ones).
+        """
+        if synapses is None:
+            names = list(self.plasticity)
+        else:
+            keys = [synapses] if isinstance(synapses, str) else list(synapses)
+            names = [c.weight_name for key in keys for c in plasticity._classes_of(self.network, key)]
+        if not names:
+            return self
+        if self._learning():
+            self.connection_weights = np.array(self._get_weights(), dtype=np.float64)
+        for name in names:
+            self.plasticity.pop(name, None)
+        if self.initialized:
+            self._plasticity_changed()
+        return self
+
+    @collective
+    def normalize_weights(self, target: float | Mapping[str, float] | None = None, synapses: Any = None) -> Env:
+        """Synaptic scaling: multiply each cell's incoming weights of a synapse class to sum to ``target``.
+
+        ``synapses`` names the classes (weight names or ``"PRE->POST"``; default: every AMPA and NMDA
+        class). ``target`` is the sum of one cell's incoming weights of a class (multiples of g_unit):
+        a number for every class, ``{weight name: sum}``, or None for the class's mean sum now (cells
+        become equal, the class's total stays). Cells without inputs are left alone; scaled weights
+        above a class's STDP ``w_max`` are an error (nothing is clipped).
+        """
+        network = self.network
+        if synapses is None:
+            classes = [c for c in network.classes if c.receptor.upper() in plasticity.EXCITATORY_RECEPTORS]
+        else:
+            keys = [synapses] if isinstance(synapses, str) else list(synapses)
+            classes = [c for key in keys for c in plasticity._classes_of(network, key)]
+        if isinstance(target, Mapping):
+            unknown = sorted(set(target) - {c.weight_name for c in classes})
+            if unknown:
+                raise KeyError(f"normalize_weights: targets for {unknown}, which are not among {[c.weight_name for c in classes]}")
+        rows = self.get_weights().values
+        for c in classes:
+            goal = target.get(c.weight_name) if isinstance(target, Mapping) else target
+            values, post = rows[c.rows], network.post[c.rows]
+            cells, index = np.unique(post, return_inverse=True)
+            sums = np.bincount(index, weights=values, minlength=len(cells))
+            if goal is None:
+                goal = float(sums.mean()) if len(sums) else 0.0
+            goal = _check_number(f"normalize_weights target of {c.weight_name!r}", goal)
+            if goal < 0:
+                raise ValueError(f"normalize_weights: the target of {c.weight_name!r} must be >= 0, got {goal}")
+            scale = np.divide(goal, sums, out=np.ones_like(sums), where=sums > 0)
+            rows[c.rows] = values * scale[index]
+        return self.set_weights(rows)
 
     @collective
     def set_noise(self, noise: Mapping[str, Any]) -> Env:
@@ -447,10 +630,50 @@ class Env(abc.ABC):
                 raise ValueError(f"recording dt must be > 0 ms, got {request['dt']}")
         if population is not None and population not in self.system.population_ranges:
             raise KeyError(f"unknown population {population!r}; populations: {list(self.system.population_ranges)}")
+        if what == "weights":
+            request["connections"] = self._weight_rows(request["connections"], population)
+        if what == "conductance":
+            population = self._conductance_population(request["synapses"], population)
         self.recording[what] = {"population": population, **request}
         if self.initialized:
             self._record(what, **self.recording[what])
         return self
+
+    def _weight_rows(self, connections: Any, population: str | None) -> np.ndarray:
+        """The table rows a weight recording samples: ``connections`` (row indices), else a population's inputs, else all."""
+        network = self.network
+        if connections is None:
+            if population is None:
+                return np.arange(network.num_rows, dtype=np.int64)
+            start, count = self.system.population_ranges[population]
+            return np.flatnonzero((network.post >= start) & (network.post < start + count)).astype(np.int64)
+        if population is not None:
+            raise TypeError("record('weights') takes connections= or a population, not both")
+        rows = np.asarray(connections)
+        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+            raise ValueError("connections= takes a 1-d array of row indices of env.get_weights()")
+        if rows.size and (rows.min() < 0 or rows.max() >= network.num_rows):
+            raise ValueError(f"connections= holds rows outside 0..{network.num_rows - 1}")
+        unique = np.unique(rows).astype(np.int64)
+        if unique.size != rows.size:
+            raise ValueError("connections= names a row twice")
+        return unique
+
+    def _conductance_population(self, synapses: Any, population: str | None) -> str:
+        if synapses is None:
+            raise TypeError(f"record('conductance') needs synapses=<weight name>; one of {self.weight_names}")
+        synapse_class = self.network.synapse_class(synapses)
+        if population is not None and population != synapse_class.post:
+            raise ValueError(f"synapses {synapses!r} end on {synapse_class.post}, not {population}")
+        return synapse_class.post
+
+    def record_weights(self, dt: float = 1.0, connections: Any = None, population: str | None = None) -> Env:
+        """Record synaptic weights every ``dt`` ms: the rows ``connections`` of ``get_weights()``, or those onto a population, or all."""
+        return self.record("weights", population, dt=dt, connections=connections)
+
+    def record_conductance(self, synapses: str, dt: float = 0.1) -> Env:
+        """Record the conductance (uS) of one synapse class (a weight name) onto each of its cells, every ``dt`` ms."""
+        return self.record("conductance", None, dt=dt, synapses=synapses)
 
     def record_spikes(self, population: str | None = None) -> Env:
         """Record spike times of a population (or all cells)."""
@@ -570,7 +793,8 @@ class Env(abc.ABC):
         """Back to t = 0 with a fresh network state, as a new env with this seed would start.
 
         ``seed`` replaces the env's seed first (new noise, same network); backends read
-        ``self.seed`` in ``_clear``.
+        ``self.seed`` in ``_clear``. Learned weights return to the weights as set
+        (:meth:`row_weights`) and plasticity traces to rest; the rules stay enabled.
         """
         if seed is not None:
             if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:

@@ -14,6 +14,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from livn.models.base import ModelSpec
+    from livn.plasticity import Rule
 
 __all__ = [
     "PROJECT_NAME",
@@ -22,6 +23,8 @@ __all__ = [
     "hookspec",
     "livn_model_implementations",
     "livn_models",
+    "livn_plasticity_implementations",
+    "livn_plasticity_rules",
     "livn_systems",
 ]
 
@@ -75,4 +78,26 @@ def livn_model_implementations(backend: str) -> Mapping[str, Any]:
     :param backend: the registered backend name (``"brian2"``, ``"diffrax"``, ``"neuron"``, ...).
     :return: ``{model name: implementation}``; a model name must be a registered model
         (:func:`livn_models`), and only one plugin may implement a model on a backend.
+    """
+
+
+@hookspec
+def livn_plasticity_rules() -> Sequence[type[Rule]]:
+    """Register plasticity rules (:mod:`livn.plasticity`).
+
+    :return: subclasses of :class:`livn.plasticity.Rule`, frozen attrs classes whose ``name`` is
+        unique across all plugins; users configure them with ``env.enable_plasticity``.
+    """
+
+
+@hookspec
+def livn_plasticity_implementations(backend: str) -> Mapping[str, Any]:
+    """Register how ``backend`` runs plasticity rules: ``{rule name: implementation}``.
+
+    The backend looks a rule's implementation up by the rule's ``name``; what an implementation is
+    (synapse code for brian2, a NMODL mechanism for NEURON, a JAX update for diffrax) is the
+    backend's own business, documented in its README. Return ``{}`` for other backends.
+
+    :param backend: the registered backend name.
+    :return: ``{rule name: implementation}``; one plugin per (backend, rule).
     """

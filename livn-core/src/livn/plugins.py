@@ -23,6 +23,8 @@ __all__ = [
     "get_plugin_manager",
     "model_implementations",
     "models",
+    "plasticity_implementations",
+    "plasticity_rules",
     "predefined_systems",
     "reset",
 ]
@@ -68,16 +70,31 @@ def predefined_systems() -> dict[str, SystemDefinition]:
     return _unique("system", (s for batch in results for s in batch), lambda s: s.name)
 
 
-def model_implementations(backend: str) -> dict[str, Any]:
-    """``{model name: implementation}`` every plugin registers for the backend named ``backend``."""
-    results = get_plugin_manager().hook.livn_model_implementations(backend=backend)
+def _implementations(kind: str, results: Any, backend: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for batch in results:
         for name, implementation in dict(batch).items():
             if name in found and found[name] is not implementation:
                 raise ValueError(
-                    f"two plugins register an implementation of the model {name!r} for the backend {backend!r}; "
+                    f"two plugins register an implementation of the {kind} {name!r} for the backend {backend!r}; "
                     "disable one with LIVN_DISABLE_PLUGINS"
                 )
             found[name] = implementation
     return found
+
+
+def model_implementations(backend: str) -> dict[str, Any]:
+    """``{model name: implementation}`` every plugin registers for the backend named ``backend``."""
+    return _implementations("model", get_plugin_manager().hook.livn_model_implementations(backend=backend), backend)
+
+
+def plasticity_rules() -> dict[str, type]:
+    """Every registered plasticity rule class by name."""
+    results = get_plugin_manager().hook.livn_plasticity_rules()
+    return _unique("plasticity rule", (r for batch in results for r in batch), lambda r: r.name)
+
+
+def plasticity_implementations(backend: str) -> dict[str, Any]:
+    """``{rule name: implementation}`` every plugin registers for the backend named ``backend``."""
+    results = get_plugin_manager().hook.livn_plasticity_implementations(backend=backend)
+    return _implementations("plasticity rule", results, backend)

@@ -6,7 +6,9 @@ A :class:`Run` is immutable and unpacks to the 6-tuple ``(it, t, iv, v, im, mp)`
 - ``iv``: gids with voltage traces, ``v``: voltages ``[len(iv), T]`` in mV;
 - ``im``: gids of membrane-current rows, ``mp``: membrane currents ``[rows, T]`` in uA.
 
-Entries that were not recorded are ``None``. Arrays are stored as given, so a run produced inside
+Entries that were not recorded are ``None``. Two more channels live outside the tuple:
+``weights`` (synaptic weights per row of the network table, ``ids`` are row indices) and
+``conductance`` (synaptic conductance of one synapse class onto each cell, uS). Arrays are stored as given, so a run produced inside
 ``jax.jit`` carries JAX arrays untouched (the diffrax backend registers these classes as pytrees).
 """
 
@@ -23,6 +25,10 @@ __all__ = ["Events", "Run", "Series"]
 
 _FORMAT = "livn.Run"
 _FORMAT_VERSION = 1
+#: Every channel of a Run; the sampled ones and whether their rows are cells (gids).
+_CHANNELS = ("spikes", "voltage", "current", "weights", "conductance")
+_SAMPLED = ("voltage", "current", "weights", "conductance")
+_BY_CELL = ("voltage", "current", "conductance")
 
 
 @attrs.frozen
@@ -76,6 +82,10 @@ class Run:
     t0: float = 0.0
     duration: float = 0.0
     population_ranges: Mapping[str, tuple[int, int]] | None = None
+    #: Synaptic weights sampled every ``dt``: ``ids`` are rows of the network table (``env.get_weights()``).
+    weights: Series | None = None
+    #: Synaptic conductance (uS) of one synapse class onto each cell (``ids`` gids), sampled every ``dt``.
+    conductance: Series | None = None
 
     # -- the 6-tuple -------------------------------------------------------------------------
     def as_tuple(self) -> tuple[Any, Any, Any, Any, Any, Any]:
@@ -96,8 +106,8 @@ class Run:
 
     @property
     def channels(self) -> dict[str, Events | Series]:
-        """The recorded channels by name: ``spikes``, ``voltage``, ``current``."""
-        named = {"spikes": self.spikes, "voltage": self.voltage, "current": self.current}
+        """The recorded channels by name: ``spikes``, ``voltage``, ``current``, ``weights``, ``conductance``."""
+        named = {name: getattr(self, name) for name in _CHANNELS}
         return {k: v for k, v in named.items() if v is not None}
 
     # -- time ----------------------------------------------------------------------------------
@@ -115,8 +125,7 @@ class Run:
         return attrs.evolve(
             self,
             spikes=spikes,
-            voltage=_slice_series(self.voltage, start, stop),
-            current=_slice_series(self.current, start, stop),
+            **{name: _slice_series(getattr(self, name), start, stop) for name in _SAMPLED},
             t0=self.t0 + start,
             duration=stop - start,
         )
@@ -135,14 +144,16 @@ class Run:
         return attrs.evolve(
             self,
             spikes=spikes,
-            voltage=_concat_series(self.voltage, other.voltage),
-            current=_concat_series(self.current, other.current),
+            **{name: _concat_series(getattr(self, name), getattr(other, name)) for name in _SAMPLED},
             duration=self.duration + other.duration,
         )
 
     # -- cells -----------------------------------------------------------------------------------
     def select(self, gids: Sequence[int] | np.ndarray | None = None, population: str | None = None) -> Run:
-        """Only the given cells: by ``gids``, or by ``population`` (needs ``population_ranges``)."""
+        """Only the given cells: by ``gids``, or by ``population`` (needs ``population_ranges``).
+
+        The ``weights`` channel (rows of the synapse table, not cells) is kept whole.
+        """
         if (gids is None) == (population is None):
             raise TypeError("select() takes exactly one of gids= or population=")
         if population is not None:
@@ -160,8 +171,7 @@ class Run:
         return attrs.evolve(
             self,
             spikes=spikes,
-            voltage=_take(self.voltage, _rows_of(self.voltage, wanted)),
-            current=_take(self.current, _rows_of(self.current, wanted)),
+            **{name: _take(getattr(self, name), _rows_of(getattr(self, name), wanted)) for name in _BY_CELL},
         )
 
     def merge(self, other: Run) -> Run:
@@ -172,10 +182,10 @@ class Run:
                 f"merge() needs the same time window; got t0={self.t0}, duration={self.duration} "
                 f"and t0={other.t0}, duration={other.duration}"
             )
-        for name in ("voltage", "current"):
+        for name in _SAMPLED:
             mine, theirs = getattr(self, name), getattr(other, name)
             if mine is not None and np.intersect1d(np.asarray(mine.ids), np.asarray(theirs.ids)).size:
-                raise ValueError(f"merge() needs disjoint cells, but both runs have {name} rows for the same gids")
+                raise ValueError(f"merge() needs disjoint rows, but both runs have {name} rows with the same ids")
         spikes = None
         if self.spikes is not None:
             ids = np.concatenate([np.asarray(self.spikes.ids), np.asarray(other.spikes.ids)])
@@ -187,8 +197,7 @@ class Run:
         return attrs.evolve(
             self,
             spikes=spikes,
-            voltage=_stack_series(self.voltage, other.voltage),
-            current=_stack_series(self.current, other.current),
+            **{name: _stack_series(getattr(self, name), getattr(other, name)) for name in _SAMPLED},
             population_ranges=ranges or None,
         )
 
@@ -210,7 +219,7 @@ class Run:
         merged = parts[0]
         for part in parts[1:]:
             merged = merged.merge(part)
-        return attrs.evolve(merged, voltage=_by_gid(merged.voltage), current=_by_gid(merged.current))
+        return attrs.evolve(merged, **{name: _by_gid(getattr(merged, name)) for name in _SAMPLED})
 
     # -- conversion and storage -------------------------------------------------------------
     def to_numpy(self) -> Run:
@@ -223,7 +232,7 @@ class Run:
                 return Events(np.asarray(channel.ids), np.asarray(channel.times))
             return Series(np.asarray(channel.ids), np.asarray(channel.values), float(channel.dt), channel.sites)
 
-        return attrs.evolve(self, spikes=conv(self.spikes), voltage=conv(self.voltage), current=conv(self.current))
+        return attrs.evolve(self, **{name: conv(getattr(self, name)) for name in _CHANNELS})
 
     def save(self, path: str | Path) -> Path:
         """Write the run to an HDF5 file (``Run.load`` reads it back)."""
@@ -245,7 +254,7 @@ class Run:
                 g = f.create_group("spikes")
                 g["ids"] = np.asarray(run.spikes.ids)
                 g["times"] = np.asarray(run.spikes.times)
-            for name in ("voltage", "current"):
+            for name in _SAMPLED:
                 series = getattr(run, name)
                 if series is not None:
                     g = f.create_group(name)
@@ -275,15 +284,14 @@ class Run:
                 ranges = {k: (int(v[0]), int(v[1])) for k, v in f["populations"].attrs.items()}
             spikes = Events(f["spikes/ids"][()], f["spikes/times"][()]) if "spikes" in f else None
             series = {}
-            for name in ("voltage", "current"):
+            for name in _SAMPLED:
                 if name in f:
                     g = f[name]
                     sites = tuple(s.decode() for s in g["sites"][()]) if "sites" in g else None
                     series[name] = Series(g["ids"][()], g["values"][()], float(g.attrs["dt"]), sites)
             return cls(
                 spikes=spikes,
-                voltage=series.get("voltage"),
-                current=series.get("current"),
+                **series,
                 t0=float(f.attrs["t0"]),
                 duration=float(f.attrs["duration"]),
                 population_ranges=ranges,
@@ -334,6 +342,6 @@ def _stack_series(a: Series | None, b: Series | None) -> Series | None:
 
 
 def _check_same_channels(a: Run, b: Run, what: str) -> None:
-    for name in ("spikes", "voltage", "current"):
+    for name in _CHANNELS:
         if (getattr(a, name) is None) != (getattr(b, name) is None):
             raise ValueError(f"{what}() needs both runs to record the same channels; {name!r} differs")

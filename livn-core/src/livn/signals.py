@@ -7,13 +7,14 @@ checks the options against the signal's here, so every backend takes the same on
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
 __all__ = ["SIGNALS", "Signal", "signal"]
 
 
-def _freeze(mapping: Mapping[str, float]) -> Mapping[str, float]:
+def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return dict(mapping)
 
 
@@ -25,7 +26,7 @@ class Signal:
     unit: str
     field: str
     doc: str
-    options: Mapping[str, float] = attrs.field(factory=dict, converter=_freeze)
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze)
 
 
 SIGNALS: dict[str, Signal] = {
@@ -39,6 +40,21 @@ SIGNALS: dict[str, Signal] = {
             "current",
             "transmembrane current per cell and compartment (outward positive), sampled every dt ms",
             {"dt": 0.1},
+        ),
+        Signal(
+            "weights",
+            "1",
+            "weights",
+            "synaptic weights per row of the network table (multiples of g_unit), sampled every dt ms; "
+            "connections= picks rows, a population picks the rows onto its cells",
+            {"dt": 1.0, "connections": None},
+        ),
+        Signal(
+            "conductance",
+            "uS",
+            "conductance",
+            "synaptic conductance of one synapse class (synapses=<weight name>) onto each cell, sampled every dt ms",
+            {"dt": 0.1, "synapses": None},
         ),
     )
 }

@@ -7,6 +7,7 @@ use); ``load(path)`` reads a system directory. ``ParallelSystem(n)`` is n unconn
 from __future__ import annotations
 
 from livn.system._cache import CACHE_DIR_ENV, cache_dir
+from livn.system._circuit import write_circuit
 from livn.system._core import (
     CONDUCTION_VELOCITY,
     ParallelSystem,
@@ -38,4 +39,5 @@ __all__ = [
     "predefined_names",
     "split_counts",
     "weight_name",
+    "write_circuit",
 ]
