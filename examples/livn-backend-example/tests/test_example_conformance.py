@@ -2,6 +2,7 @@
 
 from livn.errors import CapabilityError
 from livn.testing import BackendConformance
+from livn.testing.conformance import without_plasticity
 
 
 class TestExampleBackend(BackendConformance):
@@ -11,4 +12,5 @@ class TestExampleBackend(BackendConformance):
             CapabilityError,
             "the example backend takes current stimuli only",
         ),
+        **without_plasticity("the example backend keeps one weight per synapse class and runs no plasticity rule"),
     }

@@ -14,11 +14,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from livn.plasticity import PlasticityError, TsodyksMarkram
 from livn.run import Series
 from livn.signals import SIGNALS
 from livn.stimulus import Stimulus
 
 from livn_reference.env import Env as Reference
+from livn_reference.env import STDPRows, TsodyksMarkramRows
 
 __all__ = ["BREAKERS", "Breaker"]
 
@@ -262,12 +264,8 @@ class WeightsFixedAtInit(Breaker):
 
     check = "test_set_weights_changes_recurrent_drive"
 
-    def _init(self) -> None:
-        super()._init()
-        self.built_weights = super().row_weights()
-
-    def row_weights(self) -> np.ndarray:
-        return self.built_weights
+    def _weights_changed(self) -> None:
+        pass
 
 
 class NoiseFixedAtInit(Breaker):
@@ -386,6 +384,111 @@ class FlatMembraneCurrent(Breaker):
             i = out["membrane_current"]
             out["membrane_current"] = Series(i.ids, np.zeros(np.shape(i.values)), i.dt, i.sites)
         return out
+
+
+# -- plasticity ------------------------------------------------------------------------------------------
+class SilentOnWeights(Breaker):
+    """Runs plasticity rules but does not declare the weights signal."""
+
+    check = "test_plasticity_is_declared"
+    signals = ("spikes", "voltage", "membrane_current", "conductance")
+
+
+class _FastTraces(STDPRows):
+    def decay(self, dt: float) -> None:
+        self.x_pre *= np.exp(-2.0 * dt / self.rule.tau_plus)
+        self.x_post *= np.exp(-2.0 * dt / self.rule.tau_minus)
+
+
+class HalvesTheWindow(Breaker):
+    """Its STDP traces decay twice as fast as tau_plus/tau_minus say."""
+
+    check = "test_stdp_pairing_follows_the_window"
+
+    @classmethod
+    def plasticity_implementations(cls) -> dict[str, type]:
+        return {**super().plasticity_implementations(), "stdp": _FastTraces}
+
+
+class _NoCeiling(STDPRows):
+    def fire(self, w: np.ndarray, fired: np.ndarray) -> None:
+        hit = fired[self.post[self.rows]]
+        self.x_post[fired] = 1.0 if self.nearest else self.x_post[fired] + 1.0
+        w[self.rows[hit]] = np.maximum(w[self.rows[hit]] + self.rule.a_plus * self.rule.w_max * self.x_pre[hit], 0.0)
+
+
+class NoUpperBound(Breaker):
+    """Potentiation is not clipped at w_max."""
+
+    check = "test_stdp_bounds_are_hard"
+
+    @classmethod
+    def plasticity_implementations(cls) -> dict[str, type]:
+        return {**super().plasticity_implementations(), "stdp": _NoCeiling}
+
+
+class _SlowRecovery(TsodyksMarkramRows):
+    def decay(self, dt: float) -> None:
+        facil = self.rule.tau_facil
+        self.u *= np.exp(-dt / facil) if facil > 0 else 0.0
+        self.r = 1.0 + (self.r - 1.0) * np.exp(-dt / (2.0 * self.rule.tau_rec))
+
+
+class SlowRecovery(Breaker):
+    """Synaptic resources recover with twice tau_rec."""
+
+    check = "test_tsodyks_markram_follows_the_recursion"
+    call = tuple(
+        {"rule": rule}
+        for rule in (TsodyksMarkram(U=0.5, tau_rec=800.0), TsodyksMarkram(U=0.1, tau_rec=100.0, tau_facil=500.0))
+    )
+
+    @classmethod
+    def plasticity_implementations(cls) -> dict[str, type]:
+        return {**super().plasticity_implementations(), "tsodyks-markram": _SlowRecovery}
+
+
+class ClearKeepsLearnedWeights(Breaker):
+    """clear() resets the cells but keeps the weights learned so far."""
+
+    check = "test_plastic_runs_continue_and_clear_restores"
+
+    def _clear(self) -> None:
+        learned = getattr(self, "w", None)
+        super()._clear()
+        if learned is not None:
+            self.w = learned
+
+
+class RecordsWeightsReversed(Breaker):
+    """Records the asked-for weight rows in reverse order."""
+
+    check = "test_weights_per_connection_and_recorded"
+
+    def _sample(self, what: str, rows: np.ndarray, *args: Any) -> np.ndarray:
+        sample = super()._sample(what, rows, *args)
+        return sample[::-1] if what == "weights" else sample
+
+
+class WeightsPerClassOnly(Breaker):
+    """Applies the weights per synapse class: values set per connection are dropped."""
+
+    check = "test_normalize_weights_scales_each_cells_inputs"
+
+    def _weights_changed(self) -> None:
+        self.w = self.network.row_weights(self.weights)
+
+
+class SwallowsPlasticityErrors(Breaker):
+    """Ignores a plasticity configuration it cannot run instead of raising."""
+
+    check = "test_bad_plasticity_input_raises"
+
+    def enable_plasticity(self, config: Any) -> Any:
+        try:
+            return super().enable_plasticity(config)
+        except PlasticityError:
+            return self
 
 
 #: Every broken backend, in the order of the suite's checks.

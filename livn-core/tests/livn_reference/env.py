@@ -13,6 +13,10 @@ minus its inputs, in uA).
 
 Weights and noise are read at the start of every run, so the setters take effect at once. The
 classes in :mod:`livn_reference.broken` each change one of these behaviours.
+
+Plasticity (:mod:`livn.plasticity`), per row: STDP and Tsodyks-Markram are the implementation
+classes :class:`STDPRows` and :class:`TsodyksMarkramRows`, looked up by rule name; each keeps its
+state per table row and acts when an event arrives at a row or its postsynaptic cell fires.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import livn
 import numpy as np
 from livn.run import Events, Series
 
-__all__ = ["Env", "IzhikevichCells", "LIFCells"]
+__all__ = ["Env", "IzhikevichCells", "LIFCells", "STDPRows", "TsodyksMarkramRows"]
 
 
 class LIFCells:
@@ -65,17 +69,73 @@ class IzhikevichCells:
         return fired
 
 
+class STDPRows:
+    """Pair-based STDP on the rows ``rows`` (livn.plasticity's conventions): traces per row and per cell."""
+
+    def __init__(self, rule, rows: np.ndarray, post: np.ndarray, n: int) -> None:
+        self.rule, self.rows, self.post = rule, rows, post
+        self.x_pre = np.zeros(rows.size)
+        self.x_post = np.zeros(n)
+        self.nearest = rule.pairing == "nearest"
+
+    def decay(self, dt: float) -> None:
+        self.x_pre *= np.exp(-dt / self.rule.tau_plus)
+        self.x_post *= np.exp(-dt / self.rule.tau_minus)
+
+    def arrive(self, w: np.ndarray, arrived: np.ndarray) -> None:
+        """Events arrived at the rows (a boolean mask over ``self.rows``): trace, then depression."""
+        self.x_pre[arrived] = 1.0 if self.nearest else self.x_pre[arrived] + 1.0
+        rows = self.rows[arrived]
+        change = self.rule.a_minus * self.rule.w_max * self.x_post[self.post[rows]]
+        w[rows] = np.clip(w[rows] - change, 0.0, self.rule.w_max)
+
+    def fire(self, w: np.ndarray, fired: np.ndarray) -> None:
+        """Cells fired (a boolean mask over cells): trace, then potentiation of their inputs."""
+        self.x_post[fired] = 1.0 if self.nearest else self.x_post[fired] + 1.0
+        hit = fired[self.post[self.rows]]
+        rows = self.rows[hit]
+        w[rows] = np.clip(w[rows] + self.rule.a_plus * self.rule.w_max * self.x_pre[hit], 0.0, self.rule.w_max)
+
+
+class TsodyksMarkramRows:
+    """Tsodyks-Markram release per row: ``u`` decays to 0, ``R`` recovers to 1; a release is ``u R / U``."""
+
+    def __init__(self, rule, rows: np.ndarray, post: np.ndarray, n: int) -> None:
+        self.rule, self.rows = rule, rows
+        self.u = np.zeros(rows.size)
+        self.r = np.ones(rows.size)
+
+    def decay(self, dt: float) -> None:
+        facil = self.rule.tau_facil
+        self.u *= np.exp(-dt / facil) if facil > 0 else 0.0
+        self.r = 1.0 + (self.r - 1.0) * np.exp(-dt / self.rule.tau_rec)
+
+    def release(self, arrived: np.ndarray) -> np.ndarray:
+        """The release factor of the arriving events (a boolean mask over ``self.rows``)."""
+        u = self.u[arrived] + self.rule.U * (1.0 - self.u[arrived])
+        factor = u * self.r[arrived] / self.rule.U
+        self.u[arrived] = u
+        self.r[arrived] -= u * self.r[arrived]
+        return factor
+
+
 class Env(livn.Env):
     """The reference backend (name ``reference``): LIF and Izhikevich point networks in numpy."""
 
     backend_name = "reference"
-    signals = ("spikes", "voltage", "membrane_current")
+    signals = ("spikes", "voltage", "membrane_current", "weights", "conductance")
     default_model = "izhikevich"
+    per_connection_weights = True
 
     @classmethod
     def implementations(cls) -> dict[str, type]:
         """The models built in: ``{model name: cell class}``."""
         return {"izhikevich": IzhikevichCells, "lif": LIFCells}
+
+    @classmethod
+    def plasticity_implementations(cls) -> dict[str, type]:
+        """The rules built in: ``{rule name: class acting on table rows}``."""
+        return {"stdp": STDPRows, "tsodyks-markram": TsodyksMarkramRows}
 
     # -- building -------------------------------------------------------------------------------
     def _init(self) -> None:
@@ -96,6 +156,24 @@ class Env(livn.Env):
         self.g = np.zeros(len(self._pre))
         self.pending: np.ndarray | None = None  # [delay slots, rows] events on their way
         self.step_index = 0
+        self._plasticity_changed()
+
+    def _plasticity_changed(self) -> None:
+        # live weights start from the set ones; each rule of each class gets fresh state
+        self.w = self.row_weights()
+        implementations = self.plasticity_implementations()
+        network = self.network
+        self.rules = [
+            implementations[rule.name](rule, np.arange(c.rows.start, c.rows.stop), self._post, self.system.num_neurons)
+            for c in network.classes
+            for rule in self.plasticity.get(c.weight_name, ())
+        ]
+
+    def _weights_changed(self) -> None:
+        self.w = self.row_weights()
+
+    def _get_weights(self) -> np.ndarray:
+        return self.w.copy()
 
     def _cells(self, population: str | None) -> np.ndarray:
         if population is None:
@@ -112,9 +190,9 @@ class Env(livn.Env):
         return {name: np.concatenate(parts) for name, parts in params.items()}
 
     # -- what a run reads (the broken backends override these) ----------------------------------
-    def row_weights(self) -> np.ndarray:
-        """The weight of every connection row, read now."""
-        return self.network.row_weights(self.weights)
+    def live_weights(self) -> np.ndarray:
+        """The weight of every connection row, read now (learned ones included)."""
+        return self.w
 
     def noise_values(self) -> dict[str, float]:
         """The noise parameters, read now."""
@@ -143,7 +221,8 @@ class Env(livn.Env):
         if self.pending is None:
             self.pending = np.zeros((int(delays.max(initial=0)) + 1, len(self._pre)))
         slots = self.pending.shape[0]
-        jump = self.row_weights() * self._g_unit
+        releases = [rule for rule in self.rules if hasattr(rule, "release")]
+        learners = [rule for rule in self.rules if hasattr(rule, "fire")]
         decay = np.exp(-dt / self._tau)
         noise = self.noise_values()
         noise_decay = np.exp(-dt / noise["tau"])
@@ -152,14 +231,30 @@ class Env(livn.Env):
             self.noise_current = np.full(n, noise["mean"])
         stim = self.stimulus_current(stimulus, dt, steps)
         sampled = {}
-        for what in ("voltage", "membrane_current"):
+        for what in ("voltage", "membrane_current", "weights", "conductance"):
             if what in self.recording:
                 request = self.recording[what]
-                sampled[what] = (int(round(request["dt"] / dt)), self._cells(request["population"]), [])
+                rows = request["connections"] if what == "weights" else self._cells(request["population"])
+                sampled[what] = (int(round(request["dt"] / dt)), rows, [])
+        if "conductance" in self.recording:
+            klass = self.network.synapse_class(self.recording["conductance"]["synapses"])
+            in_class = np.zeros(len(self._pre), dtype=bool)
+            in_class[klass.rows] = True
         fired_steps, fired_cells = [], []
         for k in range(steps):
             slot = self.step_index % slots
-            self.g += self.pending[slot] * jump
+            for rule in self.rules:
+                rule.decay(dt)
+            events = self.pending[slot]
+            factor = np.ones(len(self._pre))
+            if events.any():
+                for rule in releases:
+                    arrived = events[rule.rows] > 0
+                    factor[rule.rows[arrived]] = rule.release(arrived)
+            self.g += events * factor * self.live_weights() * self._g_unit
+            if events.any():
+                for rule in learners:
+                    rule.arrive(self.w, events[rule.rows] > 0)
             self.pending[slot] = 0.0
             v = self.state["v"]
             synaptic = np.bincount(self._post, weights=self.g * (self._e_rev - v[self._post]), minlength=n)
@@ -168,8 +263,11 @@ class Env(livn.Env):
             current = synaptic + self.noise_current + stim[k]
             for what, (every, rows, samples) in sampled.items():
                 if k % every == 0:
-                    samples.append(v[rows].copy() if what == "voltage" else -1e-3 * current[rows])
+                    samples.append(self._sample(what, rows, v, current, in_class if what == "conductance" else None))
             fired = self.cells.step(self.state, current, dt)
+            if fired.any():
+                for rule in learners:
+                    rule.fire(self.w, fired)
             self.g *= decay
             if fired.any():
                 cells = np.flatnonzero(fired)
@@ -187,3 +285,12 @@ class Env(livn.Env):
         for what, (_, rows, samples) in sampled.items():
             recorded[what] = Series(rows, np.stack(samples, axis=1), float(self.recording[what]["dt"]))
         return recorded
+
+    def _sample(self, what: str, rows: np.ndarray, v: np.ndarray, current: np.ndarray, in_class) -> np.ndarray:
+        if what == "voltage":
+            return v[rows].copy()
+        if what == "membrane_current":
+            return -1e-3 * current[rows]
+        if what == "weights":
+            return self.w[rows].copy()
+        return np.bincount(self._post[in_class], weights=self.g[in_class], minlength=len(v))[rows]

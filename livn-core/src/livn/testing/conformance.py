@@ -19,11 +19,28 @@ from livn.backends import resolve
 from livn.decoding import LFP
 from livn.errors import CapabilityError
 from livn.factory import DEFAULT_RECORDING
+from livn.plasticity import STDP, PlasticityError, TsodyksMarkram
 from livn.run import Run
 from livn.signals import SIGNALS
 from livn.stimulus import Stimulus
 
-__all__ = ["BackendConformance"]
+__all__ = ["PLASTICITY_CHECKS", "BackendConformance", "without_plasticity"]
+
+#: The plasticity checks a backend without plasticity rules fails (with CapabilityError, as it must).
+PLASTICITY_CHECKS = (
+    "test_stdp_pairing_follows_the_window",
+    "test_stdp_bounds_are_hard",
+    "test_tsodyks_markram_follows_the_recursion",
+    "test_plastic_runs_continue_and_clear_restores",
+    "test_weights_per_connection_and_recorded",
+    "test_normalize_weights_scales_each_cells_inputs",
+    "test_bad_plasticity_input_raises",
+)
+
+
+def without_plasticity(reason: str) -> dict[str, tuple[type[BaseException], str]]:
+    """Known gaps (``BackendConformance.known_gaps``) of a backend that runs no plasticity rule."""
+    return {name: (CapabilityError, reason) for name in PLASTICITY_CHECKS}
 
 
 class BackendConformance:
@@ -48,6 +65,11 @@ class BackendConformance:
     pulse_interval: ClassVar[float] = 10.0
     #: Cells within this planar distance (um) of the pulsed electrode count as near it.
     near_radius: ClassVar[float] = 100.0
+    #: Largest STDP pairing error, in units of one pairing's change ``a_plus w_max`` (spike times on
+    #: the step grid are exact; what remains is how the backend's traces decay between steps).
+    stdp_tolerance: ClassVar[float] = 0.05
+    #: Largest relative error of a Tsodyks-Markram release ratio (conductance peaks sampled every step).
+    stp_tolerance: ClassVar[float] = 0.02
     #: ``{test name: (exception type, reason)}``: declared gaps, run as strict expected failures.
     #: A name is a check (``"test_x"``, every model) or one model's run of it (``"test_x[lif]"``).
     known_gaps: ClassVar[dict[str, tuple[type[BaseException], str]]] = {}
@@ -439,3 +461,118 @@ class BackendConformance:
         assert driven.shape == rest.shape == (channels, self.samples(0.1))
         assert np.all(np.isfinite(driven))
         assert np.ptp(driven) > 0.0 and np.ptp(driven) > 10 * np.ptp(rest), "the LFP does not follow the spikes"
+
+    # -- plasticity -------------------------------------------------------------------------------------
+    def test_plasticity_is_declared(self) -> None:
+        """A backend with rules records weights and conductances and takes weights per connection; one without refuses."""
+        cls = self.backend_class()
+        rules = cls.plasticity_implementations()
+        assert cls.capabilities()["plasticity"] == tuple(sorted(rules))
+        env = self.make()
+        if not rules:
+            with pytest.raises(CapabilityError, match="plasticity"):
+                env.enable_plasticity({env.weight_names[0]: STDP()})
+            return
+        assert set(rules) <= set(plugins.plasticity_rules()), "implementations of rules nobody registered"
+        assert cls.per_connection_weights, "plastic weights are per connection: set per_connection_weights"
+        assert {"weights", "conductance"} <= set(cls.signals)
+
+    # A backend without plasticity fails the checks below with CapabilityError: it declares them as
+    # known gaps (test_plasticity_is_declared proves the refusal).
+    def test_stdp_pairing_follows_the_window(self, model: str) -> None:
+        """Pre-before-post potentiates, post-before-pre depresses, by the analytic window at the realised timing."""
+        from livn.testing.plasticity import stdp_pairing
+
+        result = stdp_pairing(self.backend, model, dts=(-10.0, 10.0), pairings=3, period=300.0)
+        assert result.w_final[0].max() < result.w0 < result.w_final[1].min(), "depression at -10 ms, potentiation at +10 ms"
+        assert result.error.max() < self.stdp_tolerance, f"weights {result.w_final} vs the window's {result.expected}"
+
+    def test_stdp_bounds_are_hard(self, model: str) -> None:
+        """Weights stop exactly at w_max and at 0."""
+        from livn.testing.plasticity import stdp_pairing
+
+        rule = STDP(w_max=0.1, a_plus=1.0, a_minus=1.0, pairing="nearest")
+        result = stdp_pairing(self.backend, model, dts=(-10.0, 10.0), rule=rule, w0=0.09, pairings=3, period=300.0)
+        np.testing.assert_array_equal(result.w_final[0], 0.0)
+        np.testing.assert_array_equal(result.w_final[1], 0.1)
+
+    @pytest.mark.parametrize(
+        "rule",
+        [TsodyksMarkram(U=0.5, tau_rec=800.0), TsodyksMarkram(U=0.1, tau_rec=100.0, tau_facil=500.0)],
+        ids=["depressing", "facilitating"],
+    )
+    def test_tsodyks_markram_follows_the_recursion(self, model: str, rule: TsodyksMarkram) -> None:
+        from livn.testing.plasticity import tsodyks_markram_train
+
+        result = tsodyks_markram_train(self.backend, model, rule, spikes=5)
+        np.testing.assert_allclose(result.measured, result.expected, rtol=self.stp_tolerance)
+
+    def _learning_env(self, model: str, seed: int = 4) -> livn.Env:
+        env = self.make(model, seed=seed)
+        excitatory = [c for c in env.network.classes if c.receptor in ("AMPA", "NMDA")]
+        env.enable_plasticity({c.weight_name: STDP(a_plus=0.05) for c in excitatory})
+        return env
+
+    def test_plastic_runs_continue_and_clear_restores(self, model: str) -> None:
+        """Learning carries across run() calls (two halves equal one run) and clear() returns to the set weights."""
+        env = self._learning_env(model)
+        start = env.get_weights().values
+        whole = env.run(self.duration)
+        learned = env.get_weights().values
+        assert len(whole.spikes) > 0 and not np.array_equal(learned, start), "the culture should fire and learn"
+        env.clear()
+        np.testing.assert_array_equal(env.get_weights().values, start, err_msg="clear() keeps learned weights")
+        half = self.duration / 2
+        first, second = env.run(half), env.run(half)
+        assert self.spike_set(first.concat(second)) == self.spike_set(whole)
+        np.testing.assert_allclose(env.get_weights().values, learned, rtol=0, atol=1e-9)
+
+    def test_weights_per_connection_and_recorded(self, model: str) -> None:
+        """set_weights(array) round-trips; record_weights samples the rows asked for; disabling freezes them."""
+        env = self._learning_env(model)
+        weights = env.get_weights()
+        assert len(weights) == env.network.num_rows
+        np.testing.assert_array_equal(weights.pre, env.network.pre)
+        values = np.linspace(0.5, 1.5, len(weights)) * weights.values  # within STDP's default w_max (twice the largest)
+        env.set_weights(values)
+        np.testing.assert_array_equal(env.get_weights().values, values)
+        rows = np.arange(0, len(weights), max(1, len(weights) // 7))
+        env.record_weights(dt=1.0, connections=rows)
+        run = env.run(self.duration)
+        assert np.asarray(run.weights.ids).tolist() == rows.tolist()
+        assert np.shape(run.weights.values) == (len(rows), self.samples(1.0))
+        np.testing.assert_allclose(np.asarray(run.weights.values)[:, 0], values[rows], rtol=0, atol=1e-12)
+        env.disable_plasticity()
+        frozen = env.get_weights().values
+        env.run(self.duration)
+        np.testing.assert_array_equal(env.get_weights().values, frozen, err_msg="disable_plasticity() should freeze weights")
+
+    def test_normalize_weights_scales_each_cells_inputs(self, model: str) -> None:
+        env = self.make(model)
+        name = next(c.weight_name for c in env.network.classes if c.receptor == "AMPA")
+        rows = env.network.synapse_class(name).rows
+        env.set_weights({name: np.linspace(0.2, 2.0, rows.stop - rows.start)})
+        env.normalize_weights(3.0, synapses=name)
+        weights = env.get_weights()
+        sums = np.bincount(weights.post[rows], weights=weights.values[rows])
+        targets = np.unique(weights.post[rows])
+        np.testing.assert_allclose(sums[targets], 3.0, rtol=1e-12)
+
+    def test_bad_plasticity_input_raises(self) -> None:
+        env = self.make()
+        ampa = next(c.weight_name for c in env.network.classes if c.receptor == "AMPA")
+        inhibitory = [c.weight_name for c in env.network.classes if c.receptor.startswith("GABA")]
+        with pytest.raises(PlasticityError, match="unknown rule"):
+            env.enable_plasticity({ampa: {"rule": "hebb"}})
+        with pytest.raises(PlasticityError, match="no projection|unknown synapses"):
+            env.enable_plasticity({"EXC->NOWHERE": STDP()})
+        with pytest.raises(PlasticityError, match="tau_plus"):
+            STDP(tau_plus=-1.0)
+        with pytest.raises(PlasticityError, match="below the current weights"):
+            env.enable_plasticity({ampa: STDP(w_max=0.5 * max(env.get_weights().of(ampa)))})
+        if inhibitory:
+            with pytest.raises(PlasticityError, match="AMPA, NMDA"):
+                env.enable_plasticity({inhibitory[0]: STDP()})
+        with pytest.raises(PlasticityError, match="two long-term"):
+            env.enable_plasticity({ampa: [STDP(), STDP()]})
+        assert env.plasticity == {}, "a refused configuration must change nothing"

@@ -25,6 +25,8 @@ __all__ = ["PULSE_AMPLITUDE", "PairingResult", "TrainResult", "stdp_pairing", "t
 
 #: A 1 ms somatic pulse (nA) that makes one spike in a resting cell of each built-in model.
 PULSE_AMPLITUDE = {"izhikevich": 0.5, "lif": 2.0, "rcsd": 2.0}
+#: Cell parameters of the protocols' cells, where a model's cells vary (Izhikevich: regular spiking).
+CELL_PARAMS = {"izhikevich": {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0}}
 #: Pulse length (ms) and the stimulus sampling interval (ms).
 PULSE_WIDTH = 1.0
 STIMULUS_DT = 0.1
@@ -78,7 +80,11 @@ def _pulses(onsets: dict[int, list[float]], columns: int, duration: float, ampli
 
 
 def _make(system: Any, backend: str, model: str, seed: int) -> livn.Env:
-    return livn.make(system, backend=backend, model=model, seed=seed, record=("spikes",), noise=noise_off(model))
+    params = CELL_PARAMS.get(model)
+    return livn.make(
+        system, backend=backend, model=model, seed=seed, record=("spikes",), noise=noise_off(model),
+        cell_params={"EXC": params} if params else None,
+    )
 
 
 def stdp_pairing(
@@ -87,7 +93,7 @@ def stdp_pairing(
     dts: Any = (-50, -30, -20, -10, -5, -2, 2, 5, 10, 20, 30, 50),
     *,
     rule: STDP | None = None,
-    w0: float = 1.0,
+    w0: float = 0.1,
     pairings: int = 60,
     period: float = 1000.0,
     dt: float | None = None,
@@ -145,7 +151,7 @@ def tsodyks_markram_train(
     *,
     rate: float = 20.0,
     spikes: int = 10,
-    weight: float = 1.0,
+    weight: float = 0.1,
     dt: float | None = None,
     seed: int = 1,
     directory: str | Path | None = None,
@@ -179,7 +185,7 @@ def tsodyks_markram_train(
     pre = np.sort(times[ids == 0])
     if len(pre) != spikes or np.any(ids == 1):
         raise ValueError(f"expected {spikes} presynaptic and no postsynaptic spikes, got {np.bincount(ids, minlength=2).tolist()}")
-    g = np.asarray(run.conductance.values)[0]
+    g = np.asarray(run.conductance.values)[list(np.asarray(run.conductance.ids)).index(1)]  # onto the postsynaptic cell
     sample = np.arange(g.shape[0]) * run.conductance.dt
     peaks = []
     for k, t in enumerate(pre):
