@@ -110,9 +110,23 @@ def test_cell_stimulus_one_potential_per_compartment():
     np.testing.assert_allclose(point.array, stim.array[..., 0])
 
 
+class _Ranks:
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def Get_size(self) -> int:
+        return self.size
+
+    def Get_rank(self) -> int:
+        return 0
+
+
 def test_comm_requires_an_mpi_backend():
     with pytest.raises(CapabilityError, match="neuron"):
+        Minimal(4, comm=_Ranks(2))
+    with pytest.raises(TypeError, match="communicator"):
         Minimal(4, comm=object())
+    assert Minimal(4, comm=_Ranks(1)).comm is not None, "one rank (a pool worker's) is a serial env"
 
 
 def test_cell_parameters_are_reproducible_and_overridable():

@@ -211,6 +211,8 @@ class Env(abc.ABC):
         self.comm = comm  # first: an error below on one of several ranks aborts the job (collective)
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if comm is not None and not callable(getattr(comm, "Get_size", None)):
+            raise TypeError(f"comm must be an MPI communicator (mpi4py), got {comm!r}")
         if _spans_ranks(comm) and not type(self).mpi:
             raise CapabilityError(
                 f"backend {self.label()!r} does not run on MPI (comm= given); the neuron backend does"
