@@ -208,15 +208,16 @@ class Env(abc.ABC):
         comm: Any = None,
         subworld_size: int | None = None,
     ) -> None:
-        self.comm = comm  # first: an error below on one of several ranks aborts the job (collective)
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        # the communicator's own checks fail alike on every rank, so they raise before it is set
         if comm is not None and not callable(getattr(comm, "Get_size", None)):
             raise TypeError(f"comm must be an MPI communicator (mpi4py), got {comm!r}")
         if _spans_ranks(comm) and not type(self).mpi:
             raise CapabilityError(
                 f"backend {self.label()!r} does not run on MPI (comm= given); the neuron backend does"
             )
+        self.comm = comm  # from here on an error on one of several ranks aborts the job (collective)
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         self.system = _resolve_system(system)
         self.model = _resolve_model(model, self.system, type(self))
         #: This backend's implementation of the model (what it is, is the backend's own business).
