@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import math
 import os
@@ -275,14 +276,6 @@ class Progress:
 
 
 # -- workers -------------------------------------------------------------------------------------------------
-_WORKER_ENV: Any = None
-
-
-def _init_worker(config: dict[str, Any]) -> None:
-    global _WORKER_ENV
-    _WORKER_ENV = make_env(config)
-
-
 #: What one shard job returns: (shard number, file name, manifest entry, timings of its samples).
 ShardResult = tuple[int, str, dict[str, Any], list[SampleTiming]]
 
@@ -293,10 +286,9 @@ def _generate_shard(
     shard: int,
     first: int,
     count: int,
-    env: Any = None,
+    env: Any,
     progress: Progress | None = None,
 ) -> ShardResult:
-    env = env if env is not None else _WORKER_ENV
     samples, starts, seconds = [], [], []
     for index in range(first, first + count):
         starts.append(time.time())
@@ -556,6 +548,11 @@ def _one_thread_per_worker() -> Iterator[None]:
             os.environ.pop(name, None)
 
 
+def _shard_call(env: Any, directory: str, config: dict[str, Any], shard: int, first: int, count: int) -> ShardResult:
+    """One shard on a pool worker's env (:class:`livn.distributed.EnvPool`)."""
+    return _generate_shard(directory, config, shard, first, count, env=env)
+
+
 def _generate_pool(
     directory: Path,
     config: dict[str, Any],
@@ -565,18 +562,15 @@ def _generate_pool(
     bar: Progress,
     timings: list[SampleTiming],
 ) -> None:
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
 
-    # spawn: simulators keep threads and caches that do not survive fork()
-    context = multiprocessing.get_context("spawn")
+    from livn.distributed import EnvPool
+
     with (
         _one_thread_per_worker(),
-        ProcessPoolExecutor(
-            max_workers=min(workers, len(pending)), mp_context=context, initializer=_init_worker, initargs=(config,)
-        ) as pool,
+        EnvPool(factory=functools.partial(make_env, config), workers=min(workers, len(pending))) as pool,
     ):
-        futures = {pool.submit(_generate_shard, str(directory), config, *job) for job in pending}
+        futures = {pool.submit(_shard_call, str(directory), config, *job) for job in pending}
         try:
             while futures:
                 finished, futures = wait(futures, return_when=FIRST_COMPLETED)
