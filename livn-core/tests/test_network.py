@@ -104,3 +104,12 @@ def test_an_unconnected_system_has_an_empty_table():
     assert network.delays(0.1).shape == (0,) and network.row_weights({}).shape == (0,)
     assert len(network.connections) == 0
     assert math.isclose(network.num_neurons, 5)
+
+
+def test_every_row_names_its_connection(ei1):
+    table = Network(ei1)
+    connections = table.connections
+    np.testing.assert_array_equal(connections.pre[table.row_connection], table.pre)
+    np.testing.assert_array_equal(connections.post[table.row_connection], table.post)
+    np.testing.assert_array_equal(connections.distance[table.row_connection], table.distance)
+    assert np.bincount(table.row_connection).max() == 2, "a glutamatergic connection has an AMPA and an NMDA row"

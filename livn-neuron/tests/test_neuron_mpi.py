@@ -163,3 +163,23 @@ def test_cli_on_two_ranks_prints_the_serial_summary_once_and_writes_one_file(tmp
     np.testing.assert_array_equal(one.spikes.times, two.spikes.times)
     assert (one.duration, one.population_ranges) == (two.duration, two.population_ranges)
     assert (tmp_path / "two.png").stat().st_size > 0
+
+
+PLASTICITY_SCRIPT = Path(__file__).with_name("mpi_plasticity_check.py")
+
+
+def test_one_and_two_ranks_learn_the_same_weights(tmp_path):
+    mpiexec = _require_mpi()
+    serial, parallel = tmp_path / "one.npz", tmp_path / "two.npz"
+    _run([sys.executable, str(PLASTICITY_SCRIPT), str(serial)], tmp_path)
+    _run([mpiexec, "-n", "2", sys.executable, str(PLASTICITY_SCRIPT), str(parallel)], tmp_path)
+    a, b = np.load(serial), np.load(parallel)
+    assert int(a["size"]) == 1 and int(b["size"]) == 2, "the MPI run did not span two NEURON ranks"
+    assert not np.array_equal(a["weights"], a["row_weights"]), "the weights should have learned"
+    np.testing.assert_allclose(b["weights"], a["weights"], rtol=0, atol=1e-12)
+    order_a, order_b = np.lexsort((a["ids"], a["times"])), np.lexsort((b["ids"], b["times"]))
+    np.testing.assert_array_equal(a["ids"][order_a], b["ids"][order_b])
+    np.testing.assert_array_equal(b["rec_ids"], a["rec_ids"])
+    np.testing.assert_allclose(b["rec"], a["rec"], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(b["g_ids"], a["g_ids"])
+    np.testing.assert_allclose(b["g"], a["g"], rtol=0, atol=1e-12)

@@ -33,7 +33,9 @@ def test_plugin_serves_only_the_neuron_backend():
     assert isinstance(rcsd.IMPLEMENTATION, NeuronModel)
     capabilities = Env.capabilities()
     assert capabilities["models"] == (RCSD.name,)
-    assert capabilities["signals"] == ("spikes", "voltage", "membrane_current")
+    assert capabilities["signals"] == ("spikes", "voltage", "membrane_current", "weights", "conductance")
+    assert capabilities["plasticity"] == ("stdp", "tsodyks-markram")
+    assert plugin.livn_plasticity_implementations(backend="brian2") == {}
 
 
 def test_env_uses_the_registered_implementation():

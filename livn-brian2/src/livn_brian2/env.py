@@ -13,6 +13,9 @@ implementations, :mod:`livn_brian2.models`):
   exponentials per (presynaptic population, receptor) with the table's ``tau_rise``/``tau_decay``/
   ``e_rev``; peak conductance per spike ``weight * g_unit`` (uS, via the table's ``peak_factor``);
   NMDA with a Mg block; the table's axonal delays;
+- plasticity (``enable_plasticity``: STDP, Tsodyks-Markram, registered in :mod:`livn_brian2.plasticity`)
+  and weights per connection: the synapses become per-connection ones with the code of the rules in
+  use (:meth:`livn_brian2.network.Brian2Network.use_connections`); until then nothing changes;
 - noise: an Ornstein-Uhlenbeck current per cell (``mean``, ``std`` in nA, ``tau`` in ms), drawn from a
   counter-based generator keyed by the seed (identical for split runs, after ``clear()`` and
   between codegen targets);
@@ -28,7 +31,9 @@ implementations, :mod:`livn_brian2.models`):
 - recording: spikes; ``voltage`` = membrane potential v (mV; a spike shows as one sample at the
   model's threshold, 30 mV for Izhikevich, ``v_th`` for LIF); ``membrane_current`` = the
   transmembrane synaptic current, outward positive, in uA: network synapses plus the OU background
-  current (which stands for unmodelled synapses); injected stimulus current is not included.
+  current (which stands for unmodelled synapses); injected stimulus current is not included;
+  ``weights`` = the live weights of table rows; ``conductance`` = ``s_d - s_r`` (uS) of a synapse
+  class's channel on each of its postsynaptic cells.
   Samples are taken at the start of each recording step (sample 0 is the state the run starts from).
 
 Integration: the model's own scheme (Izhikevich forward Euler, LIF exponential Euler); synaptic
@@ -55,7 +60,7 @@ class Env(_BaseEnv):
     """A culture simulated by brian2; see the module docstring for the model and the conventions."""
 
     backend_name: ClassVar[str] = "brian2"
-    signals: ClassVar[tuple[str, ...]] = ("spikes", "voltage", "membrane_current")
+    signals: ClassVar[tuple[str, ...]] = ("spikes", "voltage", "membrane_current", "weights", "conductance")
     differentiable: ClassVar[bool] = False
     gpu: ClassVar[bool] = False
     mpi: ClassVar[bool] = False
@@ -63,6 +68,7 @@ class Env(_BaseEnv):
     compiles: ClassVar[bool] = True
     default_model: ClassVar[str | None] = IZHIKEVICH.name
     default_dt: ClassVar[float | None] = 0.1
+    per_connection_weights: ClassVar[bool] = True
 
     #: The brian2 objects (:class:`livn_brian2.network.Brian2Network`), built by ``init()``.
     simulation: Any = None
@@ -81,7 +87,14 @@ class Env(_BaseEnv):
             self.seed,
             self.codegen,
             self.cell_parameters,
+            rules=self.plasticity_implementations(),
         )
+        self._connections_changed(rest=True)
+
+    def _connections_changed(self, rest: bool = False) -> None:
+        """Synapses per connection once weights are set per connection or a rule is enabled (then for good)."""
+        if self.simulation.per_connection or self.connection_weights is not None or self.plasticity:
+            self.simulation.use_connections(self.row_weights(), self.plasticity, rest=rest)
 
     def _weights_changed(self) -> None:
         try:
@@ -89,6 +102,15 @@ class Env(_BaseEnv):
         except ValueError:
             self.weights.update(self.simulation.weights)  # keep the env's weights those that run
             raise
+        self._connections_changed()
+
+    def _plasticity_changed(self) -> None:
+        self._connections_changed()
+
+    def _get_weights(self) -> np.ndarray:
+        if self.simulation.per_connection:
+            return self.simulation.connection_weights()
+        return self.row_weights()
 
     def _noise_changed(self) -> None:
         try:
@@ -98,7 +120,8 @@ class Env(_BaseEnv):
             raise
 
     def _record(self, what: str, population: str | None, **options: Any) -> None:
-        self.simulation.record(what, population, dt=options.get("dt"))
+        extra = {key: value for key, value in options.items() if key != "dt"}
+        self.simulation.record(what, population, dt=options.get("dt"), **extra)
 
     def _run(self, duration: float, stimulus: Any, dt: float) -> Mapping[str, Events | Series]:
         recorded = self.simulation.run(float(duration), stimulus, float(dt))
@@ -107,6 +130,7 @@ class Env(_BaseEnv):
     def _clear(self) -> None:
         # the same brian2 objects back at t = 0 with this seed's cells and noise (see Brian2Network.reset)
         self.simulation.reset(self.seed)
+        self._connections_changed(rest=True)  # learned weights back to the set ones, traces to rest
 
     def _close(self) -> None:
         simulation, self.simulation = self.simulation, None

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from livn_brian2 import plasticity as plastic_code
 from livn_brian2.functions import (
     NoiseSource,
     StimulusSource,
@@ -110,6 +111,7 @@ class Brian2Network:
         seed: int,
         target: str,
         cell_parameters: Callable[[str], Mapping[str, Any]],
+        rules: Mapping[str, Any] | None = None,
     ) -> None:
         import brian2 as b2
         from brian2.codegen.runtime.cython_rt import CythonCodeObject
@@ -171,9 +173,15 @@ class Brian2Network:
         # the start of every run, so changing a value takes effect in the next run
         self.constants = namespace
         self.clock = b2.Clock(dt=model.recommended_dt * b2.ms, name="livn_clock")
+        # the registered plasticity rules (livn_brian2.plasticity), by name: their per-cell parameters
+        # are (unused) group variables from the start, so a switch to per-connection synapses
+        # (use_connections) needs no new group
+        self._rules = [rules[name] for name in sorted(rules or {})]
+        equations = neuron_equations(implementation, channels, self.pre_populations)
+        extra = plastic_code.neuron_variables([ch.name for ch in channels], self._rules) if self._rules else []
         self.neurons = b2.NeuronGroup(
             n,
-            neuron_equations(implementation, channels, self.pre_populations),
+            "\n".join([equations, *extra]),
             threshold=implementation.threshold,
             reset="",  # the reset happens in the update block (see livn_brian2.model); "" avoids a warning
             namespace=namespace,
@@ -221,6 +229,10 @@ class Brian2Network:
             self.synapses.connect(
                 i=pre[self._synapse_order].astype(np.int32), j=post[self._synapse_order].astype(np.int32)
             )
+        # synapses per connection (weights per connection, plasticity): see use_connections()
+        self.per_connection = False
+        self._enabled: dict[str, set[str]] = {}  # {weight name: names of the rules on} in the synapses
+        self._code_rules: list[Any] | None = None  # the rules in the code of the per-connection synapses
         self.monitors: dict[str, Any] = {}
         objects = [self.neurons, self.stimulus_update, self.update]
         objects += [self.synapses] if self.synapses is not None else []
@@ -322,8 +334,9 @@ class Brian2Network:
                 getattr(G, f"decay_d_{k}")[start : start + count] = decay_d
                 getattr(G, f"decay_r_{k}")[start : start + count] = decay_r
         if self.synapses is not None:
-            # the table's axonal delays, in the order of connect()
-            self.synapses.delay = self.table.connections.delays(dt)[self._synapse_order] * b2.ms
+            # the table's axonal delays, in the order of connect() (the pre pathway's: postsynaptic
+            # spikes reach a plastic synapse at once)
+            self.synapses.pre.delay = self.table.connections.delays(dt)[self._synapse_order] * b2.ms
         self._apply_step_values()
         self._apply_noise_dt()
 
@@ -357,7 +370,9 @@ class Brian2Network:
                 pathway.queue._restore_from_full_state(None)  # an empty queue
         self.set_initial_state()  # weights, noise, decays and delays stay as they are
         self._apply_step_values()  # of the new cells
-        for what, (monitor, _population, _rec_dt) in self.monitors.items():
+        for what, (monitor, _population, _rec_dt, _options) in self.monitors.items():
+            if monitor is None:
+                continue
             monitor.resize(0)
             if what == "spikes":
                 monitor.variables["N"].set_value(0)
@@ -370,16 +385,21 @@ class Brian2Network:
     def _offset(self, population: str | None) -> int:
         return 0 if population is None else self.population_ranges[population][0]
 
-    def record(self, what: str, population: str | None = None, dt: float | None = None) -> None:
-        """(Re)place the monitor of one signal: ``spikes``, ``voltage`` (mV) or ``membrane_current`` (uA)."""
+    def record(self, what: str, population: str | None = None, dt: float | None = None, **options: Any) -> None:
+        """(Re)place the monitor of one signal: ``spikes``, ``voltage`` (mV), ``membrane_current`` (uA),
+        ``weights`` (``connections=`` table rows) or ``conductance`` (uS, ``synapses=`` a weight name)."""
         b2 = self._b2
         old = self.monitors.pop(what, None)
-        if old is not None:
+        if old is not None and old[0] is not None:
             self.net.remove(old[0])
         cells = self._cells(population)
         name = f"livn_record_{what}"
         if what == "spikes":
             monitor = b2.SpikeMonitor(cells, codeobj_class=self.codeobj_class, name=name)
+        elif what in ("weights", "conductance"):
+            self.monitors[what] = (None, population, dt, options)
+            self._place_monitor(what)
+            return
         else:
             variable = RECORDED_VARIABLES[what]
             step = self.dt if self.dt is not None else self.model.recommended_dt
@@ -393,9 +413,173 @@ class Brian2Network:
             monitor = b2.StateMonitor(
                 cells, variable, record=True, clock=clock, codeobj_class=self.codeobj_class, name=name
             )
-        self.monitors[what] = (monitor, population, dt)
+        self.monitors[what] = (monitor, population, dt, {})
         self.net.add(monitor)
         self._claim(monitor)
+
+    def _monitor_clock(self, dt: float, name: str) -> Any:
+        step = self.dt if self.dt is not None else self.model.recommended_dt
+        if math.isclose(dt, step, rel_tol=1e-9):
+            return self.clock
+        return self._b2.Clock(dt=dt * self._b2.ms, name=f"{name}_clock")
+
+    def _place_monitor(self, what: str) -> None:
+        """(Re)build the StateMonitor of ``weights`` or ``conductance`` for the synapses and step in force."""
+        b2 = self._b2
+        _, population, dt, options = self.monitors[what]
+        name = f"livn_record_{what}"
+        for obj in list(self.net.objects):
+            if obj.name in (name,):
+                self.net.remove(obj)
+        monitor = None
+        if what == "conductance":
+            c = self.table.synapse_class(options["synapses"])
+            k = channel_name(c.pre, c.receptor)
+            monitor = b2.StateMonitor(
+                self.populations[c.post],
+                [f"s_d_{k}", f"s_r_{k}"],
+                record=True,
+                clock=self._monitor_clock(dt, name),
+                codeobj_class=self.codeobj_class,
+                name=name,
+            )
+        elif self.per_connection:
+            rows = np.asarray(options["connections"], dtype=np.int64)
+            synapses = np.unique(self._row_synapse[rows])
+            variables = sorted({f"wc_{k}" for k in self._row_channel[rows]})
+            if len(rows):
+                monitor = b2.StateMonitor(
+                    self.synapses,
+                    variables,
+                    record=synapses,
+                    clock=self._monitor_clock(dt, name),
+                    codeobj_class=self.codeobj_class,
+                    name=name,
+                )
+        self.monitors[what] = (monitor, population, dt, options)
+        if monitor is not None:
+            self.net.add(monitor)
+            self._claim(monitor)
+
+    # -- synapses per connection -------------------------------------------------------------------------
+    def use_connections(self, row_weights: np.ndarray, plasticity: Mapping[str, Any], rest: bool = False) -> None:
+        """Synapses per connection: weights ``row_weights`` (per table row) and the rules ``plasticity``.
+
+        The first call replaces the one ``Synapses`` object by one with per-synapse weights and the
+        code of the rules in use (:mod:`livn_brian2.plasticity`; spikes in flight are handed over).
+        Later calls only set values, unless a rule comes into use that the code lacks: then the
+        synapses are built again with it (states, weights and spikes in flight carried over). The
+        code only grows, so there are at most ``2 ** len(rules)`` variants to compile, once per machine;
+        rules in the code act only where they are enabled. Rule states stay as they are unless ``rest``
+        (or on the first call).
+        """
+        if not self._rules:
+            raise RuntimeError("this network was built without plasticity rules (Brian2Network(rules=...))")
+        first = not self.per_connection
+        used = {bound.name for rules in plasticity.values() for bound in rules}
+        if first or not used <= {rule.name for rule in self._code_rules}:
+            self._build_connections(
+                [rule for rule in self._rules if rule.name in used or rule in (self._code_rules or [])]
+            )
+        self._set_connection_values(row_weights, plasticity, rest=rest or first)
+
+    def _build_connections(self, rules: list[Any]) -> None:
+        b2 = self._b2
+        table = self.table
+        channels = self.channels
+        klass_channel = np.array([channel_name(c.pre, c.receptor) for c in table.classes] + [""], dtype=object)
+        self._row_channel = klass_channel[np.asarray(table.klass, dtype=np.int64)]
+        inverse = np.empty_like(self._synapse_order)
+        inverse[self._synapse_order] = np.arange(len(self._synapse_order))
+        self._row_synapse = inverse[np.asarray(table.row_connection, dtype=np.int64)]
+        synapses = b2.Synapses(
+            self.neurons,
+            self.neurons,
+            model=plastic_code.synapse_model(channels, rules),
+            on_pre=plastic_code.on_pre(channels, rules),
+            on_post=plastic_code.on_post(channels, rules),
+            namespace=self.constants,
+            clock=self.clock,
+            codeobj_class=self.codeobj_class,
+            name="livn_plastic_synapses",
+        )
+        connections = table.connections
+        synapses.connect(
+            i=connections.pre[self._synapse_order].astype(np.int32),
+            j=connections.post[self._synapse_order].astype(np.int32),
+        )
+        old = self.synapses
+        if self.dt is not None:
+            synapses.pre.delay = connections.delays(self.dt)[self._synapse_order] * b2.ms
+        self.net.remove(old)
+        self.net.add(synapses)
+        self._claim(synapses)
+        self.synapses = synapses
+        self.per_connection = True
+        self._reusable = None
+        # spikes on their way through the old synapses continue through the new ones (same synapse order)
+        queue = old.pre.queue
+        synapses.pre._restore_from_full_state({"_spikequeue": None if queue is None else queue._full_state()})
+        if self._code_rules is not None:  # rebuilt with more rules: weights and states carry over
+            for ch in channels:
+                kept = plastic_code.states(ch, self._code_rules)
+                for name in ["wc_" + ch.name, *kept]:
+                    synapses.variables[name].set_value(old.variables[name].get_value())
+                for name, value in plastic_code.states(ch, rules).items():
+                    if name not in kept:
+                        synapses.variables[name].set_value(plastic_code.as_array(value, len(synapses)))
+            for name in ("tlast", "tpre"):
+                synapses.variables[name].set_value(old.variables[name].get_value())
+        self._code_rules = list(rules)
+        if "weights" in self.monitors:
+            self._place_monitor("weights")
+
+    def _set_connection_values(self, row_weights: np.ndarray, plasticity: Mapping[str, Any], rest: bool) -> None:
+        # the per-cell parameters of every registered rule (group variables), the states of the rules in the code
+        table, synapses, G = self.table, self.synapses, self.neurons
+        count, n = len(synapses), self.num_neurons
+        by_name = {rule.name: rule for rule in self._rules}
+        for ch in self.channels:
+            k = ch.name
+            weights = np.zeros(count)
+            cells = {"k": np.zeros(n)}
+            for rule in self._rules:
+                cells.update({name: plastic_code.as_array(value, n) for name, value in rule.off.items()})
+            for c in table.classes:
+                if channel_name(c.pre, c.receptor) != k:
+                    continue
+                weights[self._row_synapse[c.rows]] = row_weights[c.rows]
+                start, size = self.population_ranges[c.post]
+                cells["k"][start : start + size] = c.g_unit * c.peak_factor
+                for bound in plasticity.get(c.weight_name, ()):
+                    rule = by_name[bound.name]
+                    for name, value in rule.parameters(bound).items():
+                        cells[name][start : start + size] = value
+                    if not rest and rule.name not in self._enabled.get(c.weight_name, ()):
+                        # newly enabled on this class: its states start at rest (while off they were unused)
+                        index = self._row_synapse[c.rows]
+                        for name, value in plastic_code.states(ch, [rule]).items():
+                            synapses.variables[name].get_value()[index] = value
+            synapses.variables[f"wc_{k}"].set_value(weights)
+            for name, value in cells.items():
+                G.variables[f"syn_{name}_{k}"].set_value(value)
+            if rest:
+                for name, value in plastic_code.states(ch, self._code_rules).items():
+                    synapses.variables[name].set_value(plastic_code.as_array(value, count))
+        self._enabled = {name: {bound.name for bound in rules} for name, rules in plasticity.items()}
+        if rest:
+            # states decay from the synapse's last event; at rest that is now (t may have gone back to 0)
+            now = np.full(count, float(self.clock.variables["t"].get_value()[0]))
+            synapses.variables["tlast"].set_value(now)
+            synapses.variables["tpre"].set_value(now)
+
+    def connection_weights(self) -> np.ndarray:
+        """The live weight of every table row (per-connection synapses only), float64."""
+        out = np.zeros(self.table.num_rows)
+        for k in set(self._row_channel.tolist()):
+            rows = np.flatnonzero(self._row_channel == k)
+            out[rows] = self.synapses.variables[f"wc_{k}"].get_value()[self._row_synapse[rows]]
+        return out
 
     def _claim(self, obj: Any) -> None:
         # brian2 warns when an object that never ran is garbage collected ("never included in a
@@ -412,18 +596,23 @@ class Brian2Network:
         steps = duration / dt
         if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
             raise ValueError(f"duration {duration} ms is not a whole number of steps of dt={dt} ms")
-        for what, (monitor, population, rec_dt) in list(self.monitors.items()):
-            if rec_dt is not None and (monitor.clock is self.clock) != math.isclose(rec_dt, dt, rel_tol=1e-9):
-                self.record(what, population, rec_dt)  # the step changed: pick the monitor's clock again
+        for what, (monitor, population, rec_dt, options) in list(self.monitors.items()):
+            if (
+                monitor is not None
+                and rec_dt is not None
+                and (monitor.clock is self.clock) != math.isclose(rec_dt, dt, rel_tol=1e-9)
+            ):
+                self.record(what, population, rec_dt, **options)  # the step changed: pick the monitor's clock again
         if not self._noise_started:
             self._start_noise()
         step0 = int(self.clock.timestep[:])
-        for monitor, _pop, rec_dt in self.monitors.values():
-            if rec_dt is not None:
+        for monitor, _pop, rec_dt, _options in self.monitors.values():
+            if monitor is not None and rec_dt is not None:
                 # reserve the samples of this run once, instead of brian2 doubling its buffer as it goes
                 monitor.resize(int(math.ceil(duration / rec_dt)) + 1)
                 monitor.resize(0)
         self._set_stimulus(stimulus, step0, dt)
+        self._last_duration = int(round(steps)) * dt
         try:
             self._advance(int(round(steps)) * dt * b2.ms)
         finally:
@@ -458,7 +647,8 @@ class Brian2Network:
         t_end = net.t + duration
         clock.set_interval(net.t, t_end)
         values = {
-            **self.constants,
+            # brian2 keeps unit constants (``ms``) in the code's namespace as plain numbers: not replaced
+            **{name: value for name, value in self.constants.items() if name != "ms"},
             "livn_noise_key": self.noise_source.key,
             "livn_stim_values": self.stimulus_source.values,
             "livn_stim_meta": self.stimulus_source.meta,
@@ -532,8 +722,11 @@ class Brian2Network:
 
     def _collect(self, step0: int, dt: float) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for what, (monitor, population, rec_dt) in self.monitors.items():
+        for what, (monitor, population, rec_dt, options) in self.monitors.items():
             offset = self._offset(population)
+            if what in ("weights", "conductance"):
+                out[what] = self._collect_synaptic(what, monitor, population, rec_dt, options)
+                continue
             if what == "spikes":
                 ids = np.asarray(monitor.i[:], dtype=np.int64) + offset
                 steps = np.round(np.asarray(monitor.t_[:]) / (dt * 1e-3)).astype(np.int64)
@@ -551,3 +744,24 @@ class Brian2Network:
                 out[what] = (ids, values, rec_dt)
                 monitor.resize(0)
         return out
+
+    def _collect_synaptic(self, what: str, monitor: Any, population: str | None, rec_dt: float, options: dict) -> tuple:
+        samples = int(round(self._last_duration / rec_dt))
+        if what == "conductance":
+            c = self.table.synapse_class(options["synapses"])
+            k = channel_name(c.pre, c.receptor)
+            values = np.asarray(getattr(monitor, f"s_d_{k}")[:] - getattr(monitor, f"s_r_{k}")[:], dtype=np.float64)
+            ids = np.asarray(monitor.record, dtype=np.int64) + self._offset(c.post)
+            monitor.resize(0)
+            return ids, values[:, :samples], rec_dt
+        rows = np.asarray(options["connections"], dtype=np.int64)
+        if monitor is None:  # weights per class, fixed: every sample is the weight as set
+            return rows, np.repeat(self.table.row_weights(self.weights)[rows][:, None], samples, axis=1), rec_dt
+        position = {int(s): n for n, s in enumerate(np.asarray(monitor.record))}
+        values = np.zeros((len(rows), samples))
+        for k in set(self._row_channel[rows].tolist()):
+            mine = np.flatnonzero(self._row_channel[rows] == k)
+            recorded = np.asarray(getattr(monitor, f"wc_{k}")[:], dtype=np.float64)
+            values[mine] = recorded[[position[int(s)] for s in self._row_synapse[rows[mine]]], :samples]
+        monitor.resize(0)
+        return rows, values, rec_dt

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from livn.hookspecs import hookimpl
 
-__all__ = ["livn_model_implementations"]
+__all__ = ["livn_model_implementations", "livn_plasticity_implementations"]
 
 BACKEND = "brian2"
 
@@ -21,3 +21,13 @@ def livn_model_implementations(backend):
     from livn_brian2.models.lif import LIF_BRIAN2
 
     return {implementation.name: implementation for implementation in (IZHIKEVICH_BRIAN2, LIF_BRIAN2)}
+
+
+@hookimpl
+def livn_plasticity_implementations(backend):
+    """STDP and Tsodyks-Markram on brian2 (:class:`livn_brian2.plasticity.Brian2Rule` objects)."""
+    if backend != BACKEND:
+        return {}
+    from livn_brian2.plasticity import STDP_BRIAN2, TSODYKS_MARKRAM_BRIAN2
+
+    return {rule.name: rule for rule in (STDP_BRIAN2, TSODYKS_MARKRAM_BRIAN2)}

@@ -218,6 +218,17 @@ class Network:
         per_class = np.asarray([float(w) for w in self.class_weights(weights)], dtype=np.float64)
         return per_class[self.klass] if self.classes else np.zeros(0)
 
+    @cached_property
+    def row_connection(self) -> np.ndarray:
+        """The index into :attr:`connections` of every row (its connection), int64."""
+        offsets = np.cumsum([0] + [p.num_connections for p in self._projections])
+        position = {id(p): k for k, p in enumerate(self._projections)}
+        parts = [
+            offsets[position[id(self._class_projection[c.index])]] + np.arange(c.rows.stop - c.rows.start, dtype=np.int64)
+            for c in self.classes
+        ]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
     # -- per connection --------------------------------------------------------------------------------
     @cached_property
     def connections(self) -> Connections:

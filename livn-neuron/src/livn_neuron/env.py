@@ -62,7 +62,8 @@ class Env(BaseEnv):
     """Multi-compartment cultures on NEURON (MPI). Units: ms, mV, nA injected, uA recorded."""
 
     backend_name: ClassVar[str] = "neuron"
-    signals: ClassVar[tuple[str, ...]] = ("spikes", "voltage", "membrane_current")
+    signals: ClassVar[tuple[str, ...]] = ("spikes", "voltage", "membrane_current", "weights", "conductance")
+    per_connection_weights: ClassVar[bool] = True
     mpi: ClassVar[bool] = True
     multicompartment: ClassVar[bool] = True
     compiles: ClassVar[bool] = True
@@ -144,19 +145,25 @@ class Env(BaseEnv):
         self._build_spike_sources(constants)
         self._build_noise(constants)
         self._build_synapses(constants)
+        self._apply_plasticity()
         model.balance(h, self.cells.values())
         self._spike_times = h.Vector()
         self._spike_ids = h.Vector()
         self.pc.spike_record(-1, self._spike_times, self._spike_ids)
         self._voltage: tuple[np.ndarray, list[Any], float] | None = None
+        self._weight_rec: tuple[np.ndarray, list[Any], float] | None = None
+        self._conductance: tuple[np.ndarray, list[Any], float] | None = None
         self._current: tuple[np.ndarray, tuple[str, ...], list[Any], float] | None = None
         self._iclamps: dict[int, Any] = {}
         self._extracellular = False
 
     def _build_spike_sources(self, constants: dict[str, float]) -> None:
         h, pc = self.h, self.pc
+        #: Each local cell's spike source (what its gid's spikes come from).
+        self._spike_sources: dict[int, Any] = {}
         for gid, cell in self.cells.items():
             spikes = self.implementation.spike_source(h, cell, constants)
+            self._spike_sources[gid] = spikes
             pc.set_gid2node(gid, self.rank)
             source = h.NetCon(spikes, None)
             pc.cell(gid, source)
@@ -198,6 +205,13 @@ class Env(BaseEnv):
         """One synapse per (synapse class, local postsynaptic cell), one NetCon per local table row."""
         h, pc, network = self.h, self.pc, self.network
         self._synapses: dict[str, list[Any]] = {}
+        #: Per weight name: {post gid: synapse}, and the class's local NetCons with their table rows.
+        self._targets: dict[str, dict[int, Any]] = {}
+        self._class_netcons: dict[str, tuple[list[Any], np.ndarray]] = {}
+        #: Per weight name: the NetCons bringing postsynaptic spikes to the class's synapses (STDP).
+        self._post_netcons: dict[str, list[Any]] = {}
+        #: Weight names whose synapses run with per-connection state (``plastic = 1``).
+        self._plastic_classes: set[str] = set()
         netcons, rows = [], []
         local_rows = np.flatnonzero((network.post % self.nhost) == self.rank)
         for synapse_class in network.classes:
@@ -211,11 +225,15 @@ class Env(BaseEnv):
                 syn.e, syn.g_unit, syn.weight = synapse_class.e_rev, synapse_class.g_unit, weight
                 targets[gid] = syn
             self._synapses[synapse_class.weight_name] = list(targets.values())
+            self._targets[synapse_class.weight_name] = targets
+            class_netcons = []
             for row, pre, post in zip(mine.tolist(), network.pre[mine].tolist(), network.post[mine].tolist()):
                 nc = pc.gid_connect(pre, targets[post])
                 nc.weight[0] = 1.0
                 netcons.append(nc)
+                class_netcons.append(nc)
                 rows.append(row)
+            self._class_netcons[synapse_class.weight_name] = (class_netcons, mine.astype(np.int64))
         #: The NetCons and the table row of each (its delay is ``network.delays(dt)[row]``).
         self._netcons: list[Any] = netcons
         self._netcon_rows = np.asarray(rows, dtype=np.int64)
@@ -223,10 +241,103 @@ class Env(BaseEnv):
     # -- parameters ------------------------------------------------------------------------------
     def _weights_changed(self) -> None:
         self._check_active()
+        self._apply_plasticity()
+
+    def _plasticity_changed(self) -> None:
+        self._check_active()
+        self._apply_plasticity()
+
+    def _apply_plasticity(self) -> None:
+        """Set every synapse class's weights and rules from ``self.weights``, ``row_weights()`` and ``self.plasticity``.
+
+        A class with neither rules nor weights per connection keeps the per-class path (``plastic =
+        0``, NetCon weight 1, the class weight on the synapse): its numerics are those of a build
+        without plasticity. The others run with ``plastic = 1``: each NetCon's weight as set and live
+        weight become its row weight (learning continues from there; traces and u, R stay), and the
+        rules' implementations (looked up by ``rule.name``) set the synapses' parameters.
+        """
+        implementations = type(self).plasticity_implementations()
+        rows_now = None if self.connection_weights is None and not self.plasticity else self.row_weights()
         for name, synapses in self._synapses.items():
-            weight = float(self.weights[name])
+            rules = self.plasticity.get(name, ())
+            netcons, rows = self._class_netcons[name]
+            if rows_now is None or (not rules and self.connection_weights is None):
+                weight = float(self.weights[name])
+                for syn in synapses:
+                    syn.weight = weight
+                if name in self._plastic_classes:
+                    for syn in synapses:
+                        syn.plastic = 0.0
+                        for implementation in implementations.values():
+                            implementation.apply(syn, implementation.off)
+                    for nc in netcons:
+                        nc.weight[0] = 1.0
+                    self._drop_post_events(name)
+                    self._plastic_classes.discard(name)
+                continue
+            used = [(implementations[rule.name], rule) for rule in rules]
             for syn in synapses:
-                syn.weight = weight
+                syn.plastic = 1.0
+                for implementation in implementations.values():
+                    implementation.apply(syn, implementation.off)
+                for implementation, rule in used:
+                    implementation.apply(syn, implementation.parameters(rule))
+            for nc, value in zip(netcons, rows_now[rows].tolist()):
+                nc.weight[0] = value
+                nc.weight[1] = value
+            if any(implementation.post_events for implementation, _ in used):
+                self._connect_post_events(name)
+            else:
+                self._drop_post_events(name)
+            self._plastic_classes.add(name)
+
+    def _connect_post_events(self, name: str) -> None:
+        """NetCons (weight -1, delay 0) from each postsynaptic cell's spike source to its synapse of class ``name``."""
+        if name in self._post_netcons:
+            return
+        post = []
+        for gid, syn in self._targets[name].items():
+            nc = self.h.NetCon(self._spike_sources[gid], syn)
+            nc.weight[0] = -1.0
+            nc.delay = 0.0
+            post.append(nc)
+        self._post_netcons[name] = post
+
+    def _drop_post_events(self, name: str) -> None:
+        self._post_netcons.pop(name, None)
+
+    def _local_live_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """This rank's plastic NetCons: their table rows and live weights."""
+        rows, values = [], []
+        for name in self._plastic_classes:
+            netcons, class_rows = self._class_netcons[name]
+            rows.append(class_rows)
+            values.append(np.fromiter((nc.weight[1] for nc in netcons), dtype=np.float64, count=len(netcons)))
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        return np.concatenate(rows), np.concatenate(values)
+
+    def _get_weights(self) -> np.ndarray:
+        """The live weights of every row (all ranks' rows on every rank)."""
+        self._check_active()
+        weights = self.row_weights()
+        if self._needs_init:  # not yet initialised (or cleared): the NetCons start from the set weights
+            return weights
+        rows, values = self._local_live_weights()
+        if self.comm is not None and self._world_size > 1:
+            mask = np.zeros(weights.shape[0], dtype=np.float64)
+            live = np.zeros(weights.shape[0], dtype=np.float64)
+            mask[rows] = 1.0
+            live[rows] = values
+            from mpi4py import MPI
+
+            self.comm.Allreduce(MPI.IN_PLACE, mask, op=MPI.SUM)
+            self.comm.Allreduce(MPI.IN_PLACE, live, op=MPI.SUM)
+            learned = mask > 0
+            weights[learned] = live[learned]
+        else:
+            weights[rows] = values
+        return weights
 
     def _noise_changed(self) -> None:
         self._check_active()
@@ -257,6 +368,16 @@ class Env(BaseEnv):
             vectors = [self.h.Vector().record(self.cells[g].soma(0.5)._ref_v, dt) for g in gids.tolist()]
             self._voltage = (gids, vectors, dt)
             return
+        if what == "weights":
+            self._record_weights(np.asarray(options["connections"], dtype=np.int64), dt)
+            return
+        if what == "conductance":
+            targets = self._targets[options["synapses"]]
+            vectors = [
+                self.h.Vector().record(targets[g]._ref_g, dt) if g in targets else None for g in gids.tolist()
+            ]
+            self._conductance = (gids, vectors, dt)
+            return
         ids, sites, vectors = [], [], []
         for gid in gids.tolist():
             for site, sec in self.cells[gid].sections.items():
@@ -264,6 +385,19 @@ class Env(BaseEnv):
                 sites.append(site)
                 vectors.append(self.h.Vector().record(sec(0.5)._ref_i_membrane_, dt))
         self._current = (np.asarray(ids, dtype=np.int64), tuple(sites), vectors, dt)
+
+    def _record_weights(self, rows: np.ndarray, dt: float) -> None:
+        """Record the live weight (NetCon weight[1]) of the local ones of table ``rows`` every ``dt`` ms."""
+        by_row: dict[int, tuple[str, Any]] = {}
+        for name, (netcons, class_rows) in self._class_netcons.items():
+            for nc, row in zip(netcons, class_rows.tolist()):
+                by_row[row] = (name, nc)
+        local = [int(r) for r in rows.tolist() if int(r) in by_row]
+        entries = []
+        for row in local:
+            name, nc = by_row[row]
+            entries.append((name, self.h.Vector().record(nc._ref_weight[1], dt)))
+        self._weight_rec = (np.asarray(local, dtype=np.int64), entries, dt)
 
     # -- running -----------------------------------------------------------------------------------
     def _check_active(self) -> None:
@@ -390,6 +524,21 @@ class Env(BaseEnv):
             ids, sites, vectors, rec_dt = self._current
             values = self._stack(vectors, duration, rec_dt) * 1e-3
             recorded["membrane_current"] = Series(ids.copy(), values, rec_dt, sites)
+        if "weights" in self.recording:
+            rows, entries, rec_dt = self._weight_rec
+            values = self._stack([vec for _, vec in entries], duration, rec_dt)
+            set_weights = self.row_weights()
+            for k, ((name, _), row) in enumerate(zip(entries, rows.tolist())):
+                if name not in self._plastic_classes:  # the per-class path: the weight as set, constant
+                    values[k] = set_weights[row]
+            recorded["weights"] = Series(rows.copy(), values, rec_dt)
+        if "conductance" in self.recording:
+            gids, vectors, rec_dt = self._conductance
+            present = [vec for vec in vectors if vec is not None]
+            stacked = self._stack(present, duration, rec_dt)
+            values = np.zeros((len(vectors), int(round(duration / rec_dt))))
+            values[[k for k, vec in enumerate(vectors) if vec is not None]] = stacked
+            recorded["conductance"] = Series(gids.copy(), values, rec_dt)
         return recorded
 
     @staticmethod
@@ -428,6 +577,11 @@ class Env(BaseEnv):
         self.pc.gid_clear()
         self._spike_times = self._spike_ids = None
         self._voltage = self._current = None
+        self._weight_rec = self._conductance = None
+        self._post_netcons = {}
+        self._class_netcons = {}
+        self._targets = {}
+        self._spike_sources = {}
         self._iclamps = {}
         self._noise = []
         self._synapses = {}

@@ -10,7 +10,7 @@ from typing import Any
 
 from livn.hookspecs import hookimpl
 
-__all__ = ["livn_model_implementations"]
+__all__ = ["livn_model_implementations", "livn_plasticity_implementations"]
 
 #: The backend name this plugin serves (``livn_neuron.env.Env.backend_name``).
 BACKEND = "neuron"
@@ -26,3 +26,13 @@ def livn_model_implementations(backend: str) -> dict[str, Any]:
     from livn_neuron.models import rcsd
 
     return {RCSD.name: rcsd.IMPLEMENTATION}
+
+
+@hookimpl
+def livn_plasticity_implementations(backend: str) -> dict[str, Any]:
+    """``{rule name: NeuronRule}`` (STDP, Tsodyks-Markram) for the neuron backend; nothing for the others."""
+    if backend != BACKEND:
+        return {}
+    from livn_neuron.plasticity import STDP_NEURON, TSODYKS_MARKRAM_NEURON
+
+    return {rule.name: rule for rule in (STDP_NEURON, TSODYKS_MARKRAM_NEURON)}

@@ -517,13 +517,15 @@ class BackendConformance:
         """Learning carries across run() calls (two halves equal one run) and clear() returns to the set weights."""
         env = self._learning_env(model)
         start = env.get_weights().values
-        whole = env.run(self.duration)
+        half = self.duration / 2
+        drive = Stimulus(np.full((self.samples(0.5, half), env.system.num_neurons), self.drive_current), dt=0.5,
+                         input_mode="current")  # the culture fires plenty, so synapses see pairs
+        whole = env.run(self.duration, stimulus=Stimulus(np.concatenate([drive.array, drive.array]), dt=0.5, input_mode="current"))
         learned = env.get_weights().values
         assert len(whole.spikes) > 0 and not np.array_equal(learned, start), "the culture should fire and learn"
         env.clear()
         np.testing.assert_array_equal(env.get_weights().values, start, err_msg="clear() keeps learned weights")
-        half = self.duration / 2
-        first, second = env.run(half), env.run(half)
+        first, second = env.run(half, stimulus=drive), env.run(half, stimulus=drive)
         assert self.spike_set(first.concat(second)) == self.spike_set(whole)
         np.testing.assert_allclose(env.get_weights().values, learned, rtol=0, atol=1e-9)
 
