@@ -13,7 +13,6 @@ __all__ = ["KNOWN_GAPS", "selected_backend"]
 #: failures (a gap that closes turns its test red). A name is a check (every model) or one model's
 #: run of it, "test_x[model]". Each backend's own conformance class declares the same gaps.
 KNOWN_GAPS: dict[str, dict[str, tuple[type[BaseException], str]]] = {
-    "diffrax": without_plasticity("plasticity on diffrax is being built (issue 15)"),
     "neuron": {
         "test_envs_run_side_by_side": (
             RuntimeError,

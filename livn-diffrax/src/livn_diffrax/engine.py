@@ -86,6 +86,12 @@ class RunConfig:
     #: "dense" (every edge every step)
     events: str = "cond"
     spike_budget: int = 0
+    #: plasticity: ``((key, implementation, bound rule, first row, end row), ...)`` of the plastic
+    #: classes (long-term rules first), used when the state carries per-row weights (``"w"``)
+    plastic: tuple = ()
+    #: record the per-row weights (``"w"``) and the conductance of every class (``"g"``, B - A)
+    record_w: bool = False
+    record_g: bool = False
 
 
 class HoldInterpolation(diffrax.AbstractLocalInterpolation):
@@ -167,11 +173,25 @@ class NetworkSolver(diffrax.AbstractSolver):
 # -- parameters and state ------------------------------------------------------------------------
 
 
-def initial_state(layout: Layout, params: dict, const: dict) -> dict:
-    """The state at t = 0: cells initialised as the reference simulators do, no events, no noise."""
+def initial_state(layout: Layout, params: dict, const: dict, plastic: tuple | None = None) -> dict:
+    """The state at t = 0: cells initialised as the reference simulators do, no events, no noise.
+
+    With ``plastic`` (a :attr:`RunConfig.plastic` tuple, possibly empty) the state carries per-row
+    weights ``"w"`` (from ``params["weights"]``, one per table row), an arrival ring per row and the
+    plasticity rules' states at rest (``"plastic"``); else weights are per class (``params``).
+    """
     n, C, L = layout.n, len(layout.classes), layout.buffer_len
     cells = layout.model.initial_state(params["cell"], const, n)
     zeros_site = jnp.zeros((n, layout.sites), DTYPE)
+    if plastic is not None:
+        w = jnp.asarray(params["weights"], DTYPE)
+        state = initial_state(layout, params, const)
+        # spike history: the spike value of every cell at each of the last L stamped steps; a row's event
+        # arrives at step a when its presynaptic cell spiked at step a - delay (no per-row event ring)
+        state["arrivals"] = jnp.zeros((L, n), DTYPE)
+        state["w"] = w
+        state["plastic"] = plastic_state(plastic, n)
+        return state
     return {
         "cell": cells,
         "A": jnp.zeros((C, n), DTYPE),
@@ -185,6 +205,11 @@ def initial_state(layout: Layout, params: dict, const: dict) -> dict:
         "i_mem": zeros_site,
         "step": jnp.zeros((), DTYPE),
     }
+
+
+def plastic_state(plastic: tuple, n: int) -> dict:
+    """The plasticity rules' states at rest, ``{key: rule state}``."""
+    return {key: impl.init_state(rule, stop - start, n) for key, impl, rule, start, stop in plastic}
 
 
 def _spike_value(hard, v, threshold, surrogate):
@@ -219,7 +244,35 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
         # 1. events that arrive at the start of this step (ring of scheduled arrivals)
         A, B = y["A"], y["B"]
         arrivals = y["arrivals"]
-        if C:
+        rows_mode = "w" in y
+        extra = {}
+        if rows_mode:
+            # per-row weights: each arriving event updates its row's plasticity, then releases
+            # w * efficacy (efficacy 1 unless a short-term rule scales it)
+            w, plastic = y["w"], dict(y["plastic"])
+            slot = jnp.mod(s, L)
+            arrived = arrivals[jnp.mod(s - net["delay"], L), net["pre"]]  # [rows]
+            efficacy = jnp.ones_like(w)
+            for key, impl, rule, start, stop in cfg.plastic:
+                ps, w_c, e_c = impl.arrive(rule, plastic[key], w[start:stop], efficacy[start:stop],
+                                           arrived[start:stop], net["row_post"][start:stop])
+                plastic[key] = ps
+                w = w.at[start:stop].set(w_c)
+                efficacy = efficacy.at[start:stop].set(e_c)
+            release = arrived * w * efficacy * net["row_scale"]
+            if C:
+                # sum per (class, cell) by a gather over each segment's rows (padded; no scatter)
+                padded = jnp.concatenate([release, jnp.zeros((1,), DTYPE)])
+                increment = padded[net["in_rows"]].sum(axis=1).reshape(C, n)
+                A = A + increment
+                B = B + increment
+            if "legacy" in y:  # events scheduled before the switch to per-row weights (conductance increments)
+                legacy = y["legacy"]
+                pending = legacy[slot, : C * n].reshape(C, n)
+                A = A + pending
+                B = B + pending
+                extra["legacy"] = legacy.at[slot].set(0.0)
+        elif C:
             slot = jnp.mod(s, L)
             counts = arrivals[slot, : C * n].reshape(C, n)
             increment = (net["weights"] * net["scale"])[:, None] * counts
@@ -270,13 +323,26 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
         # 5. synapse states relax (cnexp after the voltage update, as NEURON)
         A = A * jnp.exp(-dt / net["tau_r"])[:, None]
         B = B * jnp.exp(-dt / net["tau_d"])[:, None]
-        if C and net["pre"].shape[0]:
+        if rows_mode:
+            # traces decay over the step, then this step's postsynaptic spikes update them and the weights
+            for key, impl, rule, start, stop in cfg.plastic:
+                ps, w_c = impl.after_step(rule, plastic[key], w[start:stop], spike, net["row_post"][start:stop],
+                                          dt, arrival_lag)
+                plastic[key] = ps
+                w = w.at[start:stop].set(w_c)
+            extra["w"] = w
+            extra["plastic"] = plastic
+        if rows_mode:
+            arrivals = arrivals.at[jnp.mod(s + arrival_lag, L)].set(spike)
+            overflow = y["overflow"]
+        elif C and net["pre"].shape[0]:
             budget = cfg.spike_budget or layout.sparse_spikes
             arrivals = _schedule(arrivals, hard, spike, s + arrival_lag, net, L, min(budget, n), cfg.events)
             overflow = jnp.maximum(y["overflow"], (jnp.sum(hard) > budget).astype(DTYPE))
         else:
             overflow = y["overflow"]
         return {
+            **extra,
             "cell": result.state,
             "A": A,
             "B": B,
@@ -338,7 +404,10 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
              stim: jax.Array | None, streams: dict):
     """Advance ``state`` by ``cfg.n_steps`` steps; pure and differentiable.
 
-    ``params``: ``{"cell": {name: [n]}, "weights": [C], "noise": {name: scalar}}`` (differentiable);
+    ``params``: ``{"cell": {name: [n]}, "weights": [C], "noise": {name: scalar}}`` (differentiable;
+    ``"weights"`` is per table row ``[rows]`` when the state carries per-row weights ``"w"``, see
+    :func:`initial_state`: the state's ``w`` is then what the run uses, and ``cfg.plastic`` the rules
+    that update it and the release, through their implementations in :mod:`livn_diffrax.plasticity`);
     ``static``: network arrays (``static["net"]``: edge lists and per-class kinetics, see
     :meth:`livn_diffrax.env.Env._layout`; the rest: the noise's
     :meth:`~livn_diffrax.models.Noise.static_arrays`); ``stim``: ``[T, n, sites]`` (mV or nA) or None;
@@ -360,7 +429,7 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
     if stim is not None:
         args["stim"] = stim
     advance = make_advance(layout, cfg, const)
-    view = functools.partial(record_view, model)
+    view = functools.partial(record_view, model, weights=cfg.record_w, conductance=cfg.record_g)
     term = NetworkTerm(advance=advance, view=view)
     t_start = state["step"] * cfg.dt
     grid = t_start + cfg.dt * jnp.arange(cfg.n_steps + 1, dtype=DTYPE)
@@ -405,6 +474,12 @@ def noise_streams(seed: Any) -> dict:
     return {"key": key, "seed": jnp.asarray(seeds.astype(np.uint32))}
 
 
-def record_view(model: DiffraxModel, y):
-    """What recordings read from a state: soma potential ``v [n]`` (mV), currents ``i [n, sites]`` (uA)."""
-    return {"v": model.soma_voltage(y["cell"]), "i": y["i_mem"]}
+def record_view(model: DiffraxModel, y, weights: bool = False, conductance: bool = False):
+    """What recordings read from a state: soma potential ``v [n]`` (mV), currents ``i [n, sites]`` (uA);
+    with ``weights`` the per-row weights ``w [rows]``, with ``conductance`` ``g [C, n]`` (uS, B - A)."""
+    view = {"v": model.soma_voltage(y["cell"]), "i": y["i_mem"]}
+    if weights:
+        view["w"] = y["w"]
+    if conductance:
+        view["g"] = y["B"] - y["A"]
+    return view

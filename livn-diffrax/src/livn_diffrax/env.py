@@ -29,6 +29,11 @@ Batching
     :meth:`Env.run_batch` simulates many trials or parameter sets in one vmapped call (a leading
     batch axis on stimuli, seeds, weights), returning one Run per trial.
 
+Plasticity
+    STDP and Tsodyks-Markram run inside the jit-compiled step (:mod:`livn_diffrax.plasticity`);
+    with plasticity or per-connection weights the state carries one weight per table row
+    (``get_weights`` reads it), otherwise the per-class path runs unchanged.
+
 Models
     Each model runs through its implementation (``env.implementation``, a
     :class:`livn_diffrax.models.DiffraxModel` registered by a plugin's
@@ -99,7 +104,8 @@ class Env(BaseEnv):
     mpi = False
     multicompartment = True
     compiles = True
-    signals = ("spikes", "voltage", "membrane_current")
+    signals = ("spikes", "voltage", "membrane_current", "weights", "conductance")
+    per_connection_weights = True
     default_model = RCSD.name
     default_dt = None  # the model's recommended step: 0.025 ms for RCSD (NEURON's), 0.1 ms for point models
 
@@ -181,26 +187,121 @@ class Env(BaseEnv):
             "e_rev": np.asarray([c.e_rev for c in classes], np.float64).reshape(-1),
             "scale": np.asarray([c.g_unit * c.peak_factor for c in classes], np.float64).reshape(-1),
         }
+        # per-row synapses (per-connection weights, plasticity): the rows of each (class, cell) segment
+        seg_order = np.argsort(seg_a, kind="stable")
+        in_degree = np.bincount(seg_a, minlength=n_classes * n) if pre_a.size else np.zeros(n_classes * n, np.int64)
+        in_width = max(1, int(in_degree.max()) if in_degree.size else 1)
+        in_rows = np.full((n_classes * n, in_width), pre_a.size, np.int64)
+        in_starts = np.concatenate([[0], np.cumsum(in_degree)])
+        if pre_a.size:
+            in_rows[seg_a[seg_order], np.arange(pre_a.size) - in_starts[seg_a[seg_order]]] = seg_order
+        net["in_rows"] = in_rows.astype(np.int32)
+        net["row_post"] = network.post.astype(np.int32)
+        net["row_scale"] = net["scale"][network.klass] if pre_a.size else np.zeros(0)
         static = {"net": net, **self._static_noise}
         self._layouts[key] = (layout, static)
         return layout, static
 
     # -- parameters as pytrees ------------------------------------------------------------------
     def params(self) -> dict[str, Any]:
-        """The differentiable parameters: ``{"cell": {name: [n]}, "weights": [C], "noise": {name: ()}}``."""
-        per_class = self.network.class_weights(self.weights)
-        weights = jnp.stack([jnp.asarray(w, DTYPE) for w in per_class]) if per_class else jnp.zeros((0,), DTYPE)
+        """The differentiable parameters: ``{"cell": {name: [n]}, "weights": [C], "noise": {name: ()}}``.
+
+        With per-row weights (:meth:`_per_row`: per-connection weights or plasticity) ``"weights"`` is
+        ``[network.num_rows]``, the initial weights of a fresh state (classes set by
+        :meth:`with_weights` take their value there).
+        """
+        if self._per_row():
+            weights = self._row_params()
+        else:
+            per_class = self.network.class_weights(self.weights)
+            weights = jnp.stack([jnp.asarray(w, DTYPE) for w in per_class]) if per_class else jnp.zeros((0,), DTYPE)
         noise = {k: jnp.asarray(v, DTYPE) for k, v in self.noise.items()}
         return {"cell": dict(self.cell_params), "weights": weights, "noise": noise}
 
     def with_weights(self, weights: Mapping[str, Any]) -> Env:
-        """A new env with these weights (values may be JAX tracers); this env is unchanged."""
+        """A new env with these weights (values may be JAX tracers); this env is unchanged.
+
+        With per-row weights (plasticity or per-connection weights) the values set whole classes of
+        the initial weights of a fresh state (call ``clear()`` on the new env to start from them).
+        """
         for name in weights:
             if name not in self.system.weight_names:
                 raise KeyError(f"unknown weight {name!r}; valid weights: {self.weight_names}")
         other = copy.copy(self)
         other.weights = {**self.weights, **dict(weights)}
+        other._class_overrides = {**getattr(self, "_class_overrides", {}), **dict(weights)}
         return other
+
+    # -- per-row weights and plasticity ------------------------------------------------------------
+    def _per_row(self) -> bool:
+        """Weights per table row in the state: set per connection, plastic, or already per row."""
+        return (self.connection_weights is not None or bool(self.plasticity)
+                or (self._state is not None and "w" in self._state))
+
+    def _row_params(self) -> Any:
+        """The initial per-row weights as a JAX array (classes from ``with_weights`` may be traced)."""
+        network = self.network
+        if self.connection_weights is None:  # per class (values may be tracers from with_weights)
+            parts = [jnp.full((c.rows.stop - c.rows.start,), jnp.asarray(w, DTYPE))
+                     for c, w in zip(network.classes, network.class_weights(self.weights))]
+            return jnp.concatenate(parts) if parts else jnp.zeros((0,), DTYPE)
+        rows = jnp.asarray(self.connection_weights, DTYPE)
+        for name, value in getattr(self, "_class_overrides", {}).items():
+            c = self.network.synapse_class(name)
+            rows = rows.at[c.rows].set(jnp.asarray(value, DTYPE))
+        return rows
+
+    def _plastic(self) -> tuple:
+        """The :attr:`engine.RunConfig.plastic` tuple: each plastic class's rules through their implementations."""
+        implementations = type(self).plasticity_implementations()
+        entries = []
+        for name, rules in self.plasticity.items():
+            c = self.network.synapse_class(name)
+            for rule in sorted(rules, key=lambda r: r.kind != "long-term"):
+                entries.append((f"{c.index}:{rule.name}", implementations[rule.name], rule, c.rows.start, c.rows.stop))
+        return tuple(sorted(entries, key=lambda e: (e[3], e[2].kind != "long-term")))
+
+    def _to_rows(self, state: dict, layout: engine.Layout) -> dict:
+        """A per-class state continued with per-row weights (events in flight keep their class weights)."""
+        if "w" in state:
+            return state
+        plastic = self._plastic()
+        fresh = engine.initial_state(layout, {**self.params(), "weights": self._row_params()}, self._const, plastic)
+        state = dict(state)
+        C, n = len(layout.classes), layout.n
+        pending = state["arrivals"][:, : C * n]
+        if C and bool(jnp.any(pending != 0)):
+            per_class = jnp.asarray([float(w) for w in self.network.class_weights(self.weights)], DTYPE)
+            scale = jnp.repeat(per_class * jnp.asarray(self._layout(self._run_dt or self.dt)[1]["net"]["scale"]), n)
+            legacy = jnp.concatenate([pending * scale[None, :], jnp.zeros((pending.shape[0], 1), DTYPE)], axis=1)
+            state["legacy"] = legacy
+        state["arrivals"] = fresh["arrivals"]
+        state["w"] = fresh["w"]
+        state["plastic"] = fresh["plastic"]
+        return state
+
+    def _weights_changed(self) -> None:
+        if self._state is None or not self._per_row():
+            return
+        layout = self._layout(self._run_dt or self.dt)[0]
+        state = self._to_rows(self._state, layout)
+        state["w"] = jnp.asarray(self.row_weights(), DTYPE)
+        self._state = state
+
+    def _plasticity_changed(self) -> None:
+        if self._state is None:
+            return
+        layout = self._layout(self._run_dt or self.dt)[0]
+        state = self._to_rows(self._state, layout)
+        rest = engine.plastic_state(self._plastic(), layout.n)
+        state["plastic"] = {key: state["plastic"].get(key, value) for key, value in rest.items()}
+        state["w"] = jnp.asarray(self.row_weights(), DTYPE)
+        self._state = state
+
+    def _get_weights(self) -> np.ndarray:
+        if self._state is not None and "w" in self._state and not _is_traced(self._state["w"]):
+            return np.array(self._state["w"], dtype=np.float64)
+        return self.row_weights()
 
     def with_noise(self, noise: Mapping[str, Any]) -> Env:
         """A new env with these noise parameters (values may be JAX tracers); this env is unchanged."""
@@ -229,9 +330,9 @@ class Env(BaseEnv):
         other.cell_params = cells
         return other
 
-    def set_weights(self, weights: Mapping[str, Any]) -> Env:
-        """Set weights by name (plain numbers); inside a JAX trace use :meth:`with_weights`."""
-        if _is_traced(dict(weights)):
+    def set_weights(self, weights: Mapping[str, Any] | Any) -> Env:
+        """Set weights by name or per connection (plain numbers); inside a JAX trace use :meth:`with_weights`."""
+        if _is_traced(dict(weights) if isinstance(weights, Mapping) else weights):
             raise TypeError("set_weights() mutates the env and cannot take JAX tracers; use env.with_weights(...)")
         return super().set_weights(weights)
 
@@ -276,11 +377,14 @@ class Env(BaseEnv):
         """(steps between samples, voltage subsampling, current subsampling); core checked the multiples."""
         wanted = [
             int(round(float(self.recording[what]["dt"]) / dt)) if what in self.recording else 0
-            for what in ("voltage", "membrane_current")
+            for what in self._SAMPLED
         ]
         strides = [w for w in wanted if w]
         base = math.gcd(*strides) if strides else 0
-        return base, (wanted[0] // base if wanted[0] else 0), (wanted[1] // base if wanted[1] else 0)
+        return (base, *(w // base if w else 0 for w in wanted))
+
+    #: The sampled signals, in the order of :meth:`_sampling_strides`.
+    _SAMPLED = ("voltage", "membrane_current", "weights", "conductance")
 
     def _stimulus_array(self, stimulus: Any, sites: int) -> tuple[str, Any, float]:
         if stimulus is None:
@@ -302,15 +406,19 @@ class Env(BaseEnv):
     checkpoint_bytes: int = 2 * 1024**3
 
     def _config(self, n_steps: int, dt: float, stride: int, mode: str, stim_dt: float,
-                events: str = "cond", spike_budget: int = 0) -> engine.RunConfig:
+                events: str = "cond", spike_budget: int = 0, rows: bool = False) -> engine.RunConfig:
         layout, _ = self._layout(dt)
         n, C, L = layout.n, len(layout.classes), layout.buffer_len
-        state_bytes = 8 * (L * (C * n + 1) + 2 * C * n + 40 * n)
+        R = self.network.num_rows
+        state_bytes = 8 * (L * ((n if rows else C * n) + 1) + 2 * C * n + 40 * n + (4 * R if rows else 0))
         fits = int(self.checkpoint_bytes // max(state_bytes, 1))
         checkpoints = max(1, min(n_steps, max(16, fits)))
         return engine.RunConfig(n_steps=n_steps, dt=float(dt), record_every=stride, stim_mode=mode,
                                 stim_dt=stim_dt, surrogate=self.surrogate, checkpoints=checkpoints,
-                                events=events, spike_budget=spike_budget)
+                                events=events, spike_budget=spike_budget,
+                                plastic=self._plastic() if rows else (),
+                                record_w=rows and "weights" in self.recording,
+                                record_g="conductance" in self.recording)
 
     def _function(self, layout: engine.Layout, cfg: engine.RunConfig):
         """The jit-compiled simulate for this layout and configuration (cached)."""
@@ -331,10 +439,13 @@ class Env(BaseEnv):
         so gradients also flow through the initial state (e.g. i_c and i_rest of RCSD).
         """
         if self._state is not None and self._state["arrivals"].shape[0] == layout.buffer_len:
+            if self._per_row() and "w" not in self._state:
+                self._state = self._to_rows(self._state, layout)
             return self._state
         if self._state is not None and self.t > 0:
             raise ValueError("the step changed mid-simulation; call env.clear() first")
-        state = engine.initial_state(layout, params, self._const)
+        plastic = self._plastic() if self._per_row() else None
+        state = engine.initial_state(layout, params, self._const, plastic)
         if not _is_traced(state):
             self._state = state
         return state
@@ -342,19 +453,19 @@ class Env(BaseEnv):
     def _run(self, duration: float, stimulus: Any, dt: float) -> dict[str, Any]:
         layout, static = self._layout(dt)
         n_steps = self._steps(duration, dt)
-        stride, v_sub, i_sub = self._sampling_strides(dt)
+        stride, *subs = self._sampling_strides(dt)
         if stride and n_steps % stride:
             raise ValueError(f"duration {duration} ms is not a whole number of recording intervals ({stride * dt} ms)")
         mode, stim, stim_dt = self._stimulus_array(stimulus, layout.sites)
-        cfg = self._config(n_steps, dt, stride, mode, stim_dt)
         params = self.params()
         state = self._current_state(layout, params)
+        cfg = self._config(n_steps, dt, stride, mode, stim_dt, rows="w" in state)
         fn = self._function(layout, cfg)
         final, outputs = fn(params, static, state, stim, self._streams)
         traced = _is_traced((final, outputs))
         if not traced:
             self._state = final
-        return self._signals(outputs, dt, stride, v_sub, i_sub, traced)
+        return self._signals(outputs, dt, stride, subs, traced, n_steps)
 
     def run_batch(
         self,
@@ -389,7 +500,7 @@ class Env(BaseEnv):
         layout, static = self._layout(dt)
         n_steps = self._steps(duration, dt)
         self._check_recording_intervals(dt)
-        stride, v_sub, i_sub = self._sampling_strides(dt)
+        stride, *subs = self._sampling_strides(dt)
         mode, stim, stim_dt = "none", None, 1.0
         if stimuli is not None:
             if stimulus_dt is None:
@@ -405,6 +516,12 @@ class Env(BaseEnv):
                 stim = jnp.concatenate([stim, pad], axis=-1)
         params = self.params()
         names = self.network.weight_names
+        state = dict(self._current_state(layout, params))
+        rows = "w" in state
+        if weights and rows:
+            raise NotImplementedError(
+                "run_batch(weights=...) batches per-class weights; this env keeps weights per connection "
+                "(plasticity or per-connection weights): batch seeds or stimuli instead")
         if weights:
             unknown = set(weights) - set(names)
             if unknown:
@@ -413,14 +530,13 @@ class Env(BaseEnv):
                 [jnp.asarray(weights[k], DTYPE) if k in weights else jnp.full((batch,), params["weights"][i])
                  for i, k in enumerate(names)], axis=-1)
         keys = engine.noise_streams(np.asarray(seeds if seeds is not None else [self.seed] * batch))
-        state = dict(self._current_state(layout, self.params()))
         state["overflow"] = jnp.zeros((), DTYPE)
         param_axes = {"cell": None, "weights": 0 if weights else None, "noise": None}
         # under vmap lax.cond runs both branches, so batches schedule events sparsely with a larger
         # budget and are recomputed with the dense path if any step overflowed it (rare)
         budget = min(layout.n, 32 + layout.n // 20)
         for events in ("sparse", "dense"):
-            cfg = self._config(n_steps, dt, stride, mode, stim_dt, events=events, spike_budget=budget)
+            cfg = self._config(n_steps, dt, stride, mode, stim_dt, events=events, spike_budget=budget, rows=rows)
             key = ("batch", self.model.name, layout, cfg, tuple(sorted(self._const.items())), bool(weights),
                    stim is not None)
             if key not in _COMPILED:
@@ -436,15 +552,16 @@ class Env(BaseEnv):
         outputs = jax.tree_util.tree_map(np.asarray, outputs)
         return [
             self.assemble_run(
-                self._signals(jax.tree_util.tree_map(lambda a, b=b: a[b], outputs), dt, stride, v_sub, i_sub, False),
+                self._signals(jax.tree_util.tree_map(lambda a, b=b: a[b], outputs), dt, stride, subs, False, n_steps),
                 duration,
             )
             for b in range(batch)
         ]
 
-    def _signals(self, outputs: dict, dt: float, stride: int, v_sub: int, i_sub: int,
-                 traced: bool) -> dict[str, Any]:
+    def _signals(self, outputs: dict, dt: float, stride: int, subs: Sequence[int],
+                 traced: bool, n_steps: int) -> dict[str, Any]:
         """``{signal: Events | Series}`` of the recording from a simulation's outputs (spikes None when traced)."""
+        v_sub, i_sub, w_sub, g_sub = subs
         signals: dict[str, Any] = {}
         if "spikes" in self.recording:
             signals["spikes"] = None
@@ -473,6 +590,20 @@ class Env(BaseEnv):
             signals["membrane_current"] = Series(
                 cell_idx, values if traced else np.asarray(values), stride * i_sub * dt, names
             )
+        if "weights" in self.recording:
+            rows = np.asarray(self.recording["weights"]["connections"], dtype=np.int64)
+            if "w" in outputs:
+                values = jnp.asarray(outputs["w"])[::w_sub][:, rows].T
+            else:  # per-class weights: constant over the run
+                samples = n_steps // (stride * w_sub)
+                values = np.repeat(self.row_weights()[rows][:, None], samples, axis=1)
+            signals["weights"] = Series(rows, values if traced else np.asarray(values), stride * w_sub * dt)
+        if "conductance" in self.recording:
+            request = self.recording["conductance"]
+            c = self.network.synapse_class(request["synapses"])
+            gids = self.network.population_gids(c.post)
+            values = jnp.asarray(outputs["g"])[::g_sub][:, c.index][:, gids].T
+            signals["conductance"] = Series(gids, values if traced else np.asarray(values), stride * g_sub * dt)
         return signals
 
     def _clear(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from livn import hookimpl
 
-__all__ = ["livn_model_implementations"]
+__all__ = ["livn_model_implementations", "livn_plasticity_implementations"]
 
 
 @hookimpl
@@ -23,3 +23,15 @@ def livn_model_implementations(backend):
     from livn_diffrax.models.rcsd import RCSD_DIFFRAX
 
     return {RCSD.name: RCSD_DIFFRAX, LIF.name: LIF_DIFFRAX, IZHIKEVICH.name: IZHIKEVICH_DIFFRAX}
+
+
+@hookimpl
+def livn_plasticity_implementations(backend):
+    """STDP and Tsodyks-Markram on diffrax (:mod:`livn_diffrax.plasticity`)."""
+    if backend != "diffrax":
+        return {}
+    from livn.plasticity import STDP, TsodyksMarkram
+
+    from livn_diffrax.plasticity import STDP_DIFFRAX, TSODYKS_MARKRAM_DIFFRAX
+
+    return {STDP.name: STDP_DIFFRAX, TsodyksMarkram.name: TSODYKS_MARKRAM_DIFFRAX}
