@@ -1,6 +1,6 @@
 """Same model, same answer: every backend against references no backend wrote, and backends against each other.
 
-Usage: ``python equivalence/report.py [--out reports] [--seeds 10] [--duration 2000] [--check-committed]``.
+Usage: ``python equivalence/report.py [--out reports] [--seeds 10] [--duration 2000] [--plastic-seeds 4] [--plastic-rcsd-seeds 2] [--check-committed]``.
 Exit status 1 when any row fails, or (with ``--check-committed``) when the rows differ from those of
 the report committed in ``--out`` (then the new report is written for you to commit). Rows, with the
 rule each one applies (also written in the report's header):
@@ -21,6 +21,17 @@ rule each one applies (also written in the report's header):
   difference inside the stated margin): mean rate, spread of per-cell rates, ISI CV, pairwise
   correlation of cells. A control row shows the test has power: it must find brian2 with its excitatory
   weights raised by 20 % *not* equivalent to brian2 at the defaults.
+- STDP window, each backend and model against the analytic window (:mod:`livn.testing.plasticity`):
+  60 pairings at 1 Hz per timing, t_post - t_arrival from -50 to +50 ms; the learned weight of every
+  pair within 5 % of one pairing's change of the analytic weight after the realised pairings (both
+  receptors), potentiation for every positive and depression for every negative timing.
+- Tsodyks-Markram, each backend and model: a 20 Hz train of 10 spikes through a depressing
+  (U 0.5, tau_rec 800 ms) and a facilitating (U 0.1, tau_rec 100 ms, tau_facil 500 ms) synapse; every
+  conductance peak over the first within 2 % of the analytic recursion.
+- EI2 with STDP on every excitatory synapse for 10 s (a_plus 0.01), backends against each other
+  (Izhikevich: brian2 and diffrax, 4 seeds; RCSD: diffrax and NEURON, 2 seeds): the mean and the
+  10th, 50th and 90th percentiles of the final excitatory weights over their initial ones, averaged
+  over seeds, differ between backends by less than twice the seed-to-seed standard deviation (pooled).
 """
 
 from __future__ import annotations
@@ -40,7 +51,9 @@ import numpy as np
 from livn.backends import available
 from livn.decoding import ISICV
 from livn.models.lif import lif_isi
+from livn.plasticity import STDP, TsodyksMarkram
 from livn.testing import rcsd_vectors
+from livn.testing.plasticity import stdp_pairing, tsodyks_markram_train
 from livn.testing.single_cell import current_step, interspike_intervals, izhikevich_reference, spike_times
 from scipy import stats
 
@@ -335,6 +348,86 @@ def izhikevich_network_rows(report: Report, pair: tuple[str, str], seeds: int, d
     report.figures.setdefault("rates", {})["izhikevich"] = {be: [s["rate"] for s in samples[be]] for be in pair}
 
 
+# -- plasticity ---------------------------------------------------------------------------------------
+
+STDP_TIMINGS = (-50.0, -30.0, -20.0, -10.0, -5.0, -2.0, 2.0, 5.0, 10.0, 20.0, 30.0, 50.0)
+
+
+def stdp_window_rows(report: Report, cases: list[tuple[str, str]]) -> None:
+    """Each (backend, model) against the analytic window, 60 pairings per timing."""
+    for backend, model in cases:
+        result = stdp_pairing(backend, model, STDP_TIMINGS, pairings=60, period=1000.0)
+        error = float(result.error.max())
+        signs = np.sign(result.w_final - result.w0)
+        right_sign = bool(np.all(signs[result.target > 0] > 0) and np.all(signs[result.target < 0] < 0))
+        report.add(
+            "STDP window vs analytic",
+            f"{backend}, {model}: 60 pairings at 1 Hz, {len(STDP_TIMINGS)} timings from -50 to +50 ms",
+            f"max |w - analytic| {error:.1e} of one pairing's change (tolerance 0.05); realised timing off target by "
+            f"up to {np.abs(result.realised - result.target[:, None]).max():.2f} ms; "
+            f"w from {result.w0:g} to [{result.w_final.min():.4f}, {result.w_final.max():.4f}]",
+            error < 0.05 and right_sign,
+        )
+        report.figures.setdefault("stdp", {})[f"{backend} {model}"] = (result.realised.mean(1), result.w_final[:, 0] - result.w0)
+        report.figures["stdp"]["analytic"] = (np.linspace(-50, 50, 201), 60 * result.rule.window(np.linspace(-50, 50, 201)))
+
+
+def stp_rows(report: Report, cases: list[tuple[str, str]]) -> None:
+    """Each (backend, model) against the Tsodyks-Markram recursion, a depressing and a facilitating synapse."""
+    rules = {"depressing": TsodyksMarkram(U=0.5, tau_rec=800.0),
+             "facilitating": TsodyksMarkram(U=0.1, tau_rec=100.0, tau_facil=500.0)}
+    for backend, model in cases:
+        for label, rule in rules.items():
+            result = tsodyks_markram_train(backend, model, rule, rate=20.0, spikes=10)
+            error = float(np.max(np.abs(result.measured / result.expected - 1.0)))
+            report.add(
+                "Tsodyks-Markram vs analytic",
+                f"{backend}, {model}: {label} (U {rule.U:g}, tau_rec {rule.tau_rec:g} ms, tau_facil {rule.tau_facil:g} ms), "
+                "10 spikes at 20 Hz",
+                f"peak ratios {result.measured[1]:.3f}, ..., {result.measured[-1]:.3f} vs analytic {result.expected[1]:.3f}, "
+                f"..., {result.expected[-1]:.3f}; max relative error {error:.1e} (tolerance 0.02)",
+                error < 0.02,
+            )
+
+
+def learned_weights(backend: str, model: str, seed: int, duration: float) -> np.ndarray:
+    """The final excitatory weights of EI2 after ``duration`` ms with STDP on every excitatory synapse."""
+    env = livn.make("EI2", backend=backend, model=model, seed=seed, record=("spikes",))
+    excitatory = [c for c in env.network.classes if c.receptor in ("AMPA", "NMDA")]
+    env.enable_plasticity({c.weight_name: STDP(a_plus=0.01) for c in excitatory})
+    for _ in range(int(duration // 1000.0)):
+        env.run(1000.0)
+    rows = np.concatenate([np.arange(c.rows.start, c.rows.stop) for c in excitatory])
+    weights = env.get_weights().values[rows] / env.row_weights()[rows]  # relative to the start
+    env.close()
+    return weights
+
+
+def stdp_network_rows(report: Report, model: str, pair: tuple[str, str], seeds: int, duration: float) -> None:
+    """The distribution of learned weights across backends, against the spread across seeds."""
+    summaries: dict[str, np.ndarray] = {}
+    for be in pair:
+        rows = []
+        for seed in range(seeds):
+            start = time.perf_counter()
+            weights = learned_weights(be, model, seed, duration)
+            rows.append([weights.mean(), *np.percentile(weights, [10, 50, 90])])
+            print(f"  STDP EI2 {model} {be} seed {seed}: mean {weights.mean():.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
+        summaries[be] = np.array(rows)
+    a, b = (summaries[be] for be in pair)
+    spread = np.sqrt((a.var(axis=0, ddof=1) + b.var(axis=0, ddof=1)) / 2)
+    diff = a.mean(axis=0) - b.mean(axis=0)
+    ok = bool(np.all(np.abs(diff) < 2 * spread))
+    names = ("mean", "p10", "p50", "p90")
+    report.add(
+        f"EI2 network with STDP, {model}",
+        f"{pair[0]} vs {pair[1]}: final excitatory weights / initial ({seeds} seeds, {duration / 1000:g} s, a_plus 0.01)",
+        "; ".join(f"{n} {x:.4f} vs {y:.4f} (|diff| {abs(d):.4f} < 2 x {s:.4f})"
+                  for n, x, y, d, s in zip(names, a.mean(0), b.mean(0), diff, spread)),
+        ok,
+    )
+
+
 # -- the report -------------------------------------------------------------------------------------
 
 
@@ -344,7 +437,7 @@ def plot(report: Report, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     for name, (currents, rates) in report.figures.get("lif", {}).items():
         axes[0].plot(currents, rates, "o-" if name != "analytic" else "k--", label=name)
     axes[0].set(title="LIF f-I", xlabel="current (nA)", ylabel="rate (Hz)")
@@ -362,6 +455,10 @@ def plot(report: Report, path: Path) -> None:
             labels.append(f"{model}\n{be}")
     axes[2].set_xticks(positions, labels)
     axes[2].set(title="EI2 mean rate across seeds", ylabel="rate (Hz)")
+    for name, (timing, change) in report.figures.get("stdp", {}).items():
+        axes[3].plot(timing, change, "k--" if name == "analytic" else "o", label=name, ms=4)
+    axes[3].set(title="STDP window, 60 pairings", xlabel="t_post - t_arrival (ms)", ylabel="weight change")
+    axes[3].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -412,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reports"))
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--duration", type=float, default=2000.0)
+    parser.add_argument("--plastic-seeds", type=int, default=4, help="seeds of the EI2 Izhikevich STDP row (10 s each)")
+    parser.add_argument("--plastic-rcsd-seeds", type=int, default=2, help="seeds of the EI2 RCSD STDP row (10 s each)")
     parser.add_argument("--check-committed", action="store_true",
                         help="fail when the results differ from those of the report already in --out")
     args = parser.parse_args(argv)
@@ -429,13 +528,18 @@ def main(argv: list[str] | None = None) -> int:
     rcsd_rows(report, ("diffrax", "neuron"))
     izhikevich_network_rows(report, ("brian2", "diffrax"), args.seeds, args.duration)
     rcsd_network_rows(report, ("diffrax", "neuron"), args.seeds, args.duration)
+    plastic = [("brian2", "izhikevich"), ("diffrax", "izhikevich"), ("diffrax", "rcsd"), ("neuron", "rcsd")]
+    stdp_window_rows(report, plastic)
+    stp_rows(report, plastic)
+    stdp_network_rows(report, "izhikevich", ("brian2", "diffrax"), args.plastic_seeds, 10_000.0)
+    stdp_network_rows(report, "rcsd", ("diffrax", "neuron"), args.plastic_rcsd_seeds, 10_000.0)
     args.out.mkdir(parents=True, exist_ok=True)
     plot(report, args.out / "equivalence.png")
     rules = __doc__[__doc__.index("- LIF single cell"):].strip()  # the rules as the module docstring states them
     header = (
         "# Cross-backend equivalence\n\n"
         f"Generated by `nox -s equivalence` in {time.perf_counter() - start:.0f} s on:\n\n{provenance()}\n\n"
-        f"Rules:\n\n{rules}\n\n![f-I curves, RCSD traces and rate distributions](equivalence.png)"
+        f"Rules:\n\n{rules}\n\n![f-I curves, RCSD traces, rate distributions and the STDP window](equivalence.png)"
     )
     report_path.write_text(report.markdown(header))
     print(f"wrote {report_path}")
