@@ -12,6 +12,7 @@ job runs under a timeout, so a hang fails its test.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -147,10 +148,13 @@ def test_cli_on_two_ranks_prints_the_serial_summary_once_and_writes_one_file(tmp
     from livn.run import Run
 
     mpiexec = _require_mpi()
+    # the plot needs livn-core[plot]: the mpi session installs it (and must plot), a backend session may not
+    plot = importlib.util.find_spec("matplotlib") is not None or os.environ.get("LIVN_REQUIRE_MPI") == "1"
     livn = [sys.executable, "-m", "livn.cli", "run", "EI2", "--backend", "neuron", "--duration", "200"]
-    serial = _run([*livn, "--out", "one.h5", "--plot", "one.png"], tmp_path)
-    ranks = _run([mpiexec, "-n", "2", *livn, "--out", "two.h5", "--plot", "two.png"], tmp_path)
-    for what in ("population ", "saved run to", "saved raster to", "backend neuron"):
+    serial = _run([*livn, "--out", "one.h5", *(["--plot", "one.png"] if plot else [])], tmp_path)
+    ranks = _run([mpiexec, "-n", "2", *livn, "--out", "two.h5", *(["--plot", "two.png"] if plot else [])], tmp_path)
+    printed = ("population ", "saved run to", "backend neuron", *(("saved raster to",) if plot else ()))
+    for what in printed:
         assert ranks.stdout.count(what) == 1, f"{what!r} should be printed once:\n{ranks.stdout}"
     assert "on 2 MPI ranks" in ranks.stdout
     assert ranks.stderr.count("built EI2") == 1
@@ -162,7 +166,8 @@ def test_cli_on_two_ranks_prints_the_serial_summary_once_and_writes_one_file(tmp
     np.testing.assert_array_equal(one.spikes.ids, two.spikes.ids)
     np.testing.assert_array_equal(one.spikes.times, two.spikes.times)
     assert (one.duration, one.population_ranges) == (two.duration, two.population_ranges)
-    assert (tmp_path / "two.png").stat().st_size > 0
+    if plot:
+        assert (tmp_path / "two.png").stat().st_size > 0
 
 
 PLASTICITY_SCRIPT = Path(__file__).with_name("mpi_plasticity_check.py")
