@@ -21,6 +21,7 @@ import math
 import numbers
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from functools import cached_property
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Env", "collective"]
 
+#: Seconds a failing rank waits after writing its report before aborting the MPI job.
+ABORT_GRACE = 1.0
+
 _WEIGHT_PREFIX = "weight-"
 _NOISE_PREFIX = "noise-"
 
@@ -66,8 +70,8 @@ def _abort_if_parallel(comm: Any, where: str, exc: BaseException, caller: FrameT
     Every rank of an MPI env calls the public methods together, and the simulation steps are
     collective: a rank that raised (a bad argument on that rank only, a failure in the simulator)
     would leave the others waiting forever. So it writes ``[livn rank r] ...`` and the traceback
-    (from ``caller``'s stack down through ``tb``) to stderr, every line prefixed, flushes, and calls
-    ``comm.Abort(1)``, which ends every rank (this one without re-raising, so nothing shows twice).
+    (from ``caller``'s stack down through ``tb``) to stderr, every line prefixed, flushes, waits
+    :data:`ABORT_GRACE` seconds for the launcher to forward it, and calls ``comm.Abort(1)``, which ends every rank (this one without re-raising, so nothing shows twice).
     """
     if not _spans_ranks(comm):
         return
@@ -79,6 +83,9 @@ def _abort_if_parallel(comm: Any, where: str, exc: BaseException, caller: FrameT
     sys.stdout.flush()
     sys.stderr.write("".join(f"[livn rank {rank}] {line}\n" for line in lines))
     sys.stderr.flush()
+    # the launcher forwards a rank's output asynchronously, and MPI_Abort tears the job down at once:
+    # give it a moment, or the report is lost (seen with MPICH's hydra under load)
+    time.sleep(ABORT_GRACE)
     comm.Abort(1)
     os._exit(1)  # MPI_Abort does not return by the standard, but MPICH's can while the launcher ends the job
 
