@@ -15,7 +15,7 @@ import livn.dataset as ds
 import numpy as np
 import pytest
 from livn.dataset._store import MANIFEST_FILE, shard_info
-from mpi_support import require_mpiexec
+from livn.testing.mpi import require_mpiexec
 
 TESTS = Path(__file__).parent
 BACKEND = "livn_fake.env"  # tests/livn_fake/env.py, importable through PYTHONPATH

@@ -14,8 +14,7 @@ import livn
 import numpy as np
 import pytest
 from livn.distributed import EnvPool, make_factory
-from mpi_support import require_mpiexec
-from test_env_mpi import run_mpiexec
+from livn.testing.mpi import require_mpiexec, run_job
 
 BACKEND = "livn_reference.env"
 SEEDS = [1, 2, 3, 4]
@@ -127,7 +126,7 @@ def _pool_job(tmp_path, backend: str, ranks: int, ranks_per_env: int) -> dict:
     tests = str(__import__("pathlib").Path(__file__).resolve().parent)
     script = tmp_path / "pool.py"
     script.write_text(_MPI_SCRIPT.format(paths=[tests, str(tmp_path)], seeds=SEEDS))
-    result, _ = run_mpiexec([mpiexec, "-n", str(ranks), sys.executable, str(script), backend, str(ranks_per_env)], tmp_path)
+    result, _ = run_job([mpiexec, "-n", str(ranks), sys.executable, str(script), backend, str(ranks_per_env)], tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.glob("done.*")) == [f"done.{r}" for r in range(ranks)], "every rank leaves the pool"
     return json.loads((tmp_path / "result.json").read_text())

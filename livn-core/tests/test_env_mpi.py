@@ -11,17 +11,14 @@ The ``mpiexec`` tests skip without mpi4py and mpiexec, and fail instead under ``
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
 from livn.run import Events, Run, Series
-from mpi_support import require_mpiexec
+from livn.testing.mpi import require_mpiexec, run_job
 
 #: Seconds an mpiexec job may take before it counts as hung (each finishes in a few seconds).
 HANG_TIMEOUT = 60
@@ -99,22 +96,8 @@ _MESSAGES = {
 
 
 def run_mpiexec(args: list[str], cwd, timeout: float = HANG_TIMEOUT) -> tuple[subprocess.CompletedProcess, float]:
-    """Run ``mpiexec ARGS``; a job still running after ``timeout`` s is ended (all ranks) and fails the test."""
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    start = time.perf_counter()
-    process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.terminate()  # mpiexec ends its ranks on SIGTERM; the group kill is the fallback
-        try:
-            out, err = process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            out, err = process.communicate()
-        pytest.fail(f"{' '.join(args)} hung: still running after {timeout} s\n{out[-2000:]}\n{err[-3000:]}")
-    return subprocess.CompletedProcess(args, process.returncode, out, err), time.perf_counter() - start
+    """Run ``mpiexec ARGS`` under the hang timeout (:func:`livn.testing.mpi.run_job`)."""
+    return run_job(args, cwd, timeout)
 
 
 def _toy_script(tmp_path, body: str):

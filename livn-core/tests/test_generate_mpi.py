@@ -9,7 +9,7 @@ import textwrap
 
 import numpy as np
 from livn.system import System, generate_culture
-from mpi_support import require_mpiexec
+from livn.testing.mpi import require_mpiexec
 
 ARGS = dict(area=2000.0, seed=31, in_degree=50, method="grid")
 POPULATIONS = {"EXC": 2000, "INH": 500}

@@ -14,35 +14,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from livn.testing.mpi import require_mpiexec, run_job
 
 SCRIPT = Path(__file__).with_name("mpi_check.py")
-
-
-def _mpiexec() -> str | None:
-    beside = Path(sys.executable).parent / "mpiexec"
-    return str(beside) if beside.exists() else shutil.which("mpiexec")
-
-
-def _require_mpi() -> str:
-    mpiexec = _mpiexec()
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        mpiexec = None
-    if mpiexec is None:
-        if os.environ.get("LIVN_REQUIRE_MPI") == "1":
-            pytest.fail("LIVN_REQUIRE_MPI=1 but mpi4py or mpiexec is missing: pip install mpich mpi4py")
-        pytest.skip("mpi4py/mpiexec not installed (pip install mpich mpi4py)")
-    return mpiexec
 
 
 #: Seconds a job may take before it counts as hung (EI2 for 200 ms takes a few seconds).
@@ -50,24 +30,7 @@ HANG_TIMEOUT = 120
 
 
 def _job(command: list[str], cwd: Path, timeout: float = HANG_TIMEOUT) -> tuple[subprocess.CompletedProcess, float]:
-    """Run ``command`` (possibly ``mpiexec ...``); one still running after ``timeout`` s is ended and fails the test."""
-    env = dict(os.environ)
-    env.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
-    env.setdefault("MPLBACKEND", "Agg")
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.terminate()  # mpiexec ends its ranks on SIGTERM; the group kill is the fallback
-        try:
-            out, err = process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            out, err = process.communicate()
-        pytest.fail(f"{' '.join(command)} hung: still running after {timeout} s\n{out[-2000:]}\n{err[-3000:]}")
-    return subprocess.CompletedProcess(command, process.returncode, out, err), time.perf_counter() - start
+    return run_job(command, cwd, timeout)
 
 
 def _run(command: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
@@ -77,7 +40,7 @@ def _run(command: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
 
 
 def test_one_and_two_ranks_give_the_same_spikes(tmp_path):
-    mpiexec = _require_mpi()
+    mpiexec = require_mpiexec()
     serial, parallel = tmp_path / "one.npz", tmp_path / "two.npz"
     _run([sys.executable, str(SCRIPT), str(serial)], tmp_path)
     _run([mpiexec, "-n", "2", sys.executable, str(SCRIPT), str(parallel)], tmp_path)
@@ -91,7 +54,7 @@ def test_one_and_two_ranks_give_the_same_spikes(tmp_path):
 
 
 def test_a_failing_rank_aborts_the_job(tmp_path):
-    mpiexec = _require_mpi()
+    mpiexec = require_mpiexec()
     script = tmp_path / "fail.py"
     script.write_text(
         "from mpi4py import MPI\n"
@@ -118,7 +81,7 @@ _BAD_INPUT = {
 
 @pytest.mark.parametrize("case, message", [("duration", "duration must be > 0 ms, got -5.0"), ("nan stimulus", "NaN or inf")])
 def test_an_input_error_on_one_rank_aborts_the_job(tmp_path, case, message):
-    mpiexec = _require_mpi()
+    mpiexec = require_mpiexec()
     script = tmp_path / "bad_input.py"
     script.write_text(
         "import numpy as np\n"
@@ -147,7 +110,7 @@ def _summary_rows(stdout: str) -> list[str]:
 def test_cli_on_two_ranks_prints_the_serial_summary_once_and_writes_one_file(tmp_path):
     from livn.run import Run
 
-    mpiexec = _require_mpi()
+    mpiexec = require_mpiexec()
     # the plot needs livn-core[plot]: the mpi session installs it (and must plot), a backend session may not
     plot = importlib.util.find_spec("matplotlib") is not None or os.environ.get("LIVN_REQUIRE_MPI") == "1"
     livn = [sys.executable, "-m", "livn.cli", "run", "EI2", "--backend", "neuron", "--duration", "200"]
@@ -174,7 +137,7 @@ PLASTICITY_SCRIPT = Path(__file__).with_name("mpi_plasticity_check.py")
 
 
 def test_one_and_two_ranks_learn_the_same_weights(tmp_path):
-    mpiexec = _require_mpi()
+    mpiexec = require_mpiexec()
     serial, parallel = tmp_path / "one.npz", tmp_path / "two.npz"
     _run([sys.executable, str(PLASTICITY_SCRIPT), str(serial)], tmp_path)
     _run([mpiexec, "-n", "2", sys.executable, str(PLASTICITY_SCRIPT), str(parallel)], tmp_path)
