@@ -71,7 +71,8 @@ def _abort_if_parallel(comm: Any, where: str, exc: BaseException, caller: FrameT
     collective: a rank that raised (a bad argument on that rank only, a failure in the simulator)
     would leave the others waiting forever. So it writes ``[livn rank r] ...`` and the traceback
     (from ``caller``'s stack down through ``tb``) to stderr, every line prefixed, flushes, waits
-    :data:`ABORT_GRACE` seconds for the launcher to forward it, and calls ``comm.Abort(1)``, which ends every rank (this one without re-raising, so nothing shows twice).
+    :data:`ABORT_GRACE` seconds for the launcher to forward it, and calls ``comm.Abort(1)``, which
+    ends every rank (this one without re-raising, so nothing shows twice).
     """
     if not _spans_ranks(comm):
         return
