@@ -10,6 +10,7 @@ import pytest
 from diffrax_helpers import QUIET
 from livn.run import Run
 from livn_diffrax.env import JaxStimulus
+from livn_diffrax.spikes import SpikeBuffer
 
 DURATION = 30.0  # ms
 
@@ -107,11 +108,14 @@ def test_run_is_a_pytree_through_jit(network):
         return env.run(DURATION, stimulus=JaxStimulus(stim, dt=1.0, input_mode="current"))
 
     run = simulate(_drive(env.system.num_neurons))
-    assert isinstance(run, Run) and run.spikes is None
+    assert isinstance(run, Run) and isinstance(run.spikes, SpikeBuffer)
     assert run.voltage.values.shape == (env.system.num_neurons, int(DURATION / 0.1))
     env.clear()
     plain = env.run(DURATION, stimulus=JaxStimulus(_drive(env.system.num_neurons), dt=1.0, input_mode="current"))
     np.testing.assert_allclose(np.asarray(run.voltage.values), plain.voltage.values, atol=1e-9)
+    events = run.spikes.to_events()
+    np.testing.assert_array_equal(events.ids, plain.spikes.ids)
+    np.testing.assert_allclose(events.times, plain.spikes.times)
 
 
 def test_run_batch_equals_separate_runs():

@@ -92,6 +92,8 @@ class RunConfig:
     #: record the per-row weights (``"w"``) and the conductance of every class (``"g"``, B - A)
     record_w: bool = False
     record_g: bool = False
+    #: save each step's spike values (floats carrying the surrogate derivative) rather than booleans
+    spike_values: bool = False
 
 
 class HoldInterpolation(diffrax.AbstractLocalInterpolation):
@@ -415,7 +417,8 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
     :func:`noise_streams`): RCSD draws from the Random123 streams keyed by ``seed`` exactly as the
     NEURON backend does (:mod:`livn_diffrax.random123`; the state's ``rng`` counts the words each
     stream used), point models from ``fold_in(key, global step)``.
-    Returns ``(final_state, outputs)`` with ``outputs["spikes"]`` bool ``[n_steps, n]`` (a crossing
+    Returns ``(final_state, outputs)`` with ``outputs["spikes"]`` ``[n_steps, n]``, bool or, with
+    ``cfg.spike_values``, the float spike values that carry the surrogate derivative (a crossing
     in step k, stamped at ``(k + layout.model.spike_step_offset) dt`` after the start), and where recording is on
     ``outputs["v"]`` ``[T, n]`` (mV) and ``outputs["i"]`` ``[T, n, sites]`` (uA) sampled at
     ``k * record_every * dt`` for ``k = 0 .. T-1``.
@@ -433,7 +436,11 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
     term = NetworkTerm(advance=advance, view=view)
     t_start = state["step"] * cfg.dt
     grid = t_start + cfg.dt * jnp.arange(cfg.n_steps + 1, dtype=DTYPE)
-    subs = [diffrax.SubSaveAt(t1=True), diffrax.SubSaveAt(steps=True, fn=lambda t, y, a: y["spiked"] > 0.5)]
+    if cfg.spike_values:
+        spikes = diffrax.SubSaveAt(steps=True, fn=lambda t, y, a: y["spiked"])
+    else:
+        spikes = diffrax.SubSaveAt(steps=True, fn=lambda t, y, a: y["spiked"] > 0.5)
+    subs = [diffrax.SubSaveAt(t1=True), spikes]
     if cfg.record_every:
         n_samples = cfg.n_steps // cfg.record_every
         ts = grid[: n_samples * cfg.record_every : cfg.record_every]  # grid points (see HoldInterpolation)

@@ -20,8 +20,9 @@ Differentiation
     :meth:`Env.with_noise` (they return a new env and leave this one alone; the plain setters
     ``set_weights``/``set_noise``/``set_params`` mutate the env and therefore refuse traced values).
     A run inside a transformation is functional: it never writes the (traced) final state back, so
-    ``env.t`` and the state stay where they were, and its Run carries ``spikes=None`` (the number of
-    spikes is data dependent); voltage and membrane current are JAX arrays. How gradients pass
+    ``env.t`` and the state stay where they were; voltage and membrane current are JAX arrays and
+    spikes a fixed-capacity :class:`livn_diffrax.spikes.SpikeBuffer` (``env.spike_capacity``;
+    overflow is reported, never silent), with differentiable counts under a surrogate. How gradients pass
     spikes is described in :mod:`livn_diffrax.engine` (pathwise by default; ``surrogate=beta``
     enables a sigmoid surrogate through synapses).
 
@@ -63,7 +64,7 @@ from livn.models import RCSD
 from livn.run import Events, Run, Series
 from livn.stimulus import Stimulus
 
-from livn_diffrax import engine
+from livn_diffrax import engine, spikes
 from livn_diffrax._precision import DTYPE, require_x64
 from livn_diffrax._pytrees import register_run_pytrees
 
@@ -406,7 +407,8 @@ class Env(BaseEnv):
     checkpoint_bytes: int = 2 * 1024**3
 
     def _config(self, n_steps: int, dt: float, stride: int, mode: str, stim_dt: float,
-                events: str = "cond", spike_budget: int = 0, rows: bool = False) -> engine.RunConfig:
+                events: str = "cond", spike_budget: int = 0, rows: bool = False,
+                traced: bool = False) -> engine.RunConfig:
         layout, _ = self._layout(dt)
         n, C, L = layout.n, len(layout.classes), layout.buffer_len
         R = self.network.num_rows
@@ -418,7 +420,8 @@ class Env(BaseEnv):
                                 events=events, spike_budget=spike_budget,
                                 plastic=self._plastic() if rows else (),
                                 record_w=rows and "weights" in self.recording,
-                                record_g="conductance" in self.recording)
+                                record_g="conductance" in self.recording,
+                                spike_values=traced and self.surrogate is not None)
 
     def _function(self, layout: engine.Layout, cfg: engine.RunConfig):
         """The jit-compiled simulate for this layout and configuration (cached)."""
@@ -459,10 +462,11 @@ class Env(BaseEnv):
         mode, stim, stim_dt = self._stimulus_array(stimulus, layout.sites)
         params = self.params()
         state = self._current_state(layout, params)
-        cfg = self._config(n_steps, dt, stride, mode, stim_dt, rows="w" in state)
+        traced = _is_traced((params, state, stim))
+        cfg = self._config(n_steps, dt, stride, mode, stim_dt, rows="w" in state, traced=traced)
         fn = self._function(layout, cfg)
         final, outputs = fn(params, static, state, stim, self._streams)
-        traced = _is_traced((final, outputs))
+        traced = traced or _is_traced((final, outputs))
         if not traced:
             self._state = final
         return self._signals(outputs, dt, stride, subs, traced, n_steps)
@@ -560,12 +564,17 @@ class Env(BaseEnv):
 
     def _signals(self, outputs: dict, dt: float, stride: int, subs: Sequence[int],
                  traced: bool, n_steps: int) -> dict[str, Any]:
-        """``{signal: Events | Series}`` of the recording from a simulation's outputs (spikes None when traced)."""
+        """``{signal: Events | Series}`` of the recording from a simulation's outputs; when traced, spikes
+        are a :class:`~livn_diffrax.spikes.SpikeBuffer` of :meth:`capacity_for` the run."""
         v_sub, i_sub, w_sub, g_sub = subs
         signals: dict[str, Any] = {}
         if "spikes" in self.recording:
-            signals["spikes"] = None
-            if not traced:
+            if traced:
+                cells = self.network.population_gids(self.recording["spikes"]["population"])
+                signals["spikes"] = spikes.from_raster(
+                    outputs["spikes"], dt, self.implementation.spike_step_offset, cells, self.system.num_neurons,
+                    self.capacity_for(len(cells), n_steps * dt), n_steps * dt)
+            else:
                 raster = np.asarray(outputs["spikes"])
                 steps, cells = np.nonzero(raster)
                 keep = np.isin(cells, self.network.population_gids(self.recording["spikes"]["population"]))
@@ -605,6 +614,19 @@ class Env(BaseEnv):
             values = jnp.asarray(outputs["g"])[::g_sub][:, c.index][:, gids].T
             signals["conductance"] = Series(gids, values if traced else np.asarray(values), stride * g_sub * dt)
         return signals
+
+    #: Spikes a run inside a JAX transformation can return (all recorded cells together); None: room
+    #: for every recorded cell firing at :data:`livn_diffrax.spikes.DEFAULT_RATE_HZ`. See :mod:`livn_diffrax.spikes`.
+    spike_capacity: int | None = None
+
+    def capacity_for(self, num_cells: int, duration: float) -> int:
+        """The spike buffer capacity of a traced run of ``num_cells`` recorded cells over ``duration`` ms."""
+        capacity = self.spike_capacity
+        if capacity is None:
+            return spikes.default_capacity(num_cells, duration)
+        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
+            raise ValueError(f"env.spike_capacity must be a positive int (spikes per run) or None, got {capacity!r}")
+        return int(capacity)
 
     def _clear(self) -> None:
         # clear(seed=...) must start as a new env with that seed would: new noise stream and, for
