@@ -150,3 +150,21 @@ def test_surrogate_carries_gradients_through_synapses_only_when_asked():
     g_surr = jax.grad(loss_for(surrogate))(x)
     assert float(jnp.max(jnp.abs(g_path[:, 0]))) == 0.0
     assert float(jnp.max(jnp.abs(g_surr[:, 0]))) > 0.0
+
+
+def test_run_batch_overflowing_its_spike_budget_falls_back_to_the_dense_path():
+    """All ten EI1 cells fire in the same step: more than a batch's sparse budget (8), so the batch
+    is recomputed with dense event scheduling and still equals the trials run one by one."""
+    env = livn.make("EI1", backend="diffrax", model="lif", record=("spikes",))
+    env.set_noise(env.model.noise_off)
+    drive = np.zeros((2, 30, 10))
+    drive[:, 2:, :] = 0.4
+    drive[1] *= 1.2
+    batch = env.run_batch(30.0, stimuli=drive, stimulus_dt=1.0, input_mode="current")
+    for trial, run in zip(drive, batch):
+        env.clear()
+        alone = env.run(30.0, stimulus=livn.stimulus.Stimulus(trial, dt=1.0, input_mode="current"))
+        steps = np.round(alone.spikes.times / env.dt).astype(int)
+        assert np.bincount(steps).max() > 8, "the test needs a step with more spikes than the budget"
+        np.testing.assert_array_equal(alone.spikes.ids, run.spikes.ids)
+        np.testing.assert_allclose(alone.spikes.times, run.spikes.times)
