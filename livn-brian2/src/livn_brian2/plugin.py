@@ -14,13 +14,15 @@ BACKEND = "brian2"
 
 @hookimpl
 def livn_model_implementations(backend):
-    """Izhikevich and LIF on brian2 (:class:`livn_brian2.models.Brian2Model` objects)."""
+    """Izhikevich, LIF and GLIF levels 1-5 on brian2 (:class:`livn_brian2.models.Brian2Model` objects)."""
     if backend != BACKEND:
         return {}
+    from livn_brian2.models.glif import GLIF_BRIAN2
     from livn_brian2.models.izhikevich import IZHIKEVICH_BRIAN2
     from livn_brian2.models.lif import LIF_BRIAN2
 
-    return {implementation.name: implementation for implementation in (IZHIKEVICH_BRIAN2, LIF_BRIAN2)}
+    implementations = (IZHIKEVICH_BRIAN2, LIF_BRIAN2, *GLIF_BRIAN2.values())
+    return {implementation.name: implementation for implementation in implementations}
 
 
 @hookimpl

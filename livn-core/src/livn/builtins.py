@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from livn.hookspecs import hookimpl
-from livn.models import IZHIKEVICH, LIF, RCSD
+from livn.models import GLIF, IZHIKEVICH, LIF, RCSD
 from livn.system import PREDEFINED
 
 __all__ = ["livn_models", "livn_plasticity_rules", "livn_systems"]
@@ -11,8 +11,8 @@ __all__ = ["livn_models", "livn_plasticity_rules", "livn_systems"]
 
 @hookimpl
 def livn_models():
-    """Izhikevich, LIF and RCSD."""
-    return [IZHIKEVICH, LIF, RCSD]
+    """Izhikevich, LIF, GLIF levels 1-5 (``glif1`` .. ``glif5``) and RCSD."""
+    return [IZHIKEVICH, LIF, *GLIF.values(), RCSD]
 
 
 @hookimpl

@@ -22,10 +22,12 @@ __all__ = ["CORE_DISTRIBUTION", "FIRST_PARTY", "backends_supporting", "install_h
 
 CORE_DISTRIBUTION = "livn-core"
 
+_GLIF = tuple(f"glif{level}" for level in range(1, 6))
+
 #: name -> (distribution, models it runs).
 FIRST_PARTY: dict[str, tuple[str, tuple[str, ...]]] = {
-    "brian2": ("livn-brian2", ("izhikevich", "lif")),
-    "diffrax": ("livn-diffrax", ("rcsd", "lif", "izhikevich")),
+    "brian2": ("livn-brian2", ("izhikevich", "lif", *_GLIF)),
+    "diffrax": ("livn-diffrax", ("rcsd", "lif", "izhikevich", *_GLIF)),
     "neuron": ("livn-neuron", ("rcsd",)),
 }
 

@@ -13,16 +13,18 @@ __all__ = ["livn_model_implementations", "livn_plasticity_implementations"]
 
 @hookimpl
 def livn_model_implementations(backend):
-    """RCSD, LIF and Izhikevich on diffrax (:mod:`livn_diffrax.models`)."""
+    """RCSD, LIF, Izhikevich and GLIF levels 1-5 on diffrax (:mod:`livn_diffrax.models`)."""
     if backend != "diffrax":
         return {}
-    from livn.models import IZHIKEVICH, LIF, RCSD
+    from livn.models import GLIF, IZHIKEVICH, LIF, RCSD
 
+    from livn_diffrax.models.glif import GLIF_DIFFRAX
     from livn_diffrax.models.izhikevich import IZHIKEVICH_DIFFRAX
     from livn_diffrax.models.lif import LIF_DIFFRAX
     from livn_diffrax.models.rcsd import RCSD_DIFFRAX
 
-    return {RCSD.name: RCSD_DIFFRAX, LIF.name: LIF_DIFFRAX, IZHIKEVICH.name: IZHIKEVICH_DIFFRAX}
+    glif = {GLIF[level].name: GLIF_DIFFRAX[level] for level in GLIF}
+    return {RCSD.name: RCSD_DIFFRAX, LIF.name: LIF_DIFFRAX, IZHIKEVICH.name: IZHIKEVICH_DIFFRAX, **glif}
 
 
 @hookimpl

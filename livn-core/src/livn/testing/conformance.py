@@ -55,10 +55,15 @@ class BackendConformance:
     make_kwargs: ClassVar[dict[str, Any]] = {}
     #: Models to run the per-model checks on; None means every model the backend implements.
     models: ClassVar[tuple[str, ...] | None] = None
+    #: Models left out of the per-model checks (e.g. variants covered by the backend's own tests).
+    skipped_models: ClassVar[tuple[str, ...]] = ()
     #: Run length (ms) of the suite's runs.
     duration: ClassVar[float] = 100.0
     #: Somatic current (nA) that clearly raises the firing of the cells it is given to.
     drive_current: ClassVar[float] = 0.2
+    #: ``drive_current`` of the models whose rheobase lies above it, by model name (the GLIF
+    #: defaults need 0.256 nA to fire at all).
+    model_drive_current: ClassVar[dict[str, float]] = {f"glif{level}": 0.5 for level in range(1, 6)}
     #: Amplitude (uA) of the biphasic electrode pulses that fire the cells near the electrode.
     electrode_current: ClassVar[float] = 20.0
     #: Interval (ms) between those pulses.
@@ -82,9 +87,10 @@ class BackendConformance:
 
     @classmethod
     def models_under_test(cls) -> tuple[str, ...]:
-        """The models the per-model checks run on: ``models``, else all the backend implements."""
+        """The models the per-model checks run on: ``models``, else all the backend implements, less ``skipped_models``."""
         implemented = tuple(sorted(cls.backend_class().implementations()))
         models = implemented if cls.models is None else tuple(cls.models)
+        models = tuple(m for m in models if m not in cls.skipped_models)
         if not models:
             raise ValueError(f"backend {cls.backend_class().label()!r} implements no model: nothing to check")
         return models
@@ -135,9 +141,11 @@ class BackendConformance:
         return int(round((self.duration if duration is None else duration) / dt))
 
     def current_drive(self, env: livn.Env, gids: np.ndarray | None = None) -> Stimulus:
-        """``drive_current`` nA for the whole run to ``gids`` (every cell by default), sampled every 0.5 ms."""
+        """``drive_current`` nA (or the model's ``model_drive_current``) for the whole run to ``gids`` (every
+        cell by default), sampled every 0.5 ms."""
         n = env.system.num_neurons if gids is None else len(gids)
-        values = np.full((self.samples(0.5), n), self.drive_current)
+        amplitude = self.model_drive_current.get(env.model.name, self.drive_current)
+        values = np.full((self.samples(0.5), n), amplitude)
         return Stimulus(values, dt=0.5, gids=gids, input_mode="current")
 
     # -- making and running --------------------------------------------------------------------

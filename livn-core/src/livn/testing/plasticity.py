@@ -24,7 +24,7 @@ from livn.testing.single_cell import noise_off
 __all__ = ["PULSE_AMPLITUDE", "PairingResult", "TrainResult", "stdp_pairing", "tsodyks_markram_train"]
 
 #: A 1 ms somatic pulse (nA) that makes one spike in a resting cell of each built-in model.
-PULSE_AMPLITUDE = {"izhikevich": 0.5, "lif": 2.0, "rcsd": 2.0}
+PULSE_AMPLITUDE = {"izhikevich": 0.5, "lif": 2.0, "rcsd": 2.0, **{f"glif{level}": 2.5 for level in range(1, 6)}}
 #: Cell parameters of the protocols' cells, where a model's cells vary (Izhikevich: regular spiking).
 CELL_PARAMS = {"izhikevich": {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0}}
 #: Pulse length (ms) and the stimulus sampling interval (ms).
