@@ -68,7 +68,7 @@ from livn_diffrax import engine, spikes
 from livn_diffrax._precision import DTYPE, require_x64
 from livn_diffrax._pytrees import register_run_pytrees
 
-__all__ = ["Env", "JaxStimulus"]
+__all__ = ["DEFAULT_SURROGATE", "Env", "JaxStimulus"]
 
 register_run_pytrees()
 
@@ -76,6 +76,10 @@ register_run_pytrees()
 # is part of the layout), network layout and run configuration (the model's constants are closed
 # over, the rest are arguments).
 _COMPILED: dict[Any, Any] = {}
+
+#: The surrogate slope (1/mV) of ``surrogate=True``: with the normalisation of :mod:`livn_diffrax.engine`
+#: it gives gradients of the order of finite differences on the point models (LIF, Izhikevich).
+DEFAULT_SURROGATE = 1.0
 
 
 class JaxStimulus(Stimulus):
@@ -95,8 +99,9 @@ def _is_traced(tree: Any) -> bool:
 class Env(BaseEnv):
     """livn Env on JAX/diffrax: RCSD (default), LIF, Izhikevich and plugin models; differentiable.
 
-    Extra keyword argument: ``surrogate`` (float or None, 1/mV): slope of the sigmoid surrogate
-    gradient for spikes transmitted by synapses; None (default) differentiates pathwise.
+    Extra keyword argument: ``surrogate`` (None, True or a float in 1/mV): slope of the normalised
+    sigmoid surrogate gradient for spikes transmitted by synapses (True: :data:`DEFAULT_SURROGATE`);
+    None (default) differentiates pathwise. See :mod:`livn_diffrax.engine` for when each is meaningful.
     """
 
     backend_name = "diffrax"
@@ -114,8 +119,11 @@ class Env(BaseEnv):
                  subworld_size: int | None = None, surrogate: float | None = None) -> None:
         require_x64()
         super().__init__(system, model=model, io=io, seed=seed, comm=comm, subworld_size=subworld_size)
-        if surrogate is not None and not (isinstance(surrogate, (int, float)) and surrogate > 0):
-            raise ValueError(f"surrogate must be None or a positive slope in 1/mV, got {surrogate!r}")
+        if surrogate is True:
+            surrogate = DEFAULT_SURROGATE
+        if surrogate is not None and (isinstance(surrogate, bool) or not (isinstance(surrogate, (int, float)) and surrogate > 0)):
+            raise ValueError(f"surrogate must be None, True (slope {DEFAULT_SURROGATE:g}/mV) or a positive slope in 1/mV, "
+                             f"got {surrogate!r}")
         self.surrogate = None if surrogate is None else float(surrogate)
         self.cell_params: dict[str, Any] = {}
         self._state = None
