@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from livn.models.base import ModelSpec, Parameter
+from livn.models.lif import _EI_WEIGHTS as _LIF_EI_WEIGHTS
 from livn.models.noise import POINT_NOISE
 
 __all__ = [
@@ -171,14 +172,7 @@ def _cell_parameters(level: int):
 # lowest, level 2 highest); diffrax EI2 4.8 Hz (glif1), 4.0 Hz (glif5). At 2x the excitatory
 # weights EI2 fires at 5.6 Hz (glif1) and 4.3 Hz (glif5); at 4x glif1 runs away (87 Hz) while
 # glif5's adaptation holds it at 5.3 Hz.
-_EI_WEIGHTS = {
-    "EXC_EXC-hillock-AMPA-weight": 0.05,
-    "EXC_EXC-hillock-NMDA-weight": 0.02,
-    "INH_EXC-hillock-AMPA-weight": 0.05,
-    "INH_EXC-hillock-NMDA-weight": 0.02,
-    "EXC_INH-soma-GABA_A-weight": 1.0,
-    "INH_INH-soma-GABA_A-weight": 1.0,
-}
+_EI_WEIGHTS = dict(_LIF_EI_WEIGHTS)  # LIF's culture weights
 #: Culture noise per level (nA, ms), tuned as described above.
 GLIF_NOISE = {
     1: {"mean": 0.17, "std": 0.07, "tau": 5.0},
