@@ -7,6 +7,12 @@ rule each one applies (also written in the report's header):
 
 - LIF single cell, each backend against the analytic interval: at least 3 spikes, and every
   interval within one step (0.01 ms) of ``tau ln((RI + E_L - v_reset)/(RI + E_L - v_th))``.
+- GLIF single cells (levels 1-5, 0.35 and 0.6 nA, dt 0.01 ms), each backend against scipy's integration
+  of the continuous equations (:func:`livn.models.glif.glif_reference_spike_times`, exact crossings):
+  at least 5 spikes, the first within one step, every interval within one step, the spike count within
+  one (the fixed-step lag of up to a step per interval may push the last spike out); brian2 and diffrax
+  against each other spike for spike (the same exact step, times within half a step); and the diffrax
+  event-driven spike times (:mod:`livn_diffrax.event_driven`) against scipy within 1e-6 ms.
 - Izhikevich single cells, each backend against a plain-Python reference of the scheme
   (:func:`livn.testing.single_cell.izhikevich_reference`): the same number of spikes (at least 3), and
   every spike within 3 steps where the train is well-conditioned (a 1e-12 change of the initial state
@@ -50,6 +56,7 @@ import livn
 import numpy as np
 from livn.backends import available
 from livn.decoding import ISICV
+from livn.models.glif import GLIF_LEVELS, glif_reference_spike_times
 from livn.models.lif import lif_isi
 from livn.plasticity import STDP, TsodyksMarkram
 from livn.testing import rcsd_vectors
@@ -125,6 +132,58 @@ def lif_rows(report: Report, backends: list[str]) -> None:
             )
         report.figures.setdefault("lif", {})[backend] = (currents, measured)
     report.figures.setdefault("lif", {})["analytic"] = (currents, [1000.0 / lif_isi(c) for c in currents])
+
+
+GLIF_CURRENTS = (0.35, 0.6)  # nA: 1.4x and 2.3x the rheobase of the defaults (0.256 nA)
+GLIF_DT = 0.01  # ms
+GLIF_DURATION = 300.0  # ms
+GLIF_EXACT_TOLERANCE = 1e-6  # ms: event-driven vs scipy (measured ~1e-10)
+
+
+def glif_rows(report: Report, backends: list[str]) -> None:
+    """GLIF levels 1-5 on each backend against scipy, and backends against each other (module docstring)."""
+    dt, duration = GLIF_DT, GLIF_DURATION
+    for level in GLIF_LEVELS:
+        for current in GLIF_CURRENTS:
+            reference = glif_reference_spike_times(level, current, duration)
+            trains = {}
+            for backend in backends:
+                got = spike_times(current_step(backend, f"glif{level}", "EXC", current, duration=duration, dt=dt))
+                trains[backend] = got
+                n = min(got.size, reference.size)
+                first = abs(float(got[0] - reference[0])) if n else float("inf")
+                worst = float(np.max(np.abs(np.diff(got[:n]) - np.diff(reference[:n])))) if n > 1 else float("inf")
+                report.add(
+                    "GLIF single cell vs scipy",
+                    f"{backend}, glif{level}, {current} nA",
+                    f"{got.size} spikes (reference {reference.size}); |first - ref| {first:.4f} ms, "
+                    f"max |ISI - ref ISI| {worst:.4f} ms (tolerance one step, {dt} ms)",
+                    reference.size >= 5 and abs(got.size - reference.size) <= 1 and first <= dt + 1e-9
+                    and worst <= dt + 1e-9,
+                )
+            if len(backends) >= 2:
+                a, b = backends[:2]
+                distance = train_distance(trains[a], trains[b])
+                report.add(
+                    "GLIF single cell, backends",
+                    f"{a} vs {b}, glif{level}, {current} nA",
+                    f"{trains[a].size} and {trains[b].size} spikes, max |t_{a} - t_{b}| {distance:.2e} ms "
+                    f"(tolerance half a step, {dt / 2} ms)",
+                    distance <= dt / 2,
+                )
+            if "diffrax" in backends:
+                from livn_diffrax.event_driven import spike_times as exact_spike_times
+
+                train = exact_spike_times({}, current, duration, level=level, max_spikes=reference.size + 8)
+                exact = np.asarray(train.times)[: int(train.count)]
+                distance = train_distance(exact, reference)
+                report.add(
+                    "GLIF single cell, event-driven vs scipy",
+                    f"diffrax event-driven, glif{level}, {current} nA",
+                    f"{exact.size} spikes (reference {reference.size}), max |t - t_ref| {distance:.1e} ms "
+                    f"(tolerance {GLIF_EXACT_TOLERANCE:.0e} ms)",
+                    reference.size >= 5 and distance <= GLIF_EXACT_TOLERANCE,
+                )
 
 
 def izhikevich_rows(report: Report, backends: list[str]) -> None:
@@ -525,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     lif_rows(report, ["brian2", "diffrax"])
     izhikevich_rows(report, ["brian2", "diffrax"])
+    glif_rows(report, ["brian2", "diffrax"])
     rcsd_rows(report, ("diffrax", "neuron"))
     izhikevich_network_rows(report, ("brian2", "diffrax"), args.seeds, args.duration)
     rcsd_network_rows(report, ("diffrax", "neuron"), args.seeds, args.duration)
