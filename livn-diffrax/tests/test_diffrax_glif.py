@@ -1,4 +1,5 @@
-"""GLIF levels 1-5 on diffrax: each level's mechanism, the f-I points against scipy, and exact spike times.
+"""GLIF levels 1-5 on diffrax: each level's mechanism and exact spike times (the f-I points against
+scipy and the GLIF1 interval run on every backend with GLIF, in tests/test_single_cell.py).
 
 References no backend wrote: :func:`livn.models.glif.glif_reference_spike_times` (scipy's DOP853
 between spikes, exact crossings by its event location, rtol 1e-10) and the analytic LIF interval
@@ -49,35 +50,6 @@ def test_glif_levels_are_registered_on_diffrax():
     cls = livn.backends.resolve("diffrax")
     for level in LEVELS:
         assert f"glif{level}" in cls.implementations()
-
-
-@pytest.mark.parametrize("level", LEVELS)
-def test_f_i_points_match_the_scipy_reference_within_a_step(level):
-    currents = [0.3, 0.6]
-    env = livn.make({"EXC": len(currents)}, backend="diffrax", model=f"glif{level}", record=("spikes",),
-                    noise={"mean": 0.0, "std": 0.0})
-    values = np.tile(np.asarray(currents), (300, 1))
-    run = env.run(300.0, stimulus=Stimulus(values, dt=1.0, input_mode="current"), dt=DT)
-    for gid, current in enumerate(currents):
-        got = np.sort(np.asarray(run.spikes.times)[np.asarray(run.spikes.ids) == gid])
-        expected = glif_reference_spike_times(level, current, 300.0)
-        assert abs(got[0] - expected[0]) <= DT  # the first spike: stamped at the start of its step
-        assert _intervals_within_a_step(got, expected, DT) <= DT
-        # the rate: the fixed-step train loses at most one spike to its per-interval lag
-        assert abs(got.size - expected.size) <= max(1, int(0.05 * expected.size))
-
-
-def test_glif1_is_lif_with_reset_to_rest_and_a_refractory_period():
-    p = glif_defaults(1)
-    isi = lif_isi(0.4, E_L=p["E_L"], v_th=p["theta_inf"], v_reset=p["E_L"], tau_m=p["C"] / p["G"], R=1.0 / p["G"])
-    run = current_step("diffrax", "glif1", "EXC", 0.4, duration=200.0, dt=DT, voltage_dt=DT)
-    intervals = interspike_intervals(run)
-    assert np.all(intervals >= isi + p["t_ref"]) and np.all(intervals <= isi + p["t_ref"] + DT)
-    v = np.asarray(run.voltage.values)[0]
-    first = int(round(spike_times(run)[0] / DT))
-    held = v[first + 1 : first + 1 + 375]  # t_ref = 3.75 ms = 375 steps
-    np.testing.assert_array_equal(held, p["E_L"])
-    assert v[first + 377] > p["E_L"]
 
 
 def test_glif2_reset_rule_and_threshold_adaptation():
