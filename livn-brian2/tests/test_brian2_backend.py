@@ -520,7 +520,7 @@ def test_biphasic_pulses_on_one_electrode_drive_near_cells_far_more_than_far_one
     centre = np.asarray(env.system.neuron_coordinates)[:, 1:3].mean(axis=0)
     channel = int(np.argmin(np.linalg.norm(electrodes[:, 1:3] - centre, axis=1)))
     inputs = Stimulus.biphasic_pulse(
-        electrodes.shape[0], channel, pulse_times=np.arange(5.0, 400.0, 20.0), dt=0.05, duration=400.0
+        electrodes.shape[0], channel, amplitude=30.0, pulse_times=np.arange(5.0, 400.0, 20.0), dt=0.05, duration=400.0
     )
     stimulus = env.cell_stimulus(inputs, dt=0.05)
     baseline = env.spike_counts(env.run(400, dt=0.05))
@@ -549,7 +549,7 @@ def test_one_biphasic_pulse_fires_cells_near_the_electrode_only(model):
         record=("spikes",),
     )
     env.set_noise(QUIET)
-    pulse = Stimulus.biphasic_pulse(1, 0, pulse_times=[1.0], dt=0.05, duration=20.0)
+    pulse = Stimulus.biphasic_pulse(1, 0, amplitude=35.0, pulse_times=[1.0], dt=0.05, duration=20.0)
     run = env.run(20, stimulus=env.cell_stimulus(pulse, dt=0.05), dt=0.05)
     fired = np.zeros(distance.size, dtype=bool)
     fired[np.asarray(run.spikes.ids)] = True

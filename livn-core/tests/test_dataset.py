@@ -171,7 +171,7 @@ def test_samples_hold_stimulus_response_and_metadata(reference):
     protocol_seed, culture_seed = ds.sample_seeds(11, 3)
     assert sample.seed == culture_seed
     assert np.all(np.diff(sample.pulse_times) >= 0) and sample.pulse_times.max() < DURATION
-    assert np.all((sample.pulse_amplitudes >= 0.5) & (sample.pulse_amplitudes <= 5.0))
+    assert np.all((sample.pulse_amplitudes >= 10.0) & (sample.pulse_amplitudes <= 60.0))
     inputs = data.stimulus_inputs(sample)
     assert inputs.shape == (int(DURATION / 0.05), config["num_channels"])
     np.testing.assert_allclose(inputs.sum(axis=0), 0.0, atol=1e-9)  # charge balanced per electrode

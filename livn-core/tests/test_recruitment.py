@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import livn
 import numpy as np
 import pytest
-from livn.recruitment import DEFAULT_AMPLITUDES, RecruitmentCurve, recruitment_curve
+from livn.recruitment import DEFAULT_AMPLITUDES, RecruitmentCurve, recruitment_curve, train_response
 from livn_reference.env import Env as ReferenceEnv
 
-AMPLITUDES = tuple(np.round(np.geomspace(0.01, 1.0, 7), 4))
+AMPLITUDES = tuple(np.round(np.geomspace(1.0, 100.0, 7), 2))
 
 
 @pytest.fixture
@@ -55,7 +56,36 @@ def test_threshold_interpolates_in_log_amplitude():
         curve.far_at(3.0)
     with pytest.raises(ValueError, match="fraction"):
         curve.threshold(0.0)
+    with pytest.raises(ValueError, match="group"):
+        curve.threshold(0.5, "middle")
     assert "amplitude uA" in curve.table()
+
+
+def test_selectivity_is_the_far_threshold_over_the_near_one():
+    curve = RecruitmentCurve(amplitudes=np.array([1.0, 10.0, 100.0]), near=np.array([0.0, 0.5, 1.0]),
+                             far=np.array([0.0, 0.0, 0.2]), channel=0, near_cells=4, far_cells=4, near_radius=100.0,
+                             far_radius=400.0, window=10.0, noise=False, trials=1)
+    # far reaches 0.1 halfway (in log amplitude) from 10 to 100 uA
+    assert curve.threshold(0.1, "far") == pytest.approx(math.sqrt(10.0) * 10.0)
+    assert curve.selectivity() == pytest.approx(math.sqrt(10.0))
+    never = attrs.evolve(curve, far=np.zeros(3))
+    assert math.isnan(never.selectivity())
+
+
+def test_train_response_counts_evoked_spikes_near_and_far(env):
+    seed, noise = env.seed, dict(env.noise)
+    strong = train_response(env, amplitude=60.0, pulses=4, period=30.0)
+    weak = train_response(env, amplitude=1.0, pulses=4, period=30.0)
+    assert strong.pulses == 4 and strong.near_cells > 0 and strong.far_cells > 0
+    assert strong.near > 0.5 and strong.near > weak.near and strong.ratio > 3.0, strong
+    assert abs(weak.near) < 0.2, weak  # 1 uA is far below the threshold: only noise differs (none, same seed)
+    assert strong.control_near == weak.control_near  # the same seed, the same control run
+    assert env.seed == seed and env.noise == noise and env.t == 0.0
+    assert train_response(env, amplitude=60.0, pulses=4, period=30.0) == strong  # same seed, same figures
+    with pytest.raises(ValueError, match="window"):
+        train_response(env, period=5.0)
+    with pytest.raises(ValueError, match="pulses"):
+        train_response(env, pulses=0)
 
 
 def test_default_amplitudes_span_1_to_100_uA():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from livn.stimulus import Stimulus
+from livn.stimulus import DEFAULT_PULSE_AMPLITUDE, Stimulus
 
 
 def test_basic_properties():
@@ -50,8 +50,8 @@ def test_zero_order_hold_index():
         (dict(array=np.zeros((5, 2)), dt=0.1, units="uA"), ValueError, "in mV"),
         (dict(array=np.zeros((5, 2)), dt=0.1, input_mode="current", units="mV"), ValueError, "in nA"),
         (dict(array=np.zeros((5, 2)), dt=0.1, input_mode="voltage"), ValueError, "input_mode"),
-        (dict(array=np.full((5, 2), 5000.0), dt=0.1), ValueError, "1000 mV"),
-        (dict(array=np.full((5, 2), -5000.0), dt=0.1), ValueError, "5000 mV"),
+        (dict(array=np.full((5, 2), 50000.0), dt=0.1), ValueError, "5000 mV"),
+        (dict(array=np.full((5, 2), -6000.0), dt=0.1), ValueError, "5000 mV"),
         (
             dict(array=np.array([[-np.inf, 0.0]]), dt=0.1, copy=False),
             ValueError,
@@ -82,9 +82,9 @@ def test_gids_beyond_system_rejected():
 def test_biphasic_pulse_defaults_are_charge_balanced_cathodic_first():
     inputs = Stimulus.biphasic_pulse(16, [3, 5])
     assert inputs.shape == (4 + 1 + 4, 16)  # 0.2 ms phases and a 0.05 ms gap at 0.05 ms
-    np.testing.assert_allclose(inputs[:4, 3], -1.5)
+    np.testing.assert_allclose(inputs[:4, 3], -DEFAULT_PULSE_AMPLITUDE)
     np.testing.assert_allclose(inputs[4, 3], 0.0)
-    np.testing.assert_allclose(inputs[5:, 3], 1.5)
+    np.testing.assert_allclose(inputs[5:, 3], DEFAULT_PULSE_AMPLITUDE)
     np.testing.assert_array_equal(inputs[:, 5], inputs[:, 3])
     untouched = np.delete(np.arange(16), [3, 5])
     assert not inputs[:, untouched].any()
@@ -142,8 +142,8 @@ def test_jax_arrays_are_kept_and_checked():
         Stimulus(jnp.ones(4), dt=0.5)
     with pytest.raises(ValueError, match=r"NaN or inf \(first at index \[1, 2\]"):
         Stimulus(jnp.zeros((4, 3)).at[1, 2].set(jnp.nan), dt=0.5)
-    with pytest.raises(ValueError, match="1000 mV"):
-        Stimulus(jnp.full((4, 3), -2000.0), dt=0.5)
+    with pytest.raises(ValueError, match="5000 mV"):
+        Stimulus(jnp.full((4, 3), -6000.0), dt=0.5)
 
 
 def test_traced_values_are_checked_by_shape_and_dtype_only():

@@ -10,7 +10,8 @@ through the env's MEA (``env.cell_stimulus``) to get per-cell extracellular pote
 
 Backends that take only injected current (``input_mode="current"``, such as the pure-numpy example
 backend) get a documented surrogate instead: the soma's extracellular potential ``V_e`` (mV) becomes
-an injected current ``-current_per_mV * V_e`` (nA), so a cathodic (negative) electrode current
+an injected current ``-current_per_mV * V_e`` (nA; by default ``current_per_mV`` is the model's
+``extracellular_gain``, the coupling the point-model backends apply themselves), so a cathodic (negative) electrode current
 depolarises the cells near it, as it does through the membrane in the extracellular case.
 """
 
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from livn.stimulus import DEFAULT_PULSE_AMPLITUDE
+
 if TYPE_CHECKING:
     from livn.env import Env
     from livn.stimulus import Stimulus
@@ -32,6 +35,7 @@ __all__ = [
     "BiphasicAmplitudes",
     "ChannelChoice",
     "Encoding",
+    "current_gain",
     "pulse_train",
     "require_gymnasium",
     "to_stimulus",
@@ -71,13 +75,29 @@ def _check_positive(name: str, value: Any, allow_zero: bool = False) -> float:
     return float(value)
 
 
+def current_gain(env: Env, current_per_mV: float | None = None) -> float:
+    """nA per mV of the surrogate current: ``current_per_mV``, or (None) the model's ``extracellular_gain``,
+    the coupling the point-model backends use, so both input modes mean the same to a point model."""
+    if current_per_mV is not None:
+        return _check_positive("current_per_mV (nA/mV)", current_per_mV)
+    gain = env.model.constants.get("extracellular_gain")
+    if gain is None:
+        raise ValueError(
+            f"model {env.model.name!r} has no constant 'extracellular_gain' to turn potentials into a surrogate "
+            "current; pass current_per_mV= (nA per mV)"
+        )
+    return float(gain)
+
+
 def to_stimulus(
-    env: Env, channel_inputs: np.ndarray, dt: float, input_mode: str = "extracellular", current_per_mV: float = 1.0
+    env: Env, channel_inputs: np.ndarray, dt: float, input_mode: str = "extracellular",
+    current_per_mV: float | None = None,
 ) -> Stimulus:
     """Electrode currents ``[T, C]`` (uA, sampled every ``dt`` ms) as a Stimulus for ``env``.
 
     ``input_mode="extracellular"``: per-cell potentials in mV through the MEA (``env.cell_stimulus``).
-    ``input_mode="current"``: the surrogate somatic current ``-current_per_mV * V_e`` in nA.
+    ``input_mode="current"``: the surrogate somatic current ``-current_per_mV * V_e`` in nA
+    (``current_per_mV`` None: the model's ``extracellular_gain``, see :func:`current_gain`).
     """
     from livn.stimulus import Stimulus
 
@@ -87,7 +107,7 @@ def to_stimulus(
     if input_mode == "extracellular":
         return stimulus
     soma = np.asarray(stimulus.site(0))
-    return Stimulus(-current_per_mV * soma, dt=stimulus.dt, gids=stimulus.gids, input_mode="current")
+    return Stimulus(-current_gain(env, current_per_mV) * soma, dt=stimulus.dt, gids=stimulus.gids, input_mode="current")
 
 
 class Encoding:
@@ -105,7 +125,7 @@ class Encoding:
         interphase_gap: float = 0.05,
         dt: float = 0.05,
         input_mode: str = "extracellular",
-        current_per_mV: float = 1.0,
+        current_per_mV: float | None = None,
     ) -> None:
         times = np.asarray(pulse_times, dtype=np.float64).ravel()
         if times.size == 0 or not np.all(np.isfinite(times)) or times.min() < 0:
@@ -117,7 +137,7 @@ class Encoding:
         self.interphase_gap = _check_positive("interphase_gap (ms)", interphase_gap, allow_zero=True)
         self.dt = _check_positive("dt (ms)", dt)
         self.input_mode = input_mode
-        self.current_per_mV = _check_positive("current_per_mV (nA/mV)", current_per_mV)
+        self.current_per_mV = None if current_per_mV is None else _check_positive("current_per_mV (nA/mV)", current_per_mV)
 
     @property
     def duration(self) -> float:
@@ -159,7 +179,7 @@ class BiphasicAmplitudes(Encoding):
     Space: ``Box(0, max_amplitude, (C,), float32)``.
     """
 
-    def __init__(self, max_amplitude: float = 5.0, **pulse: Any) -> None:
+    def __init__(self, max_amplitude: float = 60.0, **pulse: Any) -> None:
         super().__init__(**pulse)
         self.max_amplitude = _check_positive("max_amplitude (uA)", max_amplitude)
 
@@ -199,7 +219,7 @@ class ChannelChoice(Encoding):
     Space: ``Discrete(C + 1)`` or ``Discrete(C)``.
     """
 
-    def __init__(self, amplitude: float = 1.5, allow_none: bool = True, **pulse: Any) -> None:
+    def __init__(self, amplitude: float = DEFAULT_PULSE_AMPLITUDE, allow_none: bool = True, **pulse: Any) -> None:
         super().__init__(**pulse)
         self.amplitude = _check_positive("amplitude (uA)", amplitude)
         self.allow_none = bool(allow_none)

@@ -115,10 +115,10 @@ def make_rate_task(
     target: float = 20.0,
     step_duration: float = 50.0,
     pulse_frequency: float = 100.0,
-    max_amplitude: float = 5.0,
+    max_amplitude: float = 60.0,
     max_steps: int = 40,
     input_mode: str = "extracellular",
-    current_per_mV: float = 1.0,
+    current_per_mV: float | None = None,
 ) -> LivnEnv:
     """The example task: hold the rate recorded at electrode ``channel`` near ``target`` Hz.
 

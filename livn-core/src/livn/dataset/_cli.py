@@ -80,8 +80,9 @@ def add_dataset_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) 
     gen.add_argument("--lfp", action="store_true", help="also record membrane currents and store the LFP")
     gen.add_argument("--input-mode", choices=("extracellular", "current"), default="extracellular",
                      help="how electrode currents reach the cells (current: surrogate for current-only backends)")
-    gen.add_argument("--current-per-mV", type=float, default=1.0, help="nA per mV for --input-mode current")
-    gen.add_argument("--amplitude", type=float, nargs=2, default=(0.5, 5.0), metavar=("LOW", "HIGH"),
+    gen.add_argument("--current-per-mV", type=float, default=None,
+                     help="nA per mV for --input-mode current (default: the model's extracellular_gain)")
+    gen.add_argument("--amplitude", type=float, nargs=2, default=(10.0, 60.0), metavar=("LOW", "HIGH"),
                      help="pulse amplitude range, uA")
     gen.add_argument("--frequency", type=float, nargs=2, default=(5.0, 50.0), metavar=("LOW", "HIGH"),
                      help="pulse rate range, Hz")

@@ -187,7 +187,7 @@ def build_config(
     shard_size: int,
     lfp: bool,
     input_mode: str,
-    current_per_mV: float,
+    current_per_mV: float | None,
     protocol: ProtocolParams,
     dt: float | None,
 ) -> dict[str, Any]:
@@ -217,12 +217,16 @@ def build_config(
         "dt": dt,
         "lfp": bool(lfp),
         "input_mode": input_mode,
-        "current_per_mV": float(current_per_mV),
+        "current_per_mV": current_per_mV,
         "protocol": protocol.to_dict(),
     }
     env = cls(config["system"], seed=0)
     env.apply_model_defaults()
     config["model"] = env.model.name
+    if input_mode == "current":  # resolved and stored, so the dataset says which surrogate it used
+        from livn.encoding import current_gain
+
+        config["current_per_mV"] = current_gain(env, current_per_mV)
     config["num_neurons"] = int(env.system.num_neurons)
     config["num_channels"] = int(env.io.num_channels)
     config["params"] = {
@@ -392,7 +396,7 @@ def generate(
     shard_size: int = 10,
     lfp: bool = False,
     input_mode: str = "extracellular",
-    current_per_mV: float = 1.0,
+    current_per_mV: float | None = None,
     protocol: ProtocolParams | None = None,
     dt: float | None = None,
     progress: bool = True,

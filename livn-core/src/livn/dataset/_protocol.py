@@ -21,7 +21,7 @@ class ProtocolParams:
     first, ``phase_duration`` ms per phase, ``interphase_gap`` ms apart, sampled every ``dt`` ms.
     """
 
-    amplitude: tuple[float, float] = (0.5, 5.0)
+    amplitude: tuple[float, float] = (10.0, 60.0)
     frequency: tuple[float, float] = (5.0, 50.0)
     max_channels: int = 4
     phase_duration: float = 0.2

@@ -48,9 +48,9 @@ which are a fit of one Allen Cell Types Database neuron to Teeter et al.'s GLIF5
 
 ``extracellular_gain`` (uS): the point-neuron drive from an extracellular potential,
 ``I = -extracellular_gain * V_e`` (nA per mV outside the cell), as for LIF and Izhikevich (see
-:mod:`livn.models.izhikevich`). 3 uS, as LIF: the GLIF threshold is 27 mV above rest but the membrane
-(59 pF) charges faster than LIF's (100 pF), so a 0.2 ms phase depolarises it about as far relative
-to its threshold.
+:mod:`livn.models.izhikevich`). 0.135 uS, calibrated like LIF's to the RCSD culture's recruitment
+threshold (19.1 uA on EI3, every level alike: the first spike from rest does not see the after-spike
+terms).
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def _make_spec(level: int) -> ModelSpec:
         noise_parameters=POINT_NOISE,
         default_weights={name: dict(_EI_WEIGHTS) for name in _SYSTEMS},
         default_noise={name: dict(GLIF_NOISE[level]) for name in _SYSTEMS},
-        constants={"extracellular_gain": 3.0},  # uS
+        constants={"extracellular_gain": 0.135},  # uS
         recommended_dt=0.1,
         noise_off={"mean": 0.0, "std": 0.0},
     )

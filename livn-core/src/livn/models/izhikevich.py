@@ -8,8 +8,10 @@ divided by the membrane capacitance ``C_m`` (10 pF), so 1 nA gives 100 mV/ms of 
 could vary, so backends without compartments turn the potential ``V_e`` (mV) outside the cell into
 the current ``I = -extracellular_gain * V_e`` (nA): the cell's processes act as a lumped
 conductance to a distant, unperturbed part of the culture. A cathodic phase (``V_e < 0``)
-depolarises. At 1 uS a single 1.5 uA biphasic pulse (0.2 ms phases) fires cells within ~150 um of
-the electrode (at rest, no noise).
+depolarises. The value, 0.0428 uS, is calibrated to the two-compartment RCSD culture on NEURON: a
+single biphasic pulse (0.2 ms phases) fires half of EI3's cells within 100 um of the electrode at
+18.7 uA here and at 18.6 uA there (``livn.recruitment``; checked by the equivalence report). The
+threshold scales exactly as ``1 / extracellular_gain``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ _CONSTANTS = {
     "v_init": -65.0,  # mV
     "C_m": 0.01,  # nF: I [mV/ms] = I [nA] / C_m
     "refractory": 0.0,  # ms
-    "extracellular_gain": 1.0,  # uS: I [nA] = -extracellular_gain * V_e [mV] (point-neuron drive)
+    "extracellular_gain": 0.0428,  # uS: I [nA] = -extracellular_gain * V_e [mV] (point-neuron drive)
 }
 
 

@@ -4,7 +4,8 @@
 a spike when ``v >= v_th`` resets v to ``v_reset`` and holds it there for ``t_ref``.
 
 ``extracellular_gain`` (uS): the point-neuron drive from an extracellular potential,
-``I = -extracellular_gain * V_e`` (nA per mV outside the cell); see the Izhikevich model's docstring.
+``I = -extracellular_gain * V_e`` (nA per mV outside the cell); 0.129 uS, calibrated like the
+Izhikevich model's (see its docstring) to the RCSD culture's recruitment threshold (19.1 uA on EI3).
 At 3 uS a single 1.5 uA biphasic pulse (0.2 ms phases) fires cells within ~150 um of the electrode,
 as the Izhikevich gain does (the LIF threshold is only 15 mV above rest, hence not 10x that gain).
 """
@@ -68,7 +69,7 @@ LIF = ModelSpec(
     noise_parameters=POINT_NOISE,
     default_weights={name: dict(_EI_WEIGHTS) for name in ("EI1", "EI2", "EI3", "EI4")},
     default_noise={name: dict(_EI_NOISE) for name in ("EI1", "EI2", "EI3", "EI4")},
-    constants={"C_m": 0.1, "extracellular_gain": 3.0},  # nF = tau_m / R; uS
+    constants={"C_m": 0.1, "extracellular_gain": 0.129},  # nF = tau_m / R; uS
     recommended_dt=0.1,
     noise_off={"mean": 0.0, "std": 0.0},
 )
