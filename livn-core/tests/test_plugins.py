@@ -9,6 +9,7 @@ import pluggy
 import pytest
 from livn import hookimpl, hookspecs, plugins
 from livn.models import IZHIKEVICH, ModelSpec
+from livn.optogenetics import CHR2, GTACR2
 from livn.plasticity import STDP, Rule, TsodyksMarkram
 
 
@@ -59,6 +60,16 @@ class _EveryHook:
         self.calls.add("livn_plasticity_implementations")
         return {"toy-rule": f"toy-rule on {backend}"} if backend == "toy" else {}
 
+    @hookimpl
+    def livn_opsins(self):
+        self.calls.add("livn_opsins")
+        return [attrs.evolve(CHR2, name="toy-opsin")]
+
+    @hookimpl
+    def livn_opsin_implementations(self, backend):
+        self.calls.add("livn_opsin_implementations")
+        return {"toy-opsin": f"toy-opsin on {backend}"} if backend == "toy" else {}
+
 
 @attrs.frozen
 class _ToyRule(Rule):
@@ -91,6 +102,9 @@ def test_every_hookspec_is_exercised(monkeypatch):
     assert plugins.plasticity_rules() == {"toy-rule": _ToyRule}
     assert plugins.plasticity_implementations("toy") == {"toy-rule": "toy-rule on toy"}
     assert plugins.plasticity_implementations("other") == {}
+    assert list(plugins.opsins()) == ["toy-opsin"]
+    assert plugins.opsin_implementations("toy") == {"toy-opsin": "toy-opsin on toy"}
+    assert plugins.opsin_implementations("other") == {}
     assert plugin.calls == set(_hookspec_functions()), "a hookspec is not exercised by this test"
 
 
@@ -101,6 +115,7 @@ def test_core_registers_its_builtins_through_the_hooks():
     assert registry["izhikevich"] is IZHIKEVICH
     assert {"EI1", "EI2", "EI3", "EI4"} <= set(plugins.predefined_systems())
     assert plugins.plasticity_rules() == {"stdp": STDP, "tsodyks-markram": TsodyksMarkram}
+    assert plugins.opsins() == {"chr2": CHR2, "gtacr2": GTACR2}
 
 
 def test_plugin_manager_is_lazy_and_disable_blocks(monkeypatch):

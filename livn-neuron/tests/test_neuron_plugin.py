@@ -33,9 +33,11 @@ def test_plugin_serves_only_the_neuron_backend():
     assert isinstance(rcsd.IMPLEMENTATION, NeuronModel)
     capabilities = Env.capabilities()
     assert capabilities["models"] == (RCSD.name,)
-    assert capabilities["signals"] == ("spikes", "voltage", "membrane_current", "weights", "conductance")
+    assert capabilities["signals"] == ("spikes", "voltage", "membrane_current", "weights", "conductance", "photocurrent")
     assert capabilities["plasticity"] == ("stdp", "tsodyks-markram")
     assert plugin.livn_plasticity_implementations(backend="brian2") == {}
+    assert capabilities["opsins"] == ("chr2", "gtacr2") and "light" in capabilities["input_modes"]
+    assert plugin.livn_opsin_implementations(backend="brian2") == {}
 
 
 def test_env_uses_the_registered_implementation():

@@ -19,6 +19,8 @@ implementations, :mod:`livn_brian2.models`):
 - noise: an Ornstein-Uhlenbeck current per cell (``mean``, ``std`` in nA, ``tau`` in ms), drawn from a
   counter-based generator keyed by the seed (identical for split runs, after ``clear()`` and
   between codegen targets);
+- opsins (``express_opsin``; :mod:`livn_brian2.opsins`): four-state kinetics per cell, the photocurrent
+  injected with the stimulus current; ``light`` stimuli (mW/mm2 per cell) drive them;
 - stimulus: ``current`` samples (nA) are injected as they are. ``extracellular`` samples (mV, the
   potential outside the cell) drive a point neuron as the current ``I = -extracellular_gain * V_e``
   (nA; the gain in uS is a constant of the model spec): a point neuron has no extent along which
@@ -60,7 +62,8 @@ class Env(_BaseEnv):
     """A culture simulated by brian2; see the module docstring for the model and the conventions."""
 
     backend_name: ClassVar[str] = "brian2"
-    signals: ClassVar[tuple[str, ...]] = ("spikes", "voltage", "membrane_current", "weights", "conductance")
+    signals: ClassVar[tuple[str, ...]] = ("spikes", "voltage", "membrane_current", "weights", "conductance", "photocurrent")
+    input_modes: ClassVar[tuple[str, ...]] = ("extracellular", "current", "light", "current_density", "conductance")
     differentiable: ClassVar[bool] = False
     gpu: ClassVar[bool] = False
     mpi: ClassVar[bool] = False
@@ -88,8 +91,24 @@ class Env(_BaseEnv):
             self.codegen,
             self.cell_parameters,
             rules=self.plasticity_implementations(),
+            opsins=self._opsin_table(),
         )
         self._connections_changed(rest=True)
+
+    def _opsin_table(self) -> list[tuple[Any, Any, np.ndarray]]:
+        """``(Opsin, implementation, g_max [n] uS)`` of each expressed opsin, by name."""
+        implementations = self.opsin_implementations()
+        return [
+            (expression.opsin, implementations[name], expression.g_max)
+            for name, expression in sorted(self.opsins.items())
+        ]
+
+    def _opsins_changed(self) -> None:
+        # the group's equations change: build the network again (at t = 0, so nothing is lost)
+        self._close()
+        self._init()
+        for what, request in self.recording.items():
+            self._record(what, **request)
 
     def _connections_changed(self, rest: bool = False) -> None:
         """Synapses per connection once weights are set per connection or a rule is enabled (then for good)."""

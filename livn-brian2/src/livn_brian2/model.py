@@ -143,6 +143,9 @@ def membrane_code(implementation: Brian2Model, channels: list[Channel]) -> str:
 #: The stimulus block: runs before the update, and only during runs with a stimulus (a table
 #: lookup in the update itself would keep its loop from compiling to SIMD code).
 STIMULUS_CODE = "I_stim = stim_gain * livn_stimulus(t_in_timesteps, stim_col)"
+#: The block of a conductance stimulus, in place of the one above: ``g (E_rev - v)`` nA from the lookup's
+#: conductance (uS) and ``v`` at the start of the step, the reversal (mV) a namespace constant.
+CONDUCTANCE_CODE = "I_stim = livn_stimulus(t_in_timesteps, stim_col) * (stim_reversal - v)"
 
 
 def synapse_code(channels: list[Channel]) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ from livn_brian2.functions import (
     normal_draws,
 )
 from livn_brian2.model import (
+    CONDUCTANCE_CODE,
     MG_CONCENTRATION,
     MG_SENSITIVITY,
     MG_VOLTAGE_SLOPE,
@@ -41,11 +42,13 @@ from livn_brian2.model import (
     neuron_equations,
     synapse_code,
 )
+from livn_brian2.opsins import opsin_key
 
 __all__ = ["RECORDED_VARIABLES", "Brian2Network", "average_onto_steps"]
 
-#: The group variable each sampled signal records: ``v`` (mV) and ``I_m`` (uA, outward positive).
-RECORDED_VARIABLES = {"voltage": "v", "membrane_current": "I_m"}
+#: The group variable each sampled signal records: ``v`` (mV), ``I_m`` (uA, outward positive) and
+#: ``I_opto`` (nA, outward positive; only with opsins, see :mod:`livn_brian2.opsins`).
+RECORDED_VARIABLES = {"voltage": "v", "membrane_current": "I_m", "photocurrent": "I_opto"}
 
 
 class _NoCollect:
@@ -112,6 +115,7 @@ class Brian2Network:
         target: str,
         cell_parameters: Callable[[str], Mapping[str, Any]],
         rules: Mapping[str, Any] | None = None,
+        opsins: Sequence[tuple[Any, Any, np.ndarray]] | None = None,
     ) -> None:
         import brian2 as b2
         from brian2.codegen.runtime.cython_rt import CythonCodeObject
@@ -163,6 +167,7 @@ class Brian2Network:
             "noise_decay": 0.0,
             "noise_amp": 0.0,
             "stim_gain": 0.0,
+            "stim_reversal": 0.0,
         }
         for name in implementation.constants:
             namespace[name] = float(model.constants[name])
@@ -172,6 +177,12 @@ class Brian2Network:
         # scalars live in the namespace (see livn_brian2.model.neuron_equations); brian2 reads it at
         # the start of every run, so changing a value takes effect in the next run
         self.constants = namespace
+        # the expressed opsins (livn_brian2.opsins): (key, Opsin, implementation, g_max [n] uS)
+        self.opsins = [(opsin_key(o.name), o, impl, np.asarray(g, dtype=np.float64)) for o, impl, g in (opsins or ())]
+        if self.opsins:
+            namespace["light_gain"] = 0.0
+            for key, opsin, impl, _g in self.opsins:
+                namespace.update(impl.constants(key, opsin))
         self.clock = b2.Clock(dt=model.recommended_dt * b2.ms, name="livn_clock")
         # the registered plasticity rules (livn_brian2.plasticity), by name: their per-cell parameters
         # are (unused) group variables from the start, so a switch to per-connection synapses
@@ -179,6 +190,12 @@ class Brian2Network:
         self._rules = [rules[name] for name in sorted(rules or {})]
         equations = neuron_equations(implementation, channels, self.pre_populations)
         extra = plastic_code.neuron_variables([ch.name for ch in channels], self._rules) if self._rules else []
+        if self.opsins:
+            for key, _opsin, impl, _g in self.opsins:
+                extra += impl.variables(key)
+            extra.append(
+                "I_opto = " + " + ".join(impl.current(key, opsin) for key, opsin, impl, _g in self.opsins) + " : 1"
+            )
         self.neurons = b2.NeuronGroup(
             n,
             "\n".join([equations, *extra]),
@@ -200,6 +217,21 @@ class Brian2Network:
             STIMULUS_CODE, when="groups", order=-1, codeobj_class=self.codeobj_class, name="livn_cells_stimulus"
         )
         self.stimulus_update.active = False
+        # a conductance stimulus's block, active instead of the one above (same slot, same order)
+        self.conductance_update = self.neurons.run_regularly(
+            CONDUCTANCE_CODE, when="groups", order=-1, codeobj_class=self.codeobj_class,
+            name="livn_cells_stimulus_conductance",
+        )
+        self.conductance_update.active = False
+        # the opsins (livn_brian2.opsins): after the stimulus block (same slot and order, later name)
+        self.opsin_update = None
+        if self.opsins:
+            code = ["light = light_gain * livn_stimulus(t_in_timesteps, stim_col)", "I_stim = I_stim - I_opto"]
+            code += [impl.update(key, opsin) for key, opsin, impl, _g in self.opsins]
+            self.opsin_update = self.neurons.run_regularly(
+                "\n".join(code), when="groups", order=-1, codeobj_class=self.codeobj_class,
+                name="livn_cells_stimulus_opsin",
+            )
         # the group has no differential equations (the update above integrates): its empty state
         # updater would only cost a Python call per step
         self.neurons.state_updater.active = False
@@ -234,7 +266,8 @@ class Brian2Network:
         self._enabled: dict[str, set[str]] = {}  # {weight name: names of the rules on} in the synapses
         self._code_rules: list[Any] | None = None  # the rules in the code of the per-connection synapses
         self.monitors: dict[str, Any] = {}
-        objects = [self.neurons, self.stimulus_update, self.update]
+        objects = [self.neurons, self.stimulus_update, self.conductance_update, self.update]
+        objects += [self.opsin_update] if self.opsin_update is not None else []
         objects += [self.synapses] if self.synapses is not None else []
         self.net = b2.Network(*objects, name="livn_network")
         for obj in objects:
@@ -271,6 +304,11 @@ class Brian2Network:
         G.stim_col = -1
         G.I_stim = 0.0
         self.constants["stim_gain"] = 0.0
+        for key, _opsin, _impl, g in self.opsins:
+            # dark-adapted: every channel in C1
+            for state in ("O1", "O2", "C2"):
+                setattr(G, f"{state}_{key}", 0.0)
+            setattr(G, f"g_opsin_{key}", g)
         self._noise_started = False
 
     def set_weights(self, weights: Mapping[str, float]) -> None:
@@ -339,6 +377,9 @@ class Brian2Network:
             self.synapses.pre.delay = self.table.connections.delays(dt)[self._synapse_order] * b2.ms
         self._apply_step_values()
         self._apply_noise_dt()
+        for key, opsin, impl, _g in self.opsins:
+            impl.check_dt(opsin, dt)
+            self.constants[f"opsin_h_{key}"] = dt / impl.substeps(opsin)
 
     def _apply_step_values(self) -> None:
         """The model's values that depend on the step (e.g. LIF's refractory period in whole steps)."""
@@ -382,6 +423,13 @@ class Brian2Network:
     def _cells(self, population: str | None):
         return self.neurons if population is None else self.populations[population]
 
+    def _range(self, population: str | None) -> tuple[int, int]:
+        """``(first gid, end gid)`` of a population (all cells for None)."""
+        if population is None:
+            return 0, self.num_neurons
+        start, count = self.population_ranges[population]
+        return start, start + count
+
     def _offset(self, population: str | None) -> int:
         return 0 if population is None else self.population_ranges[population][0]
 
@@ -396,7 +444,8 @@ class Brian2Network:
         name = f"livn_record_{what}"
         if what == "spikes":
             monitor = b2.SpikeMonitor(cells, codeobj_class=self.codeobj_class, name=name)
-        elif what in ("weights", "conductance"):
+        elif what in ("weights", "conductance") or (what == "photocurrent" and not self.opsins):
+            # (no opsin: no photocurrent, recorded as zeros)
             self.monitors[what] = (None, population, dt, options)
             self._place_monitor(what)
             return
@@ -688,14 +737,31 @@ class Brian2Network:
 
     def _set_stimulus(self, stimulus: Any, step0: int, dt: float) -> None:
         G = self.neurons
+        if self.opsins:
+            # the opsin block subtracts the photocurrent from I_stim: the stimulus block rewrites it every step
+            self.constants["light_gain"] = 0.0
+            for key, opsin, _impl, _g in self.opsins:
+                scale = opsin.light_scale(stimulus.wavelength) if stimulus is not None and stimulus.input_mode == "light" else 0.0
+                self.constants[f"opsin_scale_{key}"] = scale
+        self.conductance_update.active = False
         if stimulus is None:
             self.stimulus_source.set(None)
             self.constants["stim_gain"] = 0.0
-            self.stimulus_update.active = False
+            self.stimulus_update.active = bool(self.opsins)
             G.I_stim = 0.0
             return
-        if stimulus.input_mode == "current":
+        if stimulus.input_mode == "light":
+            if not self.opsins:
+                raise ValueError("a light stimulus needs cells that express an opsin (env.express_opsin)")
+            # the lookup holds the irradiances (mW/mm2), which only the opsin block reads
+            gain = 0.0
+            self.constants["light_gain"] = 1.0
+        elif stimulus.input_mode == "current":
             gain = 1.0
+        elif stimulus.input_mode == "conductance":
+            # the conductance block reads the lookup (uS) instead of the plain stimulus block
+            gain = 0.0
+            self.constants["stim_reversal"] = float(stimulus.reversal)
         else:
             # a point neuron has no potential gradient along it: the extracellular potential V_e
             # drives it as a current -gain * V_e (nA), the gain (uS) a constant of the model spec;
@@ -706,7 +772,9 @@ class Brian2Network:
                     "extracellular potential into a point-neuron current; give it a current stimulus"
                 )
             gain = -float(self.model.constants["extracellular_gain"])
-        self.stimulus_update.active = True
+        conductance = stimulus.input_mode == "conductance"
+        self.stimulus_update.active = not conductance
+        self.conductance_update.active = conductance
         samples = stimulus.site(0)
         gids = stimulus.resolve_gids(self.num_neurons)
         columns = np.full(self.num_neurons, -1, dtype=np.int32)
@@ -726,6 +794,10 @@ class Brian2Network:
             offset = self._offset(population)
             if what in ("weights", "conductance"):
                 out[what] = self._collect_synaptic(what, monitor, population, rec_dt, options)
+                continue
+            if monitor is None:  # photocurrent without opsins
+                ids = np.arange(*self._range(population), dtype=np.int64)
+                out[what] = (ids, np.zeros((ids.size, int(round(self._last_duration / rec_dt)))), rec_dt)
                 continue
             if what == "spikes":
                 ids = np.asarray(monitor.i[:], dtype=np.int64) + offset

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from livn.hookspecs import hookimpl
 
-__all__ = ["livn_model_implementations", "livn_plasticity_implementations"]
+__all__ = ["livn_model_implementations", "livn_opsin_implementations", "livn_plasticity_implementations"]
 
 BACKEND = "brian2"
 
@@ -33,3 +33,13 @@ def livn_plasticity_implementations(backend):
     from livn_brian2.plasticity import STDP_BRIAN2, TSODYKS_MARKRAM_BRIAN2
 
     return {rule.name: rule for rule in (STDP_BRIAN2, TSODYKS_MARKRAM_BRIAN2)}
+
+
+@hookimpl
+def livn_opsin_implementations(backend):
+    """ChR2 and GtACR2 on brian2: the four-state kinetics (:class:`livn_brian2.opsins.Brian2Opsin`)."""
+    if backend != BACKEND:
+        return {}
+    from livn_brian2.opsins import FOUR_STATE_BRIAN2
+
+    return {"chr2": FOUR_STATE_BRIAN2, "gtacr2": FOUR_STATE_BRIAN2}

@@ -6,7 +6,7 @@ from livn.hookspecs import hookimpl
 from livn.models import GLIF, IZHIKEVICH, LIF, RCSD
 from livn.system import PREDEFINED
 
-__all__ = ["livn_models", "livn_plasticity_rules", "livn_systems"]
+__all__ = ["livn_models", "livn_opsins", "livn_plasticity_rules", "livn_systems"]
 
 
 @hookimpl
@@ -27,3 +27,11 @@ def livn_plasticity_rules():
     from livn.plasticity import STDP, TsodyksMarkram
 
     return [STDP, TsodyksMarkram]
+
+
+@hookimpl
+def livn_opsins():
+    """ChR2 (excitatory) and GtACR2 (inhibitory), four-state kinetics (:mod:`livn.optogenetics.opsins`)."""
+    from livn.optogenetics.opsins import CHR2, GTACR2
+
+    return [CHR2, GTACR2]

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+import attrs
 import numpy as np
 
 from livn import first_party, plasticity, plugins, signals
@@ -36,8 +37,11 @@ from livn import system as systems
 from livn.errors import CapabilityError
 from livn.models.base import ModelSpec
 from livn.network import Network
-from livn.run import Run, Series
+from livn.optogenetics import opsins as optogenetic
+from livn.optogenetics.light import LightArray
+from livn.run import Events, Run, Series
 from livn.stimulus import Stimulus, is_jax_array
+from livn.streaming import StimulusStream
 
 if TYPE_CHECKING:
     from livn.io import IO
@@ -172,6 +176,27 @@ def _checked_values(kind: str, values: Mapping[str, Any], valid: list[str]) -> d
     return checked
 
 
+def _join_runs(parts: list[Run], offsets: list[float], duration: float) -> Run:
+    """One Run from the consecutive ``parts`` of a streamed run, each starting ``offsets[k]`` ms into it.
+
+    Joined in one go (``Run.concat`` pairwise would copy the growing recording once per window).
+    """
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    joined: dict[str, Any] = {}
+    for name, channel in first.channels.items():
+        pieces = [part.channels[name] for part in parts]
+        if isinstance(channel, Series):
+            values = np.concatenate([np.asarray(piece.values) for piece in pieces], axis=-1)
+            joined[name] = Series(channel.ids, values, channel.dt, channel.sites)
+        else:
+            ids = np.concatenate([np.asarray(piece.ids) for piece in pieces])
+            times = np.concatenate([np.asarray(piece.times) + offset for piece, offset in zip(pieces, offsets)])
+            joined[name] = Events(ids, times)
+    return attrs.evolve(first, **joined, duration=float(duration))
+
+
 class Env(abc.ABC):
     """A simulated culture on a multi-electrode array; an abstract base class: subclass it to write a backend.
 
@@ -205,6 +230,11 @@ class Env(abc.ABC):
     default_model: ClassVar[str | None] = None
     #: Integration step (ms) when ``run`` gets no ``dt``; None means the model's recommended step.
     default_dt: ClassVar[float | None] = None
+    #: The stimulus input modes ``run`` accepts (:data:`livn.stimulus.INPUT_MODES`); ``"light"`` needs
+    #: opsin implementations (``livn_opsin_implementations``) and the ``_opsins_changed`` hook;
+    #: ``"current_density"`` is turned into ``"current"`` here (from the model's soma areas); ``"conductance"``
+    #: needs a term ``g (E_rev - V)`` in the backend.
+    input_modes: ClassVar[tuple[str, ...]] = ("extracellular", "current", "current_density")
 
     @collective
     def __init__(
@@ -241,6 +271,8 @@ class Env(abc.ABC):
         self.noise: dict[str, Any] = self.model.noise_defaults(None)
         self.recording: dict[str, dict[str, Any]] = {}
         self.cell_overrides: dict[str, dict[str, Any]] = {}
+        #: ``{opsin name: Expression}`` of the opsins the cells express (:meth:`express_opsin`).
+        self.opsins: dict[str, optogenetic.Expression] = {}
         self.t = 0.0
         self.initialized = False
         self.closed = False
@@ -289,8 +321,15 @@ class Env(abc.ABC):
             "models": tuple(sorted(cls.implementations())),
             "signals": tuple(cls.signals),
             "plasticity": tuple(sorted(cls.plasticity_implementations())),
+            "input_modes": tuple(cls.input_modes),
+            "opsins": tuple(sorted(cls.opsin_implementations())),
             "default_model": cls.default_model,
         }
+
+    @classmethod
+    def opsin_implementations(cls) -> dict[str, Any]:
+        """``{opsin name: implementation}`` this backend runs, from the ``livn_opsin_implementations`` hook."""
+        return plugins.opsin_implementations(cls.label())
 
     # -- what a backend implements -------------------------------------------------------------
     @collective
@@ -705,8 +744,12 @@ class Env(abc.ABC):
 
         ``stimulus`` is a :class:`livn.stimulus.Stimulus` (or an array ``[T, n]`` / ``[T, n, sites]``
         of extracellular potentials in mV sampled every ``dt`` ms); it must not outlast the run and
-        is zero after its end. ``dt`` is the integration step (ms).
+        is zero after its end. A :class:`livn.streaming.StimulusStream` is made and run window by
+        window (each a run continuing the last), so a long stimulus never sits in memory whole; the
+        Run is the same as one run with the dense stimulus. ``dt`` is the integration step (ms).
         """
+        if isinstance(stimulus, StimulusStream):
+            return self._run_stream(duration, stimulus, dt)
         if self.closed:
             raise RuntimeError("this env is closed; make a new one")
         if not self.initialized:
@@ -731,6 +774,56 @@ class Env(abc.ABC):
             self._stimulus_dt = stimulus.dt
         self.t += duration
         return result
+
+    def _run_stream(self, duration: Any, stream: StimulusStream, dt: float | None) -> Run:
+        """``run`` with a stream: one plain ``run`` per window, joined into one Run (see :mod:`livn.streaming`).
+
+        Each window is checked as a dense stimulus would be (so continuation rules such as one
+        stimulus dt per continued simulation hold); a window that fails its checks raises with the
+        env at the end of the windows already run (``env.t`` says where).
+        """
+        if self.closed:
+            raise RuntimeError("this env is closed; make a new one")
+        if not self.initialized:
+            raise RuntimeError("call env.init() before run() (livn.make() does it for you)")
+        duration = _check_number("duration", duration)
+        if not duration > 0:
+            raise ValueError(f"duration must be > 0 ms, got {duration}")
+        step = self.default_dt if dt is None else dt
+        step = self.model.recommended_dt if step is None else _check_number("dt", step)
+        if not step > 0:
+            raise ValueError(f"dt must be > 0 ms, got {step}")
+        self._check_recording_intervals(step)
+        if not stream.iterable:
+            # every window but the last has this length: catch a bad one before simulating anything
+            self._check_window(min(stream.window_length, duration), step)
+        parts: list[Run] = []
+        offsets: list[float] = []
+        for t0, window in stream.windows(duration):
+            length = duration - t0 if window is None else window.num_samples * window.dt
+            self._check_window(length, step)
+            t_before = self.t
+            parts.append(self.run(length, stimulus=window, dt=dt))
+            offsets.append(t0)
+            del window  # before the next one is made: one window in memory at a time
+            if self.t == t_before:
+                raise RuntimeError(
+                    "a streamed stimulus runs window after window, continuing the simulation; this run did not "
+                    "advance the env (inside a JAX transformation?): pass a dense Stimulus there"
+                )
+        return _join_runs(parts, offsets, duration)
+
+    def _check_window(self, length: float, dt: float) -> None:
+        """A stream window must be whole integration steps and whole samples of every recording."""
+        intervals = {"the integration step": dt}
+        intervals.update({f"the {what} recording interval": r["dt"] for what, r in self.recording.items() if "dt" in r})
+        for name, interval in intervals.items():
+            ratio = length / interval
+            if abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
+                raise ValueError(
+                    f"a stimulus stream window of {length:g} ms is not a whole multiple of {name} ({interval:g} ms); "
+                    "choose a window (StimulusStream(window=...)) and duration that are"
+                )
 
     def _check_recording_intervals(self, dt: float) -> None:
         for what, request in self.recording.items():
@@ -787,6 +880,9 @@ class Env(abc.ABC):
             )
         if stimulus.input_mode == "current" and stimulus.num_sites != 1:
             raise ValueError("current stimulus is injected at the soma: pass an array [T, n] in nA")
+        self._check_input_mode(stimulus)
+        if stimulus.input_mode == "current_density":
+            stimulus = self._density_to_current(stimulus)
         if stimulus.duration > duration + 1e-9:
             raise ValueError(
                 f"stimulus lasts {stimulus.duration} ms but the run is {duration} ms; "
@@ -829,6 +925,137 @@ class Env(abc.ABC):
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+    # -- optogenetics ---------------------------------------------------------------------------------
+    @collective
+    def express_opsin(
+        self,
+        opsin: str | optogenetic.Opsin,
+        population: str | None = None,
+        g_max: Any = None,
+        gids: Any = None,
+    ) -> Env:
+        """Express an opsin (a registered name such as ``"chr2"``, ``"gtacr2"``, or an Opsin) in cells.
+
+        The cells are a ``population``, the ``gids`` given, or every cell; ``g_max`` is the opsin's
+        peak conductance per cell in uS (a number or one value per cell; default the opsin's
+        ``g_default``). Expressing again replaces those cells' values. Opsins are part of the
+        culture: express them before the first run (or after :meth:`clear`); light stimuli
+        (``input_mode="light"``, :meth:`light_stimulus`) then drive them.
+        """
+        spec = optogenetic.resolve_opsin(opsin)
+        available = type(self).opsin_implementations()
+        if spec.name not in available:
+            raise CapabilityError(
+                f"backend {self.label()!r} does not run the opsin {spec.name!r} (it runs "
+                f"{', '.join(sorted(available)) or 'no opsin'}); the brian2, diffrax and neuron backends run chr2 and gtacr2"
+            )
+        n = self.system.num_neurons
+        if population is not None and gids is not None:
+            raise TypeError("express_opsin takes a population or gids, not both")
+        if population is not None:
+            if population not in self.system.population_ranges:
+                raise optogenetic.OpsinError(
+                    f"cannot express {spec.name!r} in population {population!r}: no such population; "
+                    f"populations: {list(self.system.population_ranges)}"
+                )
+            start, count = self.system.population_ranges[population]
+            cells = np.arange(start, start + count, dtype=np.int64)
+        elif gids is not None:
+            cells = np.asarray(gids)
+            if cells.ndim != 1 or (cells.size and cells.dtype.kind not in "iu"):
+                raise TypeError(f"gids must be a 1-d sequence of ints, got {gids!r:.80}")
+            cells = cells.astype(np.int64)
+            if cells.size and (cells.min() < 0 or cells.max() >= n):
+                raise optogenetic.OpsinError(f"gids must be cells of this system (0..{n - 1})")
+        else:
+            cells = np.arange(n, dtype=np.int64)
+        if np.ndim(g_max) > 1 or (np.ndim(g_max) == 1 and np.shape(g_max)[0] != cells.size):
+            raise ValueError(f"g_max takes a number or {cells.size} values (one per cell), got shape {np.shape(g_max)}")
+        g = np.broadcast_to(np.asarray(spec.g_default if g_max is None else g_max, dtype=np.float64), cells.shape)
+        if not np.all(np.isfinite(g)) or np.any(g < 0):
+            raise ValueError(f"g_max must be finite and >= 0 uS, got {g_max!r:.80}")
+        if self.initialized and self.t > 0:
+            raise RuntimeError(
+                "opsins are expressed before the first run: call env.clear() first (or express them on a new env)"
+            )
+        values = self.opsins[spec.name].g_max.copy() if spec.name in self.opsins else np.zeros(n)
+        values[cells] = g
+        values.setflags(write=False)
+        self.opsins[spec.name] = optogenetic.Expression(spec, values)
+        if self.initialized:
+            self._opsins_changed()
+        return self
+
+    def _opsins_changed(self) -> None:
+        """Backend hook: ``self.opsins`` changed after ``init()`` (at t = 0); build the opsins' mechanisms."""
+        raise CapabilityError(f"backend {self.label()!r} declares opsins but cannot add them after init()")
+
+    @collective
+    def light_stimulus(self, powers: Any, dt: float = 0.1, light: LightArray | None = None) -> Stimulus:
+        """A light stimulus from emitter powers ``[T, emitters]`` (mW, >= 0), sampled every ``dt`` ms.
+
+        ``light`` defaults to the env's IO (a :class:`livn.optogenetics.LightArray`, or the ``light`` of a
+        :class:`livn.optogenetics.LightMEA`). Returns per-cell irradiances (mW/mm2) at the somata.
+        """
+        if light is None:
+            light = self.io if isinstance(self.io, LightArray) else getattr(self.io, "light", None)
+        if not isinstance(light, LightArray):
+            raise TypeError(
+                "no light emitters: pass light=LightArray(...) or make the env with io=LightMEA(light, mea)"
+            )
+        return light.light_stimulus(self.site_coordinates()[:, 0, :], powers, dt)
+
+    def soma_area(self, gids: Any = None) -> np.ndarray:
+        """Soma membrane area of each cell (um2, float64 ``[n]``; ``gids=None``: every cell in gid order).
+
+        From the model's ``soma_area`` and the per-cell parameters (:meth:`cell_parameters`); a
+        ``current_density`` stimulus of ``j`` uA/cm2 injects ``j * area * 1e-5`` nA.
+        """
+        if self.model.soma_area is None:
+            raise ValueError(
+                f"model {self.model.name!r} declares no soma membrane area (ModelSpec.soma_area), so it takes "
+                "no current_density stimuli; give it a current in nA (input_mode='current')"
+            )
+        areas = np.zeros(self.system.num_neurons)
+        for population, (start, count) in self.system.population_ranges.items():
+            kind = self.system.population_kinds[population]
+            areas[start : start + count] = self.model.soma_area(kind, self.cell_parameters(population))
+        if gids is None:
+            return areas
+        return areas[np.asarray(gids, dtype=np.int64)]
+
+    def _density_to_current(self, stimulus: Stimulus) -> Stimulus:
+        """A ``current_density`` stimulus (uA/cm2) as the ``current`` stimulus (nA) it injects."""
+        # uA/cm2 * um2 = uA * 1e-8 = nA * 1e-5
+        scale = self.soma_area(stimulus.resolve_gids(self.system.num_neurons)) * 1e-5
+        return Stimulus(stimulus.array * scale, dt=stimulus.dt, gids=stimulus.gids, input_mode="current", copy=False)
+
+    def _check_input_mode(self, stimulus: Stimulus) -> None:
+        """The backend takes the stimulus's mode; a light stimulus finds an opsin that sees its wavelength."""
+        modes = type(self).input_modes
+        if stimulus.input_mode not in modes:
+            raise CapabilityError(
+                f"backend {self.label()!r} does not take {stimulus.input_mode!r} stimuli (it takes {', '.join(modes)})"
+                + ("; the brian2, diffrax and neuron backends take light" if stimulus.input_mode == "light" else "")
+                + (
+                    "; the brian2, diffrax and neuron backends take conductance"
+                    if stimulus.input_mode == "conductance"
+                    else ""
+                )
+            )
+        if stimulus.input_mode == "current_density" and self.model.soma_area is None:
+            self.soma_area()  # the error that says the model declares no area
+        if stimulus.input_mode != "light":
+            return
+        if not self.opsins:
+            raise ValueError(
+                "a light stimulus needs cells that express an opsin: call env.express_opsin('chr2', population=...) first"
+            )
+        if stimulus.num_sites != 1:
+            raise ValueError("a light stimulus is one irradiance per cell: pass an array [T, n] in mW/mm2")
+        for expression in self.opsins.values():
+            expression.opsin.sensitivity(stimulus.wavelength)  # an OpsinError outside the action spectrum
 
     # -- electrodes ---------------------------------------------------------------------------------
     def site_coordinates(self) -> np.ndarray:

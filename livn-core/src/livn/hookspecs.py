@@ -14,6 +14,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from livn.models.base import ModelSpec
+    from livn.optogenetics.opsins import Opsin
     from livn.plasticity import Rule
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "hookspec",
     "livn_model_implementations",
     "livn_models",
+    "livn_opsin_implementations",
+    "livn_opsins",
     "livn_plasticity_implementations",
     "livn_plasticity_rules",
     "livn_systems",
@@ -100,4 +103,26 @@ def livn_plasticity_implementations(backend: str) -> Mapping[str, Any]:
 
     :param backend: the registered backend name.
     :return: ``{rule name: implementation}``; one plugin per (backend, rule).
+    """
+
+
+@hookspec
+def livn_opsins() -> Sequence[Opsin]:
+    """Register opsins (:mod:`livn.optogenetics.opsins`).
+
+    :return: :class:`livn.optogenetics.Opsin` objects whose ``name`` is unique across all plugins;
+        users express them with ``env.express_opsin``.
+    """
+
+
+@hookspec
+def livn_opsin_implementations(backend: str) -> Mapping[str, Any]:
+    """Register how ``backend`` runs opsins: ``{opsin name: implementation}``.
+
+    The backend looks an opsin's implementation up by the opsin's ``name`` (equations added to a
+    brian2 group, a NMODL density mechanism for NEURON, a JAX state update for diffrax: the
+    backend's own business). Return ``{}`` for other backends.
+
+    :param backend: the registered backend name.
+    :return: ``{opsin name: implementation}``; one plugin per (backend, opsin).
     """

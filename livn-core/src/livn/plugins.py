@@ -23,6 +23,8 @@ __all__ = [
     "get_plugin_manager",
     "model_implementations",
     "models",
+    "opsin_implementations",
+    "opsins",
     "plasticity_implementations",
     "plasticity_rules",
     "predefined_systems",
@@ -98,3 +100,14 @@ def plasticity_implementations(backend: str) -> dict[str, Any]:
     """``{rule name: implementation}`` every plugin registers for the backend named ``backend``."""
     results = get_plugin_manager().hook.livn_plasticity_implementations(backend=backend)
     return _implementations("plasticity rule", results, backend)
+
+
+def opsins() -> dict[str, Any]:
+    """Every registered opsin (:class:`livn.optogenetics.Opsin`) by name."""
+    results = get_plugin_manager().hook.livn_opsins()
+    return _unique("opsin", (o for batch in results for o in batch), lambda o: o.name)
+
+
+def opsin_implementations(backend: str) -> dict[str, Any]:
+    """``{opsin name: implementation}`` every plugin registers for the backend named ``backend``."""
+    return _implementations("opsin", get_plugin_manager().hook.livn_opsin_implementations(backend=backend), backend)

@@ -8,7 +8,8 @@ A :class:`Run` is immutable and unpacks to the 6-tuple ``(it, t, iv, v, im, mp)`
 
 Entries that were not recorded are ``None``. Two more channels live outside the tuple:
 ``weights`` (synaptic weights per row of the network table, ``ids`` are row indices) and
-``conductance`` (synaptic conductance of one synapse class onto each cell, uS). Arrays are stored as given, so a run produced inside
+``conductance`` (synaptic conductance of one synapse class onto each cell, uS), and
+``photocurrent`` (opsin current per cell, nA). Arrays are stored as given, so a run produced inside
 ``jax.jit`` carries JAX arrays untouched (the diffrax backend registers these classes as pytrees).
 """
 
@@ -26,9 +27,9 @@ __all__ = ["Events", "Run", "Series"]
 _FORMAT = "livn.Run"
 _FORMAT_VERSION = 1
 #: Every channel of a Run; the sampled ones and whether their rows are cells (gids).
-_CHANNELS = ("spikes", "voltage", "current", "weights", "conductance")
-_SAMPLED = ("voltage", "current", "weights", "conductance")
-_BY_CELL = ("voltage", "current", "conductance")
+_CHANNELS = ("spikes", "voltage", "current", "weights", "conductance", "photocurrent")
+_SAMPLED = ("voltage", "current", "weights", "conductance", "photocurrent")
+_BY_CELL = ("voltage", "current", "conductance", "photocurrent")
 
 
 @attrs.frozen
@@ -86,6 +87,8 @@ class Run:
     weights: Series | None = None
     #: Synaptic conductance (uS) of one synapse class onto each cell (``ids`` gids), sampled every ``dt``.
     conductance: Series | None = None
+    #: Opsin photocurrent (nA, outward positive) of each cell (``ids`` gids), sampled every ``dt``.
+    photocurrent: Series | None = None
 
     # -- the 6-tuple -------------------------------------------------------------------------
     def as_tuple(self) -> tuple[Any, Any, Any, Any, Any, Any]:

@@ -56,6 +56,14 @@ SIGNALS: dict[str, Signal] = {
             "synaptic conductance of one synapse class (synapses=<weight name>) onto each cell, sampled every dt ms",
             {"dt": 0.1, "synapses": None},
         ),
+        Signal(
+            "photocurrent",
+            "nA",
+            "photocurrent",
+            "opsin current per cell (the sum over its opsins, outward positive: ChR2 at rest is negative), "
+            "sampled every dt ms",
+            {"dt": 0.1},
+        ),
     )
 }
 

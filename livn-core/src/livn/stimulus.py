@@ -12,7 +12,13 @@ import numpy as np
 __all__ = ["DEFAULT_PULSE_AMPLITUDE", "INPUT_MODES", "MAX_EXTRACELLULAR_MV", "Stimulus", "is_jax_array", "is_traced"]
 
 #: input mode -> the unit its samples are in.
-INPUT_MODES = {"extracellular": "mV", "current": "nA"}
+INPUT_MODES = {
+    "extracellular": "mV",
+    "current": "nA",
+    "light": "mW/mm2",
+    "current_density": "uA/cm2",
+    "conductance": "uS",
+}
 #: uA per phase: the default pulse amplitude. A train of 0.2 ms biphasic pulses at this amplitude recruits
 #: the cells within 100 um of an electrode and spares those beyond 400 um on every backend's default
 #: model: about 1.5 times the 50 % threshold of a single pulse on EI3's RCSD culture (NEURON, 18.6 uA),
@@ -45,6 +51,10 @@ def _check_values(low: float, high: float, values: np.ndarray, input_mode: str) 
             f"extracellular potentials must lie within +-{MAX_EXTRACELLULAR_MV:g} mV; "
             f"got {max(-low, high):g} mV (is the array in uV?)"
         )
+    if input_mode == "light" and low < 0:
+        raise ValueError(f"light stimuli are irradiances (mW/mm2) >= 0; got a minimum of {low:g}")
+    if input_mode == "conductance" and low < 0:
+        raise ValueError(f"conductance stimuli are conductances (uS) >= 0; got a minimum of {low:g}")
 
 
 class Stimulus:
@@ -53,6 +63,15 @@ class Stimulus:
     ``input_mode="extracellular"``: the potential outside the cell (mV) at each site (the model's
     compartments in order, e.g. ``("soma", "dend")``; ``[T, n]`` means the soma only).
     ``input_mode="current"``: current injected at the soma (nA, positive depolarises).
+    ``input_mode="current_density"``: current injected at the soma per unit of soma membrane (uA/cm2,
+    positive depolarises); ``run`` turns it into a current with the model's soma areas
+    (:meth:`livn.env.Env.soma_area`: nA = uA/cm2 * um2 * 1e-5), so any backend that takes current
+    takes it.
+    ``input_mode="conductance"``: a conductance ``g`` (uS, >= 0) at the soma with reversal potential
+    ``reversal`` mV (required in this mode, one for all cells), which injects ``g (reversal - V)`` nA
+    with the cell's own potential ``V`` each step (e.g. 0 mV excitatory, -75 mV inhibitory).
+    ``input_mode="light"``: irradiance at each cell (mW/mm2, >= 0) of light of ``wavelength`` nm
+    (required in this mode), which drives the opsins the cells express (``env.express_opsin``).
     ``gids=None`` means every cell in gid order. Sample ``k`` holds on ``[k dt, (k + 1) dt)``
     (zero-order hold); ``duration = T * dt`` ms. The samples are copied (``copy=False``: a float64
     array is taken over as it is, and made read-only, for a caller that made it for the stimulus).
@@ -66,6 +85,8 @@ class Stimulus:
         input_mode: str = "extracellular",
         units: str | None = None,
         copy: bool = True,
+        wavelength: float | None = None,
+        reversal: float | None = None,
     ):
         if input_mode not in INPUT_MODES:
             raise ValueError(f"input_mode must be one of {list(INPUT_MODES)}, got {input_mode!r}")
@@ -77,6 +98,24 @@ class Stimulus:
                 f"{input_mode!r} stimuli are in {expected_units}, got units={units!r}; convert the array "
                 f"to {expected_units} or choose the input mode that matches"
             )
+        if (input_mode == "light") != (wavelength is not None):
+            raise ValueError("light stimuli need wavelength= (nm), and only light stimuli take one")
+        if wavelength is not None and (
+            isinstance(wavelength, bool)
+            or not isinstance(wavelength, (int, float, np.floating, np.integer))
+            or not (math.isfinite(wavelength) and wavelength > 0)
+        ):
+            raise ValueError(f"wavelength must be a positive number of nm, got {wavelength!r}")
+        if (input_mode == "conductance") != (reversal is not None):
+            raise ValueError("conductance stimuli need reversal= (mV), and only conductance stimuli take one")
+        if reversal is not None and (
+            isinstance(reversal, bool)
+            or not isinstance(reversal, (int, float, np.floating, np.integer))
+            or not math.isfinite(reversal)
+        ):
+            raise ValueError(f"reversal must be a finite number of mV, got {reversal!r}")
+        if input_mode in ("current_density", "conductance") and np.ndim(array) == 3:
+            raise ValueError(f"{input_mode!r} stimuli act at the soma: pass an array [T, n] in {expected_units}")
         if isinstance(dt, bool) or not isinstance(dt, (int, float, np.floating, np.integer)):
             raise TypeError(f"dt must be a number of ms, got {type(dt).__name__}")
         if not (math.isfinite(dt) and dt > 0):
@@ -129,6 +168,20 @@ class Stimulus:
         self.gids = gid_array
         self.input_mode = input_mode
         self.units = units
+        #: Wavelength of a light stimulus, nm (None for other modes).
+        self.wavelength = None if wavelength is None else float(wavelength)
+        #: Reversal potential of a conductance stimulus, mV (None for other modes).
+        self.reversal = None if reversal is None else float(reversal)
+
+    @classmethod
+    def from_irradiance(
+        cls, irradiance: Any, dt: float, wavelength: float, gids: Sequence[int] | np.ndarray | None = None
+    ) -> Stimulus:
+        """A light stimulus: ``irradiance`` ``[T, n]`` (mW/mm2 per cell, >= 0) of ``wavelength`` nm light.
+
+        ``env.light_stimulus(powers, dt)`` makes one from emitter powers (a LightArray in ``env.io``).
+        """
+        return cls(irradiance, dt=dt, gids=gids, input_mode="light", wavelength=wavelength)
 
     @property
     def num_samples(self) -> int:
@@ -175,6 +228,13 @@ class Stimulus:
                 raise IndexError(f"a [T, n] stimulus has only site 0, asked for {index}")
             return self.array
         return self.array[:, :, index]
+
+    @classmethod
+    def from_conductance(
+        cls, conductance: Any, dt: float, reversal: float, gids: Sequence[int] | np.ndarray | None = None
+    ) -> Stimulus:
+        """A conductance stimulus: ``conductance`` ``[T, n]`` (uS per cell, >= 0) reversing at ``reversal`` mV."""
+        return cls(conductance, dt=dt, gids=gids, input_mode="conductance", reversal=reversal)
 
     def __repr__(self) -> str:
         return (

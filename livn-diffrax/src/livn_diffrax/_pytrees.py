@@ -18,7 +18,7 @@ _registered = False
 _FIELDS = {
     Events: (("ids", "times"), ()),
     Series: (("ids", "values"), ("dt", "sites")),
-    Run: (("spikes", "voltage", "current", "weights", "conductance"), ("t0", "duration", "population_ranges")),
+    Run: (("spikes", "voltage", "current", "weights", "conductance", "photocurrent"), ("t0", "duration", "population_ranges")),
 }
 
 

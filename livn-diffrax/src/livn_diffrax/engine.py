@@ -89,7 +89,7 @@ class RunConfig:
     n_steps: int
     dt: float
     record_every: int  # steps per voltage/current sample; 0 = no sampled recording
-    stim_mode: str  # "none", "current" or "extracellular"
+    stim_mode: str  # "none", "current", "extracellular", "light" or "conductance"
     stim_dt: float
     surrogate: float | None
     checkpoints: int | None
@@ -107,6 +107,11 @@ class RunConfig:
     record_g: bool = False
     #: save each step's spike values (floats carrying the surrogate derivative) rather than booleans
     spike_values: bool = False
+    #: expressed opsins ``((name, Opsin, implementation), ...)`` (:mod:`livn_diffrax.opsins`); the state
+    #: then carries ``"opsin"`` and ``"i_opto"``, and ``params["opsin"][name]`` their ``g`` and ``scale``
+    opsins: tuple = ()
+    #: record the photocurrent (``"iopto"``)
+    record_p: bool = False
 
 
 class HoldInterpolation(diffrax.AbstractLocalInterpolation):
@@ -315,6 +320,9 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
         else:
             i_inj = row if cfg.stim_mode == "current" else jnp.zeros_like(row)
             v_ext = jnp.zeros_like(row)
+        if cfg.opsins:
+            # the photocurrent of the state (start of the step) enters at the soma as injected current
+            i_inj = i_inj.at[:, 0].add(-y["i_opto"])
 
         # 4. point conductances per site: synapses (+ the model's noise), then the cells' step
         g_syn = B - A  # [C, n] uS
@@ -328,12 +336,28 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
             else:
                 g_lin = g_lin.at[:, site].add(g_syn[c])
                 gE_lin = gE_lin.at[:, site].add(g_syn[c] * net["e_rev"][c])
+        if cfg.stim_mode == "conductance":
+            # a conductance stimulus (uS) at the soma joins the linear synaptic conductances, so the
+            # model's step treats g (E_rev - V) as it treats a synapse (with V of the step)
+            g_lin = g_lin.at[:, 0].add(row[:, 0])
+            gE_lin = gE_lin.at[:, 0].add(row[:, 0] * args["stim_reversal"])
         inputs = {"g": g_lin, "gE": gE_lin, "g_nmda": g_nmda, "i_inj": i_inj, "v_ext": v_ext}
         inputs = model.noise.apply(ou, noise, const, inputs)
         result = model.step(y["cell"], der, const, inputs, dt, t_new, y["t_last"])
         hard = result.spiked
 
         spike = _spike_value(hard, result.v, result.threshold, cfg.surrogate, model.soma_voltage(y["cell"]))
+        if cfg.opsins:
+            # the opsins advance over the step at its light; the photocurrent at the new soma potential
+            light = row[:, 0] if cfg.stim_mode == "light" else jnp.zeros((n,), DTYPE)
+            v_new = model.soma_voltage(result.state)
+            states, i_opto = {}, jnp.zeros((n,), DTYPE)
+            for name, opsin, impl in cfg.opsins:
+                p = args["opsin"][name]
+                states[name] = impl.advance(opsin, y["opsin"][name], light * p["scale"], dt)
+                i_opto = i_opto + impl.current(opsin, p["g"], states[name], v_new)
+            extra["opsin"] = states
+            extra["i_opto"] = i_opto
         t_last = jnp.where(hard, t_new, y["t_last"])
 
         # 5. synapse states relax (cnexp after the voltage update, as NEURON)
@@ -445,8 +469,14 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
     args = {"net": net, "der": der, "noise": noise, "streams": streams, "step0": jnp.round(state["step"]).astype(jnp.int32)}
     if stim is not None:
         args["stim"] = stim
+    if cfg.opsins:
+        args["opsin"] = params["opsin"]
+    if cfg.stim_mode == "conductance":
+        args["stim_reversal"] = params["stim_reversal"]
     advance = make_advance(layout, cfg, const)
-    view = functools.partial(record_view, model, weights=cfg.record_w, conductance=cfg.record_g)
+    view = functools.partial(
+        record_view, model, weights=cfg.record_w, conductance=cfg.record_g, photocurrent=cfg.record_p
+    )
     term = NetworkTerm(advance=advance, view=view)
     t_start = state["step"] * cfg.dt
     grid = t_start + cfg.dt * jnp.arange(cfg.n_steps + 1, dtype=DTYPE)
@@ -495,12 +525,15 @@ def noise_streams(seed: Any) -> dict:
     return {"key": key, "seed": jnp.asarray(seeds.astype(np.uint32))}
 
 
-def record_view(model: DiffraxModel, y, weights: bool = False, conductance: bool = False):
+def record_view(model: DiffraxModel, y, weights: bool = False, conductance: bool = False, photocurrent: bool = False):
     """What recordings read from a state: soma potential ``v [n]`` (mV), currents ``i [n, sites]`` (uA);
-    with ``weights`` the per-row weights ``w [rows]``, with ``conductance`` ``g [C, n]`` (uS, B - A)."""
+    with ``weights`` the per-row weights ``w [rows]``, with ``conductance`` ``g [C, n]`` (uS, B - A),
+    with ``photocurrent`` the opsins' current ``iopto [n]`` (nA)."""
     view = {"v": model.soma_voltage(y["cell"]), "i": y["i_mem"]}
     if weights:
         view["w"] = y["w"]
     if conductance:
         view["g"] = y["B"] - y["A"]
+    if photocurrent:
+        view["iopto"] = y["i_opto"]
     return view

@@ -60,6 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from livn.env import Env as BaseEnv
+from livn.errors import CapabilityError
 from livn.models import RCSD
 from livn.run import Events, Run, Series
 from livn.stimulus import Stimulus
@@ -110,7 +111,8 @@ class Env(BaseEnv):
     mpi = False
     multicompartment = True
     compiles = True
-    signals = ("spikes", "voltage", "membrane_current", "weights", "conductance")
+    signals = ("spikes", "voltage", "membrane_current", "weights", "conductance", "photocurrent")
+    input_modes = ("extracellular", "current", "light", "current_density", "conductance")
     per_connection_weights = True
     default_model = RCSD.name
     default_dt = None  # the model's recommended step: 0.025 ms for RCSD (NEURON's), 0.1 ms for point models
@@ -225,7 +227,13 @@ class Env(BaseEnv):
             per_class = self.network.class_weights(self.weights)
             weights = jnp.stack([jnp.asarray(w, DTYPE) for w in per_class]) if per_class else jnp.zeros((0,), DTYPE)
         noise = {k: jnp.asarray(v, DTYPE) for k, v in self.noise.items()}
-        return {"cell": dict(self.cell_params), "weights": weights, "noise": noise}
+        params = {"cell": dict(self.cell_params), "weights": weights, "noise": noise}
+        if self.opsins:
+            # g_max per cell (uS) and the light scale, 0 until a light stimulus sets it (_run)
+            params["opsin"] = {
+                name: {"g": jnp.asarray(e.g_max, DTYPE), "scale": jnp.zeros((), DTYPE)} for name, e in self.opsins.items()
+            }
+        return params
 
     def with_weights(self, weights: Mapping[str, Any]) -> Env:
         """A new env with these weights (values may be JAX tracers); this env is unchanged.
@@ -393,7 +401,7 @@ class Env(BaseEnv):
         return (base, *(w // base if w else 0 for w in wanted))
 
     #: The sampled signals, in the order of :meth:`_sampling_strides`.
-    _SAMPLED = ("voltage", "membrane_current", "weights", "conductance")
+    _SAMPLED = ("voltage", "membrane_current", "weights", "conductance", "photocurrent")
 
     def _stimulus_array(self, stimulus: Any, sites: int) -> tuple[str, Any, float]:
         if stimulus is None:
@@ -429,6 +437,8 @@ class Env(BaseEnv):
                                 plastic=self._plastic() if rows else (),
                                 record_w=rows and "weights" in self.recording,
                                 record_g="conductance" in self.recording,
+                                opsins=self._opsin_config(),
+                                record_p=bool(self.opsins) and "photocurrent" in self.recording,
                                 spike_values=traced and self.surrogate is not None)
 
     def _function(self, layout: engine.Layout, cfg: engine.RunConfig):
@@ -442,6 +452,14 @@ class Env(BaseEnv):
 
             _COMPILED[key] = jax.jit(run_fn)
         return _COMPILED[key]
+
+    def _opsin_config(self) -> tuple:
+        """The :attr:`engine.RunConfig.opsins` tuple: each expressed opsin with its implementation."""
+        implementations = type(self).opsin_implementations()
+        return tuple((name, e.opsin, implementations[name]) for name, e in sorted(self.opsins.items()))
+
+    def _opsins_changed(self) -> None:
+        self._state = None  # the next run starts from a fresh state that carries the opsins
 
     def _current_state(self, layout: engine.Layout, params: dict) -> dict:
         """The state to continue from; a fresh one (from ``params``) after init or clear.
@@ -457,6 +475,10 @@ class Env(BaseEnv):
             raise ValueError("the step changed mid-simulation; call env.clear() first")
         plastic = self._plastic() if self._per_row() else None
         state = engine.initial_state(layout, params, self._const, plastic)
+        if self.opsins:
+            implementations = type(self).opsin_implementations()
+            state["opsin"] = {name: implementations[name].init_state(layout.n) for name in sorted(self.opsins)}
+            state["i_opto"] = jnp.zeros((layout.n,), DTYPE)
         if not _is_traced(state):
             self._state = state
         return state
@@ -469,6 +491,13 @@ class Env(BaseEnv):
             raise ValueError(f"duration {duration} ms is not a whole number of recording intervals ({stride * dt} ms)")
         mode, stim, stim_dt = self._stimulus_array(stimulus, layout.sites)
         params = self.params()
+        if self.opsins and mode == "light":
+            params["opsin"] = {
+                name: {**values, "scale": jnp.asarray(self.opsins[name].opsin.light_scale(stimulus.wavelength), DTYPE)}
+                for name, values in params["opsin"].items()
+            }
+        if mode == "conductance":
+            params["stim_reversal"] = jnp.asarray(stimulus.reversal, DTYPE)
         state = self._current_state(layout, params)
         traced = _is_traced((params, state, stim))
         cfg = self._config(n_steps, dt, stride, mode, stim_dt, rows="w" in state, traced=traced)
@@ -498,6 +527,10 @@ class Env(BaseEnv):
         given is shared by all trials.
         """
         self._require_init()
+        if input_mode not in ("extracellular", "current"):
+            raise CapabilityError(
+                f"run_batch takes extracellular or current stimuli; run {input_mode} stimuli with env.run"
+            )
         dt = self.model.recommended_dt if dt is None else float(dt)
         sizes = set()
         if stimuli is not None:
@@ -577,7 +610,7 @@ class Env(BaseEnv):
                  traced: bool, n_steps: int) -> dict[str, Any]:
         """``{signal: Events | Series}`` of the recording from a simulation's outputs; when traced, spikes
         are a :class:`~livn_diffrax.spikes.SpikeBuffer` of :meth:`capacity_for` the run."""
-        v_sub, i_sub, w_sub, g_sub = subs
+        v_sub, i_sub, w_sub, g_sub, p_sub = subs
         signals: dict[str, Any] = {}
         if "spikes" in self.recording:
             if traced:
@@ -624,6 +657,13 @@ class Env(BaseEnv):
             gids = self.network.population_gids(c.post)
             values = jnp.asarray(outputs["g"])[::g_sub][:, c.index][:, gids].T
             signals["conductance"] = Series(gids, values if traced else np.asarray(values), stride * g_sub * dt)
+        if "photocurrent" in self.recording:
+            rows = self.network.population_gids(self.recording["photocurrent"]["population"])
+            if "iopto" in outputs:
+                values = jnp.asarray(outputs["iopto"])[::p_sub][:, rows].T
+            else:  # no opsin: no photocurrent
+                values = np.zeros((rows.size, n_steps // (stride * p_sub)))
+            signals["photocurrent"] = Series(rows, values if traced else np.asarray(values), stride * p_sub * dt)
         return signals
 
     #: Spikes a run inside a JAX transformation can return (all recorded cells together); None: room

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from livn import hookimpl
 
-__all__ = ["livn_model_implementations", "livn_plasticity_implementations"]
+__all__ = ["livn_model_implementations", "livn_opsin_implementations", "livn_plasticity_implementations"]
 
 
 @hookimpl
@@ -37,3 +37,13 @@ def livn_plasticity_implementations(backend):
     from livn_diffrax.plasticity import STDP_DIFFRAX, TSODYKS_MARKRAM_DIFFRAX
 
     return {STDP.name: STDP_DIFFRAX, TsodyksMarkram.name: TSODYKS_MARKRAM_DIFFRAX}
+
+
+@hookimpl
+def livn_opsin_implementations(backend):
+    """ChR2 and GtACR2 on diffrax: the four-state kinetics as extra state (:mod:`livn_diffrax.opsins`)."""
+    if backend != "diffrax":
+        return {}
+    from livn_diffrax.opsins import FOUR_STATE_DIFFRAX
+
+    return {"chr2": FOUR_STATE_DIFFRAX, "gtacr2": FOUR_STATE_DIFFRAX}

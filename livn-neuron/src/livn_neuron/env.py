@@ -13,6 +13,9 @@ noise realisation on both backends).
 
 Numerics: fixed step (default 0.025 ms), ``secondorder = 2`` (Crank-Nicolson).
 
+Opsins (``express_opsin``; :mod:`livn_neuron.opsins`): a four-state density mechanism in the soma of
+each expressing cell; ``light`` stimuli (mW/mm2 per cell) set its irradiance at every change.
+
 Extracellular stimulation goes through NEURON's ``extracellular`` mechanism (inserted in every
 section the first time an extracellular stimulus is given): ``e_extracellular`` of each section is
 set to the stimulus potential of its site. With Crank-Nicolson a stepped ``e_extracellular`` adds a
@@ -62,7 +65,8 @@ class Env(BaseEnv):
     """Multi-compartment cultures on NEURON (MPI). Units: ms, mV, nA injected, uA recorded."""
 
     backend_name: ClassVar[str] = "neuron"
-    signals: ClassVar[tuple[str, ...]] = ("spikes", "voltage", "membrane_current", "weights", "conductance")
+    signals: ClassVar[tuple[str, ...]] = ("spikes", "voltage", "membrane_current", "weights", "conductance", "photocurrent")
+    input_modes: ClassVar[tuple[str, ...]] = ("extracellular", "current", "light", "current_density", "conductance")
     per_connection_weights: ClassVar[bool] = True
     mpi: ClassVar[bool] = True
     multicompartment: ClassVar[bool] = True
@@ -146,6 +150,9 @@ class Env(BaseEnv):
         self._build_noise(constants)
         self._build_synapses(constants)
         self._apply_plasticity()
+        self._opsin_segments: dict[str, dict[int, Any]] = {}
+        self._photocurrent: tuple[np.ndarray, list[list[tuple[Any, float]]], float] | None = None
+        self._apply_opsins()
         model.balance(h, self.cells.values())
         self._spike_times = h.Vector()
         self._spike_ids = h.Vector()
@@ -155,6 +162,8 @@ class Env(BaseEnv):
         self._conductance: tuple[np.ndarray, list[Any], float] | None = None
         self._current: tuple[np.ndarray, tuple[str, ...], list[Any], float] | None = None
         self._iclamps: dict[int, Any] = {}
+        #: LivnConductanceStim point processes by gid (conductance stimuli), made on first use
+        self._conductance_stims: dict[int, Any] = {}
         self._extracellular = False
 
     def _build_spike_sources(self, constants: dict[str, float]) -> None:
@@ -343,6 +352,39 @@ class Env(BaseEnv):
         self._check_active()
         self._apply_noise()
 
+    # -- opsins -----------------------------------------------------------------------------------
+    def _apply_opsins(self) -> None:
+        """Insert each expressed opsin's mechanism in the soma of the local cells that express it (livn_neuron.opsins)."""
+        implementations = self.opsin_implementations()
+        for name, expression in sorted(self.opsins.items()):
+            impl = implementations[name]
+            placed = self._opsin_segments.setdefault(name, {})
+            for gid, cell in self.cells.items():
+                g = float(expression.g_max[gid])
+                if g > 0 or gid in placed:
+                    placed[gid] = impl.insert(cell.soma, expression.opsin, g)
+
+    def _opsins_changed(self) -> None:
+        self._check_active()
+        self._apply_opsins()
+        self._needs_init = True  # finitialize puts the new channels in their dark-adapted state
+        if "photocurrent" in self.recording:
+            self._record("photocurrent", **self.recording["photocurrent"])
+
+    def _light_targets(self, stimulus: Any, columns: list[tuple[int, int]]) -> list[tuple[int, int, list[tuple[Any, str]]]]:
+        """The ``light`` of every opsin mechanism of the stimulated cells; sets each mechanism's ``scale``."""
+        implementations = self.opsin_implementations()
+        targets = []
+        for name, placed in sorted(self._opsin_segments.items()):
+            impl = implementations[name]
+            scale = self.opsins[name].opsin.light_scale(stimulus.wavelength)
+            for seg in placed.values():
+                setattr(seg, impl.attribute("scale"), scale)
+            for column, gid in columns:
+                if gid in placed:
+                    targets.append((column, 0, [(placed[gid], impl.attribute("light"))]))
+        return targets
+
     # -- recording ---------------------------------------------------------------------------------
     def _local_gids_of(self, population: str | None) -> np.ndarray:
         if population is None:
@@ -370,6 +412,18 @@ class Env(BaseEnv):
             return
         if what == "weights":
             self._record_weights(np.asarray(options["connections"], dtype=np.int64), dt)
+            return
+        if what == "photocurrent":
+            implementations = self.opsin_implementations()
+            entries = []
+            for gid in gids.tolist():
+                row = []
+                for name, placed in sorted(getattr(self, "_opsin_segments", {}).items()):
+                    if gid in placed:
+                        seg, impl = placed[gid], implementations[name]
+                        row.append((self.h.Vector().record(impl.current_ref(seg), dt), impl.nanoamps_per_density(seg)))
+                entries.append(row)
+            self._photocurrent = (gids, entries, dt)
             return
         if what == "conductance":
             targets = self._targets[options["synapses"]]
@@ -444,7 +498,9 @@ class Env(BaseEnv):
         gids = stimulus.resolve_gids(self.system.num_neurons)
         columns = [(k, int(g)) for k, g in enumerate(gids.tolist()) if int(g) in self.cells]
         n_samples = stimulus.num_samples
-        if stimulus.input_mode == "current":
+        if stimulus.input_mode == "light":
+            targets = self._light_targets(stimulus, columns)
+        elif stimulus.input_mode == "current":
             targets = []
             for column, gid in columns:
                 clamp = self._iclamps.get(gid)
@@ -453,6 +509,15 @@ class Env(BaseEnv):
                     clamp.delay, clamp.dur = 0.0, 1e9
                     self._iclamps[gid] = clamp
                 targets.append((column, 0, [(clamp, "amp")]))
+        elif stimulus.input_mode == "conductance":
+            targets = []
+            for column, gid in columns:
+                source = self._conductance_stims.get(gid)
+                if source is None:
+                    source = self.h.LivnConductanceStim(self.cells[gid].soma(0.5))  # livn_gstim.mod
+                    self._conductance_stims[gid] = source
+                source.e = float(stimulus.reversal)
+                targets.append((column, 0, [(source, "g")]))
         else:
             self._ensure_extracellular()
             targets = []
@@ -489,6 +554,8 @@ class Env(BaseEnv):
     def _stop_stimulus(self, stimulus: Any) -> None:
         for clamp in self._iclamps.values():
             clamp.amp = 0.0
+        for source in self._conductance_stims.values():
+            source.g = 0.0
         if self._extracellular:
             for cell in self.cells.values():
                 for sec in cell.sections.values():
@@ -539,6 +606,13 @@ class Env(BaseEnv):
             values = np.zeros((len(vectors), int(round(duration / rec_dt))))
             values[[k for k, vec in enumerate(vectors) if vec is not None]] = stacked
             recorded["conductance"] = Series(gids.copy(), values, rec_dt)
+        if "photocurrent" in self.recording:
+            gids, entries, rec_dt = self._photocurrent
+            values = np.zeros((len(entries), int(round(duration / rec_dt))))
+            for k, row in enumerate(entries):
+                for vec, factor in row:
+                    values[k] += factor * self._stack([vec], duration, rec_dt)[0]
+            recorded["photocurrent"] = Series(gids.copy(), values, rec_dt)
         return recorded
 
     @staticmethod
@@ -577,12 +651,15 @@ class Env(BaseEnv):
         self.pc.gid_clear()
         self._spike_times = self._spike_ids = None
         self._voltage = self._current = None
+        self._opsin_segments = {}
+        self._photocurrent = None
         self._weight_rec = self._conductance = None
         self._post_netcons = {}
         self._class_netcons = {}
         self._targets = {}
         self._spike_sources = {}
         self._iclamps = {}
+        self._conductance_stims = {}
         self._noise = []
         self._synapses = {}
         self._netcons = []

@@ -10,7 +10,7 @@ from typing import Any
 
 from livn.hookspecs import hookimpl
 
-__all__ = ["livn_model_implementations", "livn_plasticity_implementations"]
+__all__ = ["livn_model_implementations", "livn_opsin_implementations", "livn_plasticity_implementations"]
 
 #: The backend name this plugin serves (``livn_neuron.env.Env.backend_name``).
 BACKEND = "neuron"
@@ -36,3 +36,13 @@ def livn_plasticity_implementations(backend: str) -> dict[str, Any]:
     from livn_neuron.plasticity import STDP_NEURON, TSODYKS_MARKRAM_NEURON
 
     return {rule.name: rule for rule in (STDP_NEURON, TSODYKS_MARKRAM_NEURON)}
+
+
+@hookimpl
+def livn_opsin_implementations(backend: str) -> dict[str, Any]:
+    """``{opsin name: NeuronOpsin}`` (ChR2, GtACR2: four-state density mechanisms in the soma) for the neuron backend."""
+    if backend != BACKEND:
+        return {}
+    from livn_neuron.opsins import CHR2_NEURON, GTACR2_NEURON
+
+    return {"chr2": CHR2_NEURON, "gtacr2": GTACR2_NEURON}

@@ -8,7 +8,15 @@ from typing import Any
 import attrs
 import numpy as np
 
-__all__ = ["ModelSpec", "Parameter"]
+__all__ = ["ModelSpec", "Parameter", "area_from_capacitance"]
+
+#: uF/cm2: the specific membrane capacitance that turns a point model's capacitance into a soma area.
+SPECIFIC_CAPACITANCE = 1.0
+
+
+def area_from_capacitance(capacitance_nF: np.ndarray | float) -> np.ndarray:
+    """Membrane area (um2) of a capacitance (nF) at 1 uF/cm2: 1 nF is 1e-3 cm2 = 1e5 um2."""
+    return np.asarray(capacitance_nF, dtype=np.float64) * (1e5 / SPECIFIC_CAPACITANCE)
 
 
 @attrs.frozen
@@ -34,6 +42,9 @@ class ModelSpec:
     identical cells. ``default_weights[system]`` and ``default_noise[system]`` hold the
     tuned defaults for the predefined systems, keyed by the system name (``"EI2"``).
     ``noise_off`` holds the noise values that switch the background noise off (single-cell protocols).
+    ``soma_area(population_kind, cell_parameters)`` gives each cell's soma membrane area (um2,
+    ``array[n]``) from its per-cell parameters; it turns ``current_density`` stimuli (uA/cm2) into
+    currents. None: the model declares no area, and takes no current density.
     """
 
     name: str
@@ -47,6 +58,7 @@ class ModelSpec:
     constants: Mapping[str, float] = attrs.field(factory=dict, converter=_freeze)
     recommended_dt: float = 0.1
     noise_off: Mapping[str, float] = attrs.field(factory=dict, converter=_freeze)
+    soma_area: Callable[[str, Mapping[str, np.ndarray]], np.ndarray] | None = None
 
     @property
     def multicompartment(self) -> bool:

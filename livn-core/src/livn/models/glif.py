@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from livn.models.base import ModelSpec, Parameter
+from livn.models.base import ModelSpec, Parameter, area_from_capacitance
 from livn.models.lif import _EI_WEIGHTS as _LIF_EI_WEIGHTS
 from livn.models.noise import POINT_NOISE
 
@@ -189,6 +189,11 @@ def glif_spec(level: int) -> ModelSpec:
     return GLIF[glif_level(level)]
 
 
+def _glif_soma_area(kind: str, cells: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Soma area (um2): the capacitance C (nF; 58.72 pF = 5872 um2 by default) at 1 uF/cm2."""
+    return area_from_capacitance(cells["C"])
+
+
 def _make_spec(level: int) -> ModelSpec:
     parameters = _LEVEL_PARAMETERS[level]
     return ModelSpec(
@@ -203,6 +208,7 @@ def _make_spec(level: int) -> ModelSpec:
         constants={"extracellular_gain": 0.135},  # uS
         recommended_dt=0.1,
         noise_off={"mean": 0.0, "std": 0.0},
+        soma_area=_glif_soma_area,
     )
 
 

@@ -16,9 +16,11 @@ threshold scales exactly as ``1 / extracellular_gain``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from livn.models.base import ModelSpec, Parameter
+from livn.models.base import ModelSpec, Parameter, area_from_capacitance
 from livn.models.noise import POINT_NOISE
 
 __all__ = ["IZHIKEVICH", "izhikevich_cell_parameters"]
@@ -70,6 +72,11 @@ def izhikevich_cell_parameters(kind: str, n: int, rng: np.random.Generator) -> d
     raise KeyError(f"Izhikevich has no cell class for population kind {kind!r}; use 'EXC' or 'INH'")
 
 
+def _izhikevich_soma_area(kind: str, cells: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Soma area (um2): C_m (10 pF) at 1 uF/cm2 is 1000 um2 for every cell."""
+    return np.full(len(cells["a"]), float(area_from_capacitance(_CONSTANTS["C_m"])))
+
+
 IZHIKEVICH = ModelSpec(
     name="izhikevich",
     description="Izhikevich (2003) point neuron; regular spiking EXC, fast spiking INH",
@@ -95,4 +102,5 @@ IZHIKEVICH = ModelSpec(
     constants=_CONSTANTS,
     recommended_dt=0.1,
     noise_off={"mean": 0.0, "std": 0.0},
+    soma_area=_izhikevich_soma_area,
 )

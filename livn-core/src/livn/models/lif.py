@@ -12,9 +12,11 @@ as the Izhikevich gain does (the LIF threshold is only 15 mV above rest, hence n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from livn.models.base import ModelSpec, Parameter
+from livn.models.base import ModelSpec, Parameter, area_from_capacitance
 from livn.models.noise import POINT_NOISE
 
 __all__ = ["LIF", "lif_isi"]
@@ -60,6 +62,11 @@ _EI_WEIGHTS = {
 }
 _EI_NOISE = {"mean": 0.1, "std": 0.05, "tau": 5.0}
 
+def _lif_soma_area(kind: str, cells: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Soma area (um2): the capacitance tau_m / R (nF; 0.1 nF = 10,000 um2 by default) at 1 uF/cm2."""
+    return area_from_capacitance(np.asarray(cells["tau_m"], dtype=np.float64) / np.asarray(cells["R"], dtype=np.float64))
+
+
 LIF = ModelSpec(
     name="lif",
     description="leaky integrate-and-fire point neuron",
@@ -72,4 +79,5 @@ LIF = ModelSpec(
     constants={"C_m": 0.1, "extracellular_gain": 0.129},  # nF = tau_m / R; uS
     recommended_dt=0.1,
     noise_off={"mean": 0.0, "std": 0.0},
+    soma_area=_lif_soma_area,
 )

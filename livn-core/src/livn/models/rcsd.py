@@ -151,6 +151,14 @@ def _rcsd_cell_parameters(kind: str, n: int, rng: np.random.Generator) -> dict[s
     return {k: np.full(n, v) for k, v in table[kind].items()}
 
 
+def _rcsd_soma_area(kind: str, cells: dict[str, np.ndarray]) -> np.ndarray:
+    """Soma area (um2), cylinder sides without caps (shared/RCSD.md): EXC pi d p L_tot, INH pi d^2 (L = d)."""
+    diam = np.asarray(cells["global_diam"], dtype=np.float64)
+    if kind == "EXC":
+        return np.pi * diam * np.asarray(cells["pp"], dtype=np.float64) * np.asarray(cells["Ltotal"], dtype=np.float64)
+    return np.pi * diam * diam
+
+
 # Defaults for EI1-EI4 (see default_weights below): per-compartment OU noise in uS / ms ...
 _TUNED_NOISE = {"g_e0": 0.001, "g_i0": 0.005, "std_e": 0.0005, "std_i": 0.0025, "tau_e": 2.728, "tau_i": 10.49}
 # ... and synaptic weights (contacts; AMPA/NMDA g_unit 0.5 nS, GABA_A 1 nS).
@@ -218,4 +226,5 @@ RCSD = ModelSpec(
     constants=CONSTANTS,
     recommended_dt=0.025,
     noise_off={"g_e0": 0.0, "g_i0": 0.0, "std_e": 0.0, "std_i": 0.0},
+    soma_area=_rcsd_soma_area,
 )
