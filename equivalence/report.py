@@ -1,6 +1,9 @@
 """Same model, same answer: every backend against references no backend wrote, and backends against each other.
 
-Usage: ``python equivalence/report.py [--out reports] [--seeds 10] [--duration 2000] [--plastic-seeds 4] [--plastic-rcsd-seeds 2] [--check-committed]``.
+Usage: ``python equivalence/report.py [--out reports] [--seeds 10] [--duration 2000] [--plastic-seeds 4] [--plastic-rcsd-seeds 2] [--check-committed] [--only PATTERN]``.
+``--only PATTERN`` runs the row groups whose name matches the regular expression (names: ``lif``,
+``izhikevich``, ``glif``, ``rcsd``, ``izhikevich-network``, ``rcsd-network``, ``stdp-window``, ``stp``,
+``stdp-network``, ``optogenetics``, ``optogenetics-network``, ``recruitment``), prints their rows and writes no report.
 Exit status 1 when any row fails, or (with ``--check-committed``) when the rows differ from those of
 the report committed in ``--out`` (then the new report is written for you to commit). Rows, with the
 rule each one applies (also written in the report's header):
@@ -38,6 +41,24 @@ rule each one applies (also written in the report's header):
   (Izhikevich: brian2 and diffrax, 4 seeds; RCSD: diffrax and NEURON, 2 seeds): the mean and the
   10th, 50th and 90th percentiles of the final excitatory weights over their initial ones, averaged
   over seeds, differ between backends by less than twice the seed-to-seed standard deviation (pooled).
+- Opsin photocurrents, each backend and model, ChR2 and GtACR2 (:mod:`livn.testing.optogenetics`): one
+  noiseless cell under a 1 s step of 5 mW/mm2 of 473 nm light; the recorded photocurrent's peak and
+  its steady state (end of the step) each within 2 % of scipy's integration of the four-state model
+  (:mod:`livn.optogenetics.reference`, Radau, rtol 1e-10) along the cell's voltage.
+- EI2 under light, each backend's default model, seeds 1 and 3: the opsin in the EXC cells, 0.5 mW
+  from each fibre of a 100 um grid under the culture; the EXC cells fire on their own before the light
+  (above 1 Hz in 50-150 ms), and their mean rate under light (150-300 ms) over that rate is above 2
+  for ChR2 and below 0.5 for GtACR2, every seed.
+- EI3 recruitment (:mod:`livn.recruitment`, ``equivalence/recruitment.py``), noise off: one biphasic
+  pulse (0.2 ms phases, cathodic first) of 1-100 uA (9 log-spaced amplitudes) on the electrode with the
+  most cells within 100 um; NEURON's RCSD culture is the reference (its 50 % threshold of the near
+  cells between 1 and 100 uA), and every other backend and model has its 50 % threshold within a
+  factor of 1.5 of the reference's and its selectivity (the amplitude firing 10 % of the cells beyond
+  400 um, over that threshold) within a factor of 2 (a point neuron feels the potential at its soma,
+  an RCSD cell the difference along it: the curves differ in shape whatever the coupling's scale). Then a train of 10 pulses at the documented 30 uA, 50 ms apart
+  from 200 ms on, noise on: at least 0.3 spikes per near cell and pulse within 10 ms, beyond a control
+  run of the same seed, and at least 3 times the far cells' figure. The figure also shows curves with the noise on
+  (200 ms after the start, the excess over a control run of the same seed).
 """
 
 from __future__ import annotations
@@ -47,6 +68,7 @@ import datetime
 import multiprocessing
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -62,8 +84,10 @@ from livn.models.glif import GLIF_LEVELS, glif_reference_spike_times
 from livn.models.lif import lif_isi
 from livn.plasticity import STDP, TsodyksMarkram
 from livn.testing import rcsd_vectors
+from livn.testing.optogenetics import network_light_rates, photocurrent_step
 from livn.testing.plasticity import stdp_pairing, tsodyks_markram_train
 from livn.testing.single_cell import current_step, interspike_intervals, izhikevich_reference, spike_times
+from recruitment import recruitment_rows  # equivalence/recruitment.py, beside this script
 from scipy import stats
 
 REGULAR_SPIKING = {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0}
@@ -498,7 +522,7 @@ def plot(report: Report, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4))
+    fig, axes = plt.subplots(1, 5, figsize=(22, 4))
     for name, (currents, rates) in report.figures.get("lif", {}).items():
         axes[0].plot(currents, rates, "o-" if name != "analytic" else "k--", label=name)
     axes[0].set(title="LIF f-I", xlabel="current (nA)", ylabel="rate (Hz)")
@@ -520,6 +544,13 @@ def plot(report: Report, path: Path) -> None:
         axes[3].plot(timing, change, "k--" if name == "analytic" else "o", label=name, ms=4)
     axes[3].set(title="STDP window, 60 pairings", xlabel="t_post - t_arrival (ms)", ylabel="weight change")
     axes[3].legend(fontsize=7)
+    for name, (amplitudes, near, far) in report.figures.get("recruitment", {}).items():
+        style = "--" if "noise on" in name else "-"
+        line, = axes[4].semilogx(amplitudes, near, style, marker="o", ms=3, label=name)
+        axes[4].semilogx(amplitudes, far, style, color=line.get_color(), marker="x", ms=3, alpha=0.5)
+    axes[4].set(title="EI3 recruitment (o near <= 100 um, x far > 400 um)", xlabel="pulse amplitude (uA)",
+                ylabel="fraction of cells firing")
+    axes[4].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -576,6 +607,68 @@ def other_rows(report: Report, args: argparse.Namespace) -> None:
     plastic = [("brian2", "izhikevich"), ("diffrax", "izhikevich"), ("diffrax", "rcsd"), ("neuron", "rcsd")]
     stdp_window_rows(report, plastic)
     stp_rows(report, plastic)
+    optogenetics_rows(report, OPTOGENETIC_CASES)
+    optogenetics_network_rows(report, ["brian2", "diffrax", "neuron"])
+    recruitment_rows(report)
+
+
+def optogenetics_rows(report: Report, cases: list[tuple[str, str]]) -> None:
+    """Each (backend, model) and opsin: the photocurrent of a 1 s light step against scipy (module docstring)."""
+    for backend, model in cases:
+        for opsin in ("chr2", "gtacr2"):
+            result = photocurrent_step(backend, opsin, model=model)
+            errors = {
+                what: abs(result[what] - result[f"{what}_reference"]) / abs(result[f"{what}_reference"])
+                for what in ("peak", "steady")
+            }
+            figures = (
+                f"peak {result['peak']:.6g} nA (scipy {result['peak_reference']:.6g}, {errors['peak']:.2e}), "
+                f"steady {result['steady']:.6g} nA (scipy {result['steady_reference']:.6g}, {errors['steady']:.2e}); "
+                "tolerance 2 %"
+            )
+            report.add(
+                "Opsin photocurrent vs scipy",
+                f"{backend}, {model}, {opsin}",
+                figures,
+                max(errors.values()) <= 0.02,
+            )
+
+
+def optogenetics_network_rows(report: Report, backends: list[str], seeds: tuple[int, ...] = (1, 3)) -> None:
+    """EI2 under blue light with ChR2 or GtACR2 in its EXC cells, each backend's default model (module docstring)."""
+    for backend in backends:
+        for opsin, wanted in (("chr2", "> 2"), ("gtacr2", "< 0.5")):
+            rates = [network_light_rates(backend, opsin, seed=seed) for seed in seeds]
+            ratios = [lit / dark if dark > 0 else float("inf") for dark, lit in rates]
+            moved = all(r > 2.0 for r in ratios) if opsin == "chr2" else all(r < 0.5 for r in ratios)
+            passed = moved and all(dark > 1.0 for dark, _ in rates)
+            figures = "EXC rate before -> under light, per seed: " + ", ".join(
+                f"{dark:.1f} -> {lit:.1f} Hz ({lit / dark if dark > 0 else float('inf'):.2f}x)" for dark, lit in rates
+            )
+            report.add("EI2 under light", f"{backend}, {opsin} in EXC", f"{figures} (wanted {wanted})", passed)
+
+
+#: The opsin rows' (backend, model) cases.
+OPTOGENETIC_CASES = [("brian2", "izhikevich"), ("diffrax", "izhikevich"), ("diffrax", "rcsd"), ("neuron", "rcsd")]
+
+
+def row_groups(args: argparse.Namespace) -> dict[str, object]:
+    """Every row group by name, as ``--only`` selects them (each a function of a Report)."""
+    plastic = [("brian2", "izhikevich"), ("diffrax", "izhikevich"), ("diffrax", "rcsd"), ("neuron", "rcsd")]
+    return {
+        "lif": lambda r: lif_rows(r, ["brian2", "diffrax"]),
+        "izhikevich": lambda r: izhikevich_rows(r, ["brian2", "diffrax"]),
+        "glif": lambda r: glif_rows(r, ["brian2", "diffrax"]),
+        "rcsd": lambda r: rcsd_rows(r, ("diffrax", "neuron")),
+        "izhikevich-network": lambda r: izhikevich_network_rows(r, ("brian2", "diffrax"), args.seeds, args.duration),
+        "rcsd-network": lambda r: rcsd_network_rows(r, ("diffrax", "neuron"), args.seeds, args.duration),
+        "stdp-window": lambda r: stdp_window_rows(r, plastic),
+        "stp": lambda r: stp_rows(r, plastic),
+        "stdp-network": lambda r: r.rows.extend(plastic_network_rows(args.plastic_seeds, args.plastic_rcsd_seeds)[0]),
+        "optogenetics": lambda r: optogenetics_rows(r, OPTOGENETIC_CASES),
+        "optogenetics-network": lambda r: optogenetics_network_rows(r, ["brian2", "diffrax", "neuron"]),
+        "recruitment": recruitment_rows,
+    }
 
 
 def plastic_network_rows(plastic_seeds: int, rcsd_seeds: int) -> tuple[list, dict]:
@@ -595,12 +688,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plastic-rcsd-seeds", type=int, default=2, help="seeds of the EI2 RCSD STDP row (10 s each)")
     parser.add_argument("--check-committed", action="store_true",
                         help="fail when the results differ from those of the report already in --out")
+    parser.add_argument("--only", metavar="PATTERN",
+                        help="run only the row groups whose name matches this regular expression; write no report")
     args = parser.parse_args(argv)
     installed = available()
     needed = {"brian2", "diffrax", "neuron"}
     if not needed <= set(installed):
         print(f"equivalence needs the backends {sorted(needed)}; installed: {installed}", file=sys.stderr)
         return 2
+    if args.only is not None:
+        groups = {name: run for name, run in row_groups(args).items() if re.search(args.only, name)}
+        if not groups:
+            print(f"--only {args.only!r} matches no row group; groups: {sorted(row_groups(args))}", file=sys.stderr)
+            return 2
+        report = Report()
+        for run in groups.values():
+            run(report)
+        print("\n".join(report.table()))
+        return 0 if report.passed else 1
     report_path = args.out / "equivalence.md"
     committed = committed_table(report_path)
     report = Report()

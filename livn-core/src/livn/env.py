@@ -750,17 +750,7 @@ class Env(abc.ABC):
         """
         if isinstance(stimulus, StimulusStream):
             return self._run_stream(duration, stimulus, dt)
-        if self.closed:
-            raise RuntimeError("this env is closed; make a new one")
-        if not self.initialized:
-            raise RuntimeError("call env.init() before run() (livn.make() does it for you)")
-        duration = _check_number("duration", duration)
-        if not duration > 0:
-            raise ValueError(f"duration must be > 0 ms, got {duration}")
-        dt = self.default_dt if dt is None else dt
-        dt = self.model.recommended_dt if dt is None else _check_number("dt", dt)
-        if not dt > 0:
-            raise ValueError(f"dt must be > 0 ms, got {dt}")
+        duration, dt = self._run_arguments(duration, dt)
         if self._run_dt is not None and self.t > 0 and not math.isclose(dt, self._run_dt):
             raise ValueError(
                 f"this env ran with dt={self._run_dt} ms; continuing with dt={dt} ms is not supported — "
@@ -775,13 +765,8 @@ class Env(abc.ABC):
         self.t += duration
         return result
 
-    def _run_stream(self, duration: Any, stream: StimulusStream, dt: float | None) -> Run:
-        """``run`` with a stream: one plain ``run`` per window, joined into one Run (see :mod:`livn.streaming`).
-
-        Each window is checked as a dense stimulus would be (so continuation rules such as one
-        stimulus dt per continued simulation hold); a window that fails its checks raises with the
-        env at the end of the windows already run (``env.t`` says where).
-        """
+    def _run_arguments(self, duration: Any, dt: Any) -> tuple[float, float]:
+        """The env can run; ``duration`` and the integration step (``dt``, else the default) checked."""
         if self.closed:
             raise RuntimeError("this env is closed; make a new one")
         if not self.initialized:
@@ -789,10 +774,20 @@ class Env(abc.ABC):
         duration = _check_number("duration", duration)
         if not duration > 0:
             raise ValueError(f"duration must be > 0 ms, got {duration}")
-        step = self.default_dt if dt is None else dt
-        step = self.model.recommended_dt if step is None else _check_number("dt", step)
-        if not step > 0:
-            raise ValueError(f"dt must be > 0 ms, got {step}")
+        dt = self.default_dt if dt is None else dt
+        dt = self.model.recommended_dt if dt is None else _check_number("dt", dt)
+        if not dt > 0:
+            raise ValueError(f"dt must be > 0 ms, got {dt}")
+        return duration, dt
+
+    def _run_stream(self, duration: Any, stream: StimulusStream, dt: float | None) -> Run:
+        """``run`` with a stream: one plain ``run`` per window, joined into one Run (see :mod:`livn.streaming`).
+
+        Each window is checked as a dense stimulus would be (so continuation rules such as one
+        stimulus dt per continued simulation hold); a window that fails its checks raises with the
+        env at the end of the windows already run (``env.t`` says where).
+        """
+        duration, step = self._run_arguments(duration, dt)
         self._check_recording_intervals(step)
         if not stream.iterable:
             # every window but the last has this length: catch a bad one before simulating anything
