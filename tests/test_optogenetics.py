@@ -10,11 +10,26 @@ import livn
 import numpy as np
 import pytest
 from livn.backends import resolve
+from livn.errors import CapabilityError
 from livn.stimulus import Stimulus
 
 pytest.importorskip("scipy")
 
 from livn.testing.optogenetics import WAVELENGTH, network_light_rates, photocurrent_step  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _opsins(backend_name):
+    """Skip where the backend runs no opsins, once it has refused to express one."""
+    if "light" in resolve(backend_name).input_modes:
+        return
+    env = livn.make({"EXC": 1}, backend=backend_name, record=())
+    try:
+        with pytest.raises(CapabilityError, match="opsin"):
+            env.express_opsin("chr2")
+    finally:
+        env.close()
+    pytest.skip(f"backend {backend_name!r} runs no opsins (and says so)")
 
 
 @pytest.mark.parametrize("opsin", ["chr2", "gtacr2"])

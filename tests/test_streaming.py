@@ -9,6 +9,7 @@ from __future__ import annotations
 import livn
 import numpy as np
 import pytest
+from livn.encoding import to_stimulus
 from livn.streaming import PulseTrain, StimulusStream
 
 DURATION = 40.0  # ms
@@ -29,13 +30,28 @@ def pulses(env) -> PulseTrain:
                                amplitude=8.0)
 
 
+def dense_stimulus(env):
+    inputs = pulses(env).render(0.0, DURATION, STIMULUS_DT)
+    if "extracellular" in type(env).input_modes:
+        return env.cell_stimulus(inputs, STIMULUS_DT)
+    return to_stimulus(env, inputs, STIMULUS_DT, "current")  # a current-only backend: the surrogate current
+
+
+def stream(env):
+    if "extracellular" in type(env).input_modes:
+        return StimulusStream.from_pulses(env, pulses(env), STIMULUS_DT, window=WINDOW)
+    train = pulses(env)
+    return StimulusStream(lambda t0, t1: to_stimulus(env, train.render(t0, t1, STIMULUS_DT), STIMULUS_DT, "current"),
+                          STIMULUS_DT, input_mode="current", window=WINDOW)
+
+
 @pytest.fixture(scope="module")
 def dense_and_streamed(backend_name):
     env = make_env(backend_name)
-    dense = env.run(DURATION, stimulus=env.cell_stimulus(pulses(env).render(0.0, DURATION, STIMULUS_DT), STIMULUS_DT))
+    dense = env.run(DURATION, stimulus=dense_stimulus(env))
     env.close()
     env = make_env(backend_name)
-    streamed = env.run(DURATION, stimulus=StimulusStream.from_pulses(env, pulses(env), STIMULUS_DT, window=WINDOW))
+    streamed = env.run(DURATION, stimulus=stream(env))
     assert env.t == pytest.approx(DURATION)
     env.close()
     return dense, streamed

@@ -29,6 +29,8 @@ class Env(livn.Env):
     signals = ("spikes", "voltage")
     default_model = LIF.name
     default_dt = 0.1
+    #: Injected current only (livn-core turns current_density into current from the model's soma area).
+    input_modes = ("current", "current_density")
 
     @classmethod
     def implementations(cls) -> dict[str, object]:

@@ -86,7 +86,8 @@ def network_light_rates(
     """
     env = livn.make("EI2", backend=backend, seed=seed, record=("spikes",))
     try:
-        env.express_opsin(opsin, population="EXC", g_max=NETWORK_G[env.model.name][opsin])
+        # the tuned conductance where there is one (a backend without opsins refuses in express_opsin)
+        env.express_opsin(opsin, population="EXC", g_max=NETWORK_G.get(env.model.name, {}).get(opsin))
         light = LightArray.for_area(env.system.area[:2], pitch=100.0)
         powers = np.zeros((int(dark + lit), light.num_channels))
         powers[int(dark) :] = power
