@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     parser.add_argument("--channel", type=int, default=5, help="the electrode whose nearest cells are the target")
     parser.add_argument("--target-rate", type=float, default=40.0, help="rate the target group should reach, Hz")
     parser.add_argument("--duration", type=float, default=None, help="stimulation window, ms (default 200, quick 100)")
-    parser.add_argument("--max-current", type=float, default=0.02, help="bound on each electrode's current, uA")
+    parser.add_argument("--max-current", type=float, default=0.5, help="bound on each electrode's current, uA")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default 40, quick 20)")
     parser.add_argument("--learning-rate", type=float, default=0.05, help="Adam's rate (unconstrained units)")
     parser.add_argument("--surrogate", type=float, default=1.0, help="surrogate slope beta, 1/mV")
