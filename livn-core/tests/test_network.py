@@ -113,3 +113,30 @@ def test_every_row_names_its_connection(ei1):
     np.testing.assert_array_equal(connections.post[table.row_connection], table.post)
     np.testing.assert_array_equal(connections.distance[table.row_connection], table.distance)
     assert np.bincount(table.row_connection).max() == 2, "a glutamatergic connection has an AMPA and an NMDA row"
+
+
+def test_a_partitioned_network_holds_its_rows_of_the_whole_table():
+    ei2 = system.load("EI2")
+    whole = Network(ei2)
+    weights = {name: 1.0 + k for k, name in enumerate(whole.weight_names)}
+    held = []
+    for rank in range(3):
+        part = Network(ei2.partition(rank, 3))
+        assert part.partitioned and not whole.partitioned
+        assert part.num_rows == whole.num_rows and part.weight_names == whole.weight_names
+        assert [c.rows for c in part.classes] == [c.rows for c in whole.classes]
+        rows = part.local_rows
+        assert np.all(part.local_post % 3 == rank)
+        np.testing.assert_array_equal(part.local_pre, whole.pre[rows])
+        np.testing.assert_array_equal(part.local_post, whole.post[rows])
+        np.testing.assert_array_equal(part.local_distance, whole.distance[rows])
+        np.testing.assert_array_equal(part.local_delays(0.025), whole.delays(0.025)[rows])
+        np.testing.assert_array_equal(part.row_weights(weights), whole.row_weights(weights))
+        held.append(rows)
+    np.testing.assert_array_equal(np.sort(np.concatenate(held)), np.arange(whole.num_rows))
+    # the whole table stays available on a partitioned network (read on first use)
+    part = Network(ei2.partition(1, 3))
+    np.testing.assert_array_equal(part.pre, whole.pre)
+    np.testing.assert_array_equal(part.row_connection, whole.row_connection)
+    np.testing.assert_array_equal(part.connections.post, whole.connections.post)
+    np.testing.assert_array_equal(whole.local_rows, np.arange(whole.num_rows))

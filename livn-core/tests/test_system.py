@@ -420,3 +420,84 @@ def test_population_kind_from_graph(upstream):
     (directory / "graph.json").write_text(json.dumps(graph))
     with pytest.raises(SystemFormatError, match="GLIA"):
         System(directory)
+
+
+def _swap_blocks(directory: Path, post: str, pre: str) -> None:
+    """Rewrite a projection with its two destination blocks in reverse order (legal NeuroH5)."""
+    with h5py.File(directory / "connections.h5", "a") as f:
+        g = f[f"Projections/{post}/{pre}/Edges"]
+        dbi, dbp = g["Destination Block Index"][()], g["Destination Block Pointer"][()].astype(np.int64)
+        dp, src = g["Destination Pointer"][()].astype(np.int64), g["Source Index"][()]
+        dist = f[f"Projections/{post}/{pre}/Connections/distance"][()]
+        assert dbi.shape == (2,)
+        n_dest = dp.shape[0] - 1
+        blocks = [(int(dbi[b]), int(dbp[b]), min(int(dbp[b + 1]), n_dest)) for b in range(2)]
+        new_dbi, new_dbp, new_dp, new_src, new_dist = [], [0], [0], [], []
+        for first, lo, hi in reversed(blocks):
+            new_dbi.append(first)
+            for d in range(lo, hi):
+                new_src.extend(src[dp[d] : dp[d + 1]].tolist())
+                new_dist.extend(dist[dp[d] : dp[d + 1]].tolist())
+                new_dp.append(len(new_src))
+            new_dbp.append(len(new_dp) - 1)
+        new_dbp[-1] = len(new_dp)
+        for name, values, dtype in (
+            ("Destination Block Index", new_dbi, np.uint32),
+            ("Destination Block Pointer", new_dbp, np.uint64),
+            ("Destination Pointer", new_dp, np.uint64),
+            ("Source Index", new_src, np.uint32),
+        ):
+            del g[name]
+            g[name] = np.array(values, dtype=dtype)
+        del f[f"Projections/{post}/{pre}/Connections/distance"]
+        f[f"Projections/{post}/{pre}/Connections/distance"] = np.array(new_dist, dtype=np.float32)
+
+
+def _check_partitions(directory: Path, size: int) -> None:
+    whole = System(directory)
+    parts = [System(directory).partition(rank, size) for rank in range(size)]
+    assert all(part.weight_names == whole.weight_names for part in parts)
+    assert all(part.default_weights == whole.default_weights for part in parts)
+    for key, proj in whole.projections.items():
+        assert np.all(np.diff(proj.post_gids) >= 0)
+        held = [part.local_projections[key] for part in parts]
+        for rank, local in enumerate(held):
+            assert local.total_connections == proj.num_connections
+            assert np.all(local.post_gids % size == rank)
+            # each held edge is the whole projection's edge at its position
+            np.testing.assert_array_equal(proj.pre_gids[local.positions], local.pre_gids)
+            np.testing.assert_array_equal(proj.post_gids[local.positions], local.post_gids)
+            np.testing.assert_array_equal(proj.distances[local.positions], local.distances)
+        positions = np.sort(np.concatenate([local.positions for local in held]))
+        np.testing.assert_array_equal(positions, np.arange(proj.num_connections))
+
+
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_partitions_hold_each_edge_once_at_its_position(upstream, size):
+    directory, _ = upstream
+    _check_partitions(directory, size)
+
+
+def test_partitions_of_out_of_order_blocks(upstream):
+    directory, truth = upstream
+    _swap_blocks(directory, "EXC", "EXC")
+    system = System(directory)
+    pairs = sorted(zip(*(system.projections[("EXC", "EXC")].pre_gids.tolist(),
+                         system.projections[("EXC", "EXC")].post_gids.tolist()), strict=True))
+    assert pairs == truth["edges"][("EXC", "EXC")]
+    _check_partitions(directory, 2)
+
+
+def test_partitioned_reads_in_chunks(tmp_path, monkeypatch):
+    from livn.system import _neuroh5, generate_culture
+
+    directory = generate_culture(tmp_path / "c", {"EXC": 160, "INH": 40}, area=400.0, seed=3, in_degree=20.0)
+    monkeypatch.setattr(_neuroh5, "_CHUNK_EDGES", 7)  # many chunks, destinations never split
+    _check_partitions(directory, 3)
+
+
+def test_partition_is_checked(upstream):
+    directory, _ = upstream
+    for bad in [(2, 2), (-1, 2), (0, 0)]:
+        with pytest.raises(ValueError, match="partition must be"):
+            System(directory, partition=bad)

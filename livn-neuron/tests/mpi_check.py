@@ -29,6 +29,13 @@ def main(out: str, system: str = "EI2", duration: float = 200.0) -> None:
     run = first.concat(second).concat(third)
     if size > 1:
         rank = env.comm.Get_rank()
+        # partitioned loading: this rank read only the rows onto its own cells, and the ranks'
+        # rows together are the whole table, each once
+        held = env.network.local_rows
+        assert env.system.partitioning == (rank, size)
+        assert np.all(env.network.local_post % size == rank)
+        counts = env.comm.allgather(held.size)
+        assert sum(counts) == env.network.num_rows and max(counts) < env.network.num_rows, counts
         own = np.asarray(run.voltage.ids)
         assert np.all(own % size == rank), "a rank returned cells it does not own"
         assert np.all(np.asarray(run.spikes.ids) % size == rank)

@@ -220,6 +220,9 @@ class Env(abc.ABC):
     gpu: ClassVar[bool] = False
     #: Distributes cells over MPI ranks (``comm=``).
     mpi: ClassVar[bool] = False
+    #: Under MPI, rank ``r`` of ``n`` builds the cells ``gid % n == r``: the env then reads only the
+    #: connections onto them (:meth:`livn.system.System.partition`; ``network.local_rows``).
+    round_robin: ClassVar[bool] = False
     #: Runs multi-compartment models.
     multicompartment: ClassVar[bool] = False
     #: The first run of a model compiles code (code generation, jit, mechanisms): the CLI says so.
@@ -257,6 +260,14 @@ class Env(abc.ABC):
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         self.system = _resolve_system(system)
+        if _spans_ranks(comm) and type(self).round_robin and isinstance(self.system, systems.System):
+            if self.system.partitioning is None:
+                self.system = self.system.partition(int(comm.Get_rank()), int(comm.Get_size()))
+            elif self.system.partitioning != (int(comm.Get_rank()), int(comm.Get_size())):
+                raise ValueError(
+                    f"the system is partitioned as {self.system.partitioning} (rank, size), but this rank is "
+                    f"({comm.Get_rank()}, {comm.Get_size()}) of comm; pass the unpartitioned system"
+                )
         self.model = _resolve_model(model, self.system, type(self))
         #: This backend's implementation of the model (what it is, is the backend's own business).
         self.implementation = type(self).implementations()[self.model.name]

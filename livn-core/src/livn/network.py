@@ -15,6 +15,12 @@ Rows are grouped by class; within a class they follow the projection's own (post
 :attr:`Network.connections` is the same per connection (not per receptor), for backends whose one
 synapse carries every receptor of a projection.
 
+On a partitioned system (:meth:`livn.system.System.partition`, an MPI rank's share) the table is
+still the whole culture's (row numbers, :attr:`Network.num_rows`, the weights of every row), but
+only this rank's rows are read: :attr:`Network.local_rows` with ``local_pre``, ``local_post``,
+``local_distance`` and :meth:`Network.local_delays`. ``pre``, ``post``, ``distance`` and
+:attr:`Network.connections` are every row's, read from the files on first use (all edges).
+
 Synaptic kinetics (RCSD.md 3.1): an event adds ``weight * g_unit * peak_factor`` to two states
 decaying with ``tau_rise`` and ``tau_decay``; the conductance is their difference, which peaks at
 exactly ``weight * g_unit``. When ``tau_rise`` reaches ``tau_decay`` the difference of exponentials
@@ -125,12 +131,13 @@ class Network:
         self.system = system
         self.model = model
         classes, row = [], 0
-        self._projections: list[Projection] = list(system.projections.values())
+        #: The projections with the edges held here (all of them unless the system is partitioned).
+        self._local: list[Projection] = list(system.local_projections.values())
         self._class_projection: list[Projection] = []
-        for projection in self._projections:
+        for projection in self._local:
             for receptor, spec in projection.receptors.items():
                 tau_rise, factor = synaptic_kinetics(spec.tau_rise, spec.tau_decay)
-                count = projection.num_connections
+                count = projection.total_connections
                 classes.append(
                     SynapseClass(
                         index=len(classes),
@@ -171,13 +178,56 @@ class Network:
         return [weights.get(c.weight_name, c.default_weight) for c in self.classes]
 
     def projection_of(self, synapse_class: SynapseClass) -> Projection:
-        """The system projection a class belongs to."""
-        return self._class_projection[synapse_class.index]
+        """The system projection a class belongs to (every edge, also when partitioned)."""
+        local = self._class_projection[synapse_class.index]
+        if not self.partitioned:
+            return local
+        return self.system.projections[(local.post, local.pre)]
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether this network holds only some rows (a partitioned system's)."""
+        return any(p.edge_ids is not None for p in self._local)
+
+    @cached_property
+    def _projections(self) -> list[Projection]:
+        """Every projection with every edge (read on first use when partitioned)."""
+        if not self.partitioned:
+            return self._local
+        return [self.system.projections[(p.post, p.pre)] for p in self._local]
 
     # -- the table: one row per (connection, receptor) ----------------------------------------------
-    def _stack(self, column: str, dtype: type) -> np.ndarray:
-        parts = [np.asarray(getattr(self._class_projection[c.index], column), dtype=dtype) for c in self.classes]
+    def _stack(self, column: str, dtype: type, local: bool = False) -> np.ndarray:
+        parts = [
+            np.asarray(getattr(self._class_projection[c.index] if local else self.projection_of(c), column), dtype=dtype)
+            for c in self.classes
+        ]
         return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+    @cached_property
+    def local_rows(self) -> np.ndarray:
+        """The table rows held here, int64 (every row unless partitioned), in table order."""
+        parts = [c.rows.start + self._class_projection[c.index].positions for c in self.classes]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    @cached_property
+    def local_pre(self) -> np.ndarray:
+        """Presynaptic gid of every row held here, int64."""
+        return self._stack("pre_gids", np.int64, local=True) if self.partitioned else self.pre
+
+    @cached_property
+    def local_post(self) -> np.ndarray:
+        """Postsynaptic gid of every row held here, int64."""
+        return self._stack("post_gids", np.int64, local=True) if self.partitioned else self.post
+
+    @cached_property
+    def local_distance(self) -> np.ndarray:
+        """Planar distance (um) of every row held here, float64."""
+        return self._stack("distances", np.float64, local=True) if self.partitioned else self.distance
+
+    def local_delays(self, dt: float) -> np.ndarray:
+        """Axonal delay (ms) of every row held here, as :meth:`delays`."""
+        return np.maximum(self.local_distance / CONDUCTION_VELOCITY, 2.0 * dt)
 
     @cached_property
     def pre(self) -> np.ndarray:
@@ -224,7 +274,7 @@ class Network:
         offsets = np.cumsum([0] + [p.num_connections for p in self._projections])
         position = {id(p): k for k, p in enumerate(self._projections)}
         parts = [
-            offsets[position[id(self._class_projection[c.index])]] + np.arange(c.rows.stop - c.rows.start, dtype=np.int64)
+            offsets[position[id(self.projection_of(c))]] + np.arange(c.rows.stop - c.rows.start, dtype=np.int64)
             for c in self.classes
         ]
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)

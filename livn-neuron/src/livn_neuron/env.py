@@ -69,6 +69,7 @@ class Env(BaseEnv):
     input_modes: ClassVar[tuple[str, ...]] = ("extracellular", "current", "light", "current_density", "conductance")
     per_connection_weights: ClassVar[bool] = True
     mpi: ClassVar[bool] = True
+    round_robin: ClassVar[bool] = True
     multicompartment: ClassVar[bool] = True
     compiles: ClassVar[bool] = True
     default_model: ClassVar[str | None] = RCSD.name
@@ -221,13 +222,18 @@ class Env(BaseEnv):
         self._post_netcons: dict[str, list[Any]] = {}
         #: Weight names whose synapses run with per-connection state (``plastic = 1``).
         self._plastic_classes: set[str] = set()
-        netcons, rows = [], []
-        local_rows = np.flatnonzero((network.post % self.nhost) == self.rank)
+        netcons, rows, held = [], [], []
+        # the rows onto this rank's cells, as indices into the rows the network holds (all of them,
+        # or this rank's share when the system is partitioned) and as table rows
+        local = np.flatnonzero((network.local_post % self.nhost) == self.rank)
+        table_rows = network.local_rows[local]
         for synapse_class in network.classes:
-            mine = local_rows[(local_rows >= synapse_class.rows.start) & (local_rows < synapse_class.rows.stop)]
+            in_class = (table_rows >= synapse_class.rows.start) & (table_rows < synapse_class.rows.stop)
+            mine, index = table_rows[in_class], local[in_class]
+            pres, posts = network.local_pre[index], network.local_post[index]
             weight = float(self.weights[synapse_class.weight_name])
             targets: dict[int, Any] = {}
-            for gid in np.unique(network.post[mine]).tolist():
+            for gid in np.unique(posts).tolist():
                 syn = self.implementation.synapse(h, self.cells[gid], synapse_class, constants)
                 syn.tau_rise, syn.tau_decay = synapse_class.tau_rise, synapse_class.tau_decay
                 syn.factor = synapse_class.peak_factor
@@ -236,16 +242,19 @@ class Env(BaseEnv):
             self._synapses[synapse_class.weight_name] = list(targets.values())
             self._targets[synapse_class.weight_name] = targets
             class_netcons = []
-            for row, pre, post in zip(mine.tolist(), network.pre[mine].tolist(), network.post[mine].tolist()):
+            for pre, post in zip(pres.tolist(), posts.tolist()):
                 nc = pc.gid_connect(pre, targets[post])
                 nc.weight[0] = 1.0
                 netcons.append(nc)
                 class_netcons.append(nc)
-                rows.append(row)
+            rows.append(mine)
+            held.append(index)
             self._class_netcons[synapse_class.weight_name] = (class_netcons, mine.astype(np.int64))
-        #: The NetCons and the table row of each (its delay is ``network.delays(dt)[row]``).
+        #: The NetCons, the table row of each and its index among the rows the network holds (its
+        #: delay is ``network.local_delays(dt)[index]``).
         self._netcons: list[Any] = netcons
-        self._netcon_rows = np.asarray(rows, dtype=np.int64)
+        self._netcon_rows = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
+        self._netcon_held = np.concatenate(held).astype(np.int64) if held else np.zeros(0, np.int64)
 
     # -- parameters ------------------------------------------------------------------------------
     def _weights_changed(self) -> None:
@@ -464,7 +473,7 @@ class Env(BaseEnv):
     def _initialize(self, dt: float) -> None:
         h = self.h
         h.dt = dt
-        delays = self.network.delays(dt)[self._netcon_rows].tolist()
+        delays = self.network.local_delays(dt)[self._netcon_held].tolist()
         for nc, delay in zip(self._netcons, delays):
             nc.delay = delay
         h.secondorder = 2

@@ -88,6 +88,9 @@ class Projection:
     one entry per connection, sorted by post gid. ``section`` is where the synapses sit
     (``"hillock"``, the dendrite of two-compartment cells, or ``"soma"``); ``receptors`` maps a
     receptor name (``"AMPA"``, ``"NMDA"``, ``"GABA_A"``) to its :class:`Receptor`.
+
+    A partitioned system (:meth:`System.partition`) holds only some of the edges: ``edge_ids`` is
+    then each one's position among the projection's ``total_connections`` edges (None: all are here).
     """
 
     pre: str
@@ -97,11 +100,25 @@ class Projection:
     distances: np.ndarray
     section: str
     receptors: Mapping[str, Receptor]
+    edge_ids: np.ndarray | None = None
+    total: int | None = None
 
     @property
     def num_connections(self) -> int:
-        """Number of connections (edges)."""
+        """Number of connections (edges) held here."""
         return int(self.pre_gids.shape[0])
+
+    @property
+    def total_connections(self) -> int:
+        """Number of connections of the whole projection (more than held when partitioned)."""
+        return self.num_connections if self.total is None else int(self.total)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Each held edge's position among all the projection's edges, int64 (``edge_ids``, or 0..n-1)."""
+        if self.edge_ids is None:
+            return np.arange(self.num_connections, dtype=np.int64)
+        return self.edge_ids
 
     @property
     def weight_names(self) -> list[str]:
@@ -176,16 +193,21 @@ class _SystemBase:
         return {}
 
     @property
+    def local_projections(self) -> dict[tuple[str, str], Projection]:
+        """The projections with the edges this system holds (all of them unless partitioned)."""
+        return self.projections
+
+    @property
     def weight_names(self) -> list[str]:
         """All weight parameter names, in projection then receptor order."""
-        return [name for proj in self.projections.values() for name in proj.weight_names]
+        return [name for proj in self.local_projections.values() for name in proj.weight_names]
 
     @property
     def default_weights(self) -> dict[str, float]:
         """``{weight name: default weight}`` from the receptor configuration."""
         return {
             weight_name(p.post, p.pre, p.section, r): rec.weight
-            for p in self.projections.values()
+            for p in self.local_projections.values()
             for r, rec in p.receptors.items()
         }
 
@@ -278,9 +300,21 @@ class System(_SystemBase):
     Optional files: ``mea.json`` (the electrode array), ``model.json`` (``{"model": name}``, a
     registered model name) and ``params.json`` (tuned parameters, ``{name: number}``). Reading never
     executes code from the directory and never unpickles.
+
+    Partitioned loading (MPI): ``System(path, partition=(rank, size))`` or :meth:`partition` reads,
+    as :attr:`local_projections`, only the edges onto the cells ``gid % size == rank`` owns (the
+    NEURON backend's round-robin distribution), so a rank's memory for connections falls with the
+    number of ranks. Cells and positions are read whole (about 32 bytes per cell);
+    :attr:`projections` still reads every edge, when asked.
     """
 
-    def __init__(self, path: str | Path, name: str | None = None):
+    def __init__(self, path: str | Path, name: str | None = None, partition: tuple[int, int] | None = None):
+        if partition is not None:
+            rank, size = partition
+            if not (isinstance(rank, (int, np.integer)) and isinstance(size, (int, np.integer)) and 0 <= rank < size):
+                raise ValueError(f"partition must be (rank, size) with 0 <= rank < size, got {partition!r}")
+            partition = (int(rank), int(size))
+        self.partitioning = partition
         directory = Path(path)
         if not directory.is_dir():
             raise FileNotFoundError(f"{directory}: not a system directory (it does not exist)")
@@ -334,9 +368,23 @@ class System(_SystemBase):
             raise SystemFormatError(f"{self.graph_path}: architecture: expected an object")
         return architecture
 
+    def partition(self, rank: int, size: int) -> System:
+        """This system read with only the edges onto cells ``gid % size == rank`` (see the class doc)."""
+        return System(self.directory, name=self.name, partition=(rank, size))
+
     @cached_property
     def projections(self) -> dict[tuple[str, str], Projection]:
-        """``{(post, pre): Projection}`` read from the connections file and ``graph.json``."""
+        """``{(post, pre): Projection}`` read from the connections file and ``graph.json`` (every edge)."""
+        return self._read_projections(None)
+
+    @cached_property
+    def local_projections(self) -> dict[tuple[str, str], Projection]:
+        """The projections with only the edges this partition owns (every edge when not partitioned)."""
+        if self.partitioning is None or self.partitioning[1] == 1:
+            return self.projections
+        return self._read_projections(self.partitioning)
+
+    def _read_projections(self, owner: tuple[int, int] | None) -> dict[tuple[str, str], Projection]:
         config = self.graph.get("projections")
         if not self.connections_path.exists():
             if config:
@@ -372,16 +420,18 @@ class System(_SystemBase):
                     str(r): _parse_receptor(v, self.graph_path, f"{where}/receptors/{r}")
                     for r, v in receptors_cfg.items()
                 }
-                pre_gids, post_gids, distances = read_projection(
+                pre_gids, post_gids, distances, edge_ids, total = read_projection(
                     h5,
                     self.connections_path,
                     post,
                     pre,
                     self.population_ranges[post],
                     self.population_ranges[pre],
+                    owner=owner,
                 )
-                for array in (pre_gids, post_gids, distances):
-                    array.setflags(write=False)
+                for array in (pre_gids, post_gids, distances, edge_ids):
+                    if array is not None:
+                        array.setflags(write=False)
                 result[(post, pre)] = Projection(
                     pre=pre,
                     post=post,
@@ -390,6 +440,8 @@ class System(_SystemBase):
                     distances=distances,
                     section=section,
                     receptors=receptors,
+                    edge_ids=edge_ids,
+                    total=None if owner is None else total,
                 )
         missing = [
             f"{post}/{pre}"

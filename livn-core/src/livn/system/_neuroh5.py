@@ -71,6 +71,18 @@ def open_h5(filename: Path | str):
 
 def _dataset(handle, filename, h5path: str, kinds: str, ndim: int = 1) -> np.ndarray:
     """Read a whole dataset, checking it exists, has ``ndim`` dimensions and a dtype kind in ``kinds``."""
+    return _read(_checked_dataset(handle, filename, h5path, kinds, ndim), filename, h5path)
+
+
+def _read(obj, filename, h5path: str, selection: slice | tuple = ()) -> np.ndarray:
+    try:
+        return obj[selection]
+    except Exception as exc:
+        raise _fail(filename, h5path, f"unreadable data ({exc}); the file may be truncated") from exc
+
+
+def _checked_dataset(handle, filename, h5path: str, kinds: str, ndim: int = 1):
+    """The dataset at ``h5path`` (not read), checked as :func:`_dataset` checks it."""
     import h5py
 
     try:
@@ -85,10 +97,7 @@ def _dataset(handle, filename, h5path: str, kinds: str, ndim: int = 1) -> np.nda
         raise _fail(filename, h5path, f"expected {ndim} dimension(s), found shape {obj.shape}")
     if obj.dtype.kind not in kinds:
         raise _fail(filename, h5path, f"wrong type {obj.dtype} (expected kind {kinds!r})")
-    try:
-        return obj[()]
-    except Exception as exc:
-        raise _fail(filename, h5path, f"unreadable data ({exc}); the file may be truncated") from exc
+    return obj
 
 
 def _group(handle, filename, h5path: str):
@@ -209,6 +218,10 @@ def read_projection_names(handle, filename) -> list[tuple[str, str]]:
     return pairs
 
 
+#: Edges read per chunk when only some destinations are read (bounds a partitioned read's memory).
+_CHUNK_EDGES = 1 << 22
+
+
 def read_projection(
     handle,
     filename,
@@ -216,19 +229,29 @@ def read_projection(
     pre: str,
     post_range: tuple[int, int],
     pre_range: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One projection's edges as ``(pre_gids int64, post_gids int64, distances float32 um)``."""
+    owner: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int]:
+    """One projection's edges as ``(pre_gids int64, post_gids int64, distances float32 um, edge_ids, total)``.
+
+    Edges come sorted by post gid (stable: a destination's edges keep their file order); ``total``
+    is the projection's number of edges. With ``owner=(rank, size)`` only the edges onto post gids
+    with ``gid % size == rank`` are read, :data:`_CHUNK_EDGES` edges at a time, and ``edge_ids``
+    (int64) holds each one's position among all ``total`` edges in that order; without an owner
+    every edge is read and ``edge_ids`` is None.
+    """
     base = f"/Projections/{post}/{pre}"
     edges = f"{base}/Edges"
     _group(handle, filename, edges)
     block_index = _dataset(handle, filename, f"{edges}/Destination Block Index", "ui").astype(np.int64)
     block_pointer = _dataset(handle, filename, f"{edges}/Destination Block Pointer", "ui").astype(np.int64)
     dest_pointer = _dataset(handle, filename, f"{edges}/Destination Pointer", "ui").astype(np.int64)
-    source = _dataset(handle, filename, f"{edges}/Source Index", "ui").astype(np.int64)
+    source_path = f"{edges}/Source Index"
+    source = _checked_dataset(handle, filename, source_path, "ui")
     distance_path = next((f"{base}/{p}" for p in DISTANCE_PATHS if f"{base}/{p}" in handle), None)
     if distance_path is None:
         raise _fail(filename, base, f"missing edge distances (looked for {list(DISTANCE_PATHS)})")
-    distances = _dataset(handle, filename, distance_path, "f").astype(np.float32)
+    distance = _checked_dataset(handle, filename, distance_path, "f")
+    n_edges = int(source.shape[0])
 
     n_blocks = block_index.shape[0]
     if block_pointer.shape[0] != n_blocks + 1:
@@ -252,15 +275,15 @@ def read_projection(
     if not n_blocks and n_dest_total:
         raise _fail(filename, f"{edges}/Destination Block Index", "no blocks, but Destination Pointer has destinations")
     if dest_pointer.shape[0] and (
-        dest_pointer[0] != 0 or dest_pointer[-1] != source.shape[0] or np.any(np.diff(dest_pointer) < 0)
+        dest_pointer[0] != 0 or dest_pointer[-1] != n_edges or np.any(np.diff(dest_pointer) < 0)
     ):
         raise _fail(
             filename,
             f"{edges}/Destination Pointer",
-            f"offsets are not increasing from 0 to {source.shape[0]} (the number of edges)",
+            f"offsets are not increasing from 0 to {n_edges} (the number of edges)",
         )
-    if distances.shape[0] != source.shape[0]:
-        raise _fail(filename, distance_path, f"has {distances.shape[0]} values for {source.shape[0]} edges")
+    if distance.shape[0] != n_edges:
+        raise _fail(filename, distance_path, f"has {distance.shape[0]} values for {n_edges} edges")
     post_start, post_count = post_range
     pre_start, pre_count = pre_range
 
@@ -273,17 +296,63 @@ def read_projection(
         post_rel[first:last] = block_index[block] + np.arange(last - first)
     if post_rel.size and (post_rel.min() < 0 or post_rel.max() >= post_count):
         raise _fail(filename, f"{edges}/Destination Block Index", f"destinations outside 0..{post_count - 1}")
-    if source.size and source.max() >= pre_count:
-        raise _fail(filename, f"{edges}/Source Index", f"sources outside 0..{pre_count - 1}")
+
+    # Where each destination's first edge goes in post-sorted order (stable among equal posts).
+    ordered = post_rel.size == 0 or bool(np.all(np.diff(post_rel) >= 0))
+    if ordered:
+        sorted_start = dest_pointer[:-1]
+    else:
+        order = np.argsort(post_rel, kind="stable")
+        sorted_start = np.empty(n_dest_total, dtype=np.int64)
+        sorted_start[order] = np.cumsum(counts[order]) - counts[order]
+    if owner is None:
+        wanted = np.ones(n_dest_total, dtype=bool)
+    else:
+        rank, size = owner
+        wanted = (post_rel + post_start) % size == rank
+
+    # Read the wanted destinations' edges in chunks of whole destinations.
+    pre_parts, post_parts, distance_parts, id_parts = [], [], [], []
+    first_dest = 0
+    while first_dest < n_dest_total:
+        last_dest = int(np.searchsorted(dest_pointer, dest_pointer[first_dest] + _CHUNK_EDGES, side="right")) - 1
+        last_dest = min(max(last_dest, first_dest + 1), n_dest_total)
+        keep = wanted[first_dest:last_dest]
+        if np.any(keep):
+            lo, hi = int(dest_pointer[first_dest]), int(dest_pointer[last_dest])
+            chunk_counts = counts[first_dest:last_dest]
+            mask = None if np.all(keep) else np.repeat(keep, chunk_counts)
+            sources = _read(source, filename, source_path, np.s_[lo:hi])
+            distances = _read(distance, filename, distance_path, np.s_[lo:hi])
+            if mask is not None:
+                sources, distances = sources[mask], distances[mask]
+            kept = np.arange(first_dest, last_dest)[keep]
+            kept_counts = counts[kept]
+            within = np.arange(int(kept_counts.sum()), dtype=np.int64) - np.repeat(
+                np.cumsum(kept_counts) - kept_counts, kept_counts
+            )
+            pre_parts.append(sources.astype(np.int64))
+            post_parts.append(np.repeat(post_rel[kept], kept_counts))
+            distance_parts.append(distances.astype(np.float32))
+            id_parts.append(np.repeat(sorted_start[kept], kept_counts) + within)
+        first_dest = last_dest
+
+    def join(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+    source_index = join(pre_parts, np.int64)
+    distances = join(distance_parts, np.float32)
+    edge_ids = join(id_parts, np.int64)
+    if source_index.size and source_index.max() >= pre_count:
+        raise _fail(filename, source_path, f"sources outside 0..{pre_count - 1}")
     if not np.all(np.isfinite(distances)):
         raise _fail(filename, distance_path, "contains NaN or inf")
-    post_gids = np.repeat(post_rel, counts) + post_start
-    pre_gids = source + pre_start
-    if post_gids.size and np.any(np.diff(post_gids) < 0):
-        order = np.argsort(post_gids, kind="stable")
-        pre_gids, post_gids, distances = pre_gids[order], post_gids[order], distances[order]
-    return pre_gids, post_gids, distances
-
+    post_gids = join(post_parts, np.int64) + post_start
+    pre_gids = source_index + pre_start
+    if not ordered:
+        order = np.argsort(edge_ids, kind="stable")
+        pre_gids, post_gids, distances, edge_ids = pre_gids[order], post_gids[order], distances[order], edge_ids[order]
+    return pre_gids, post_gids, distances, (None if owner is None else edge_ids), n_edges
 
 # --------------------------------------------------------------------------------------- writing
 
