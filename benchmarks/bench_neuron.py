@@ -1,12 +1,16 @@
-"""Benchmark of the NEURON backend: EI3 on 1 and 2 MPI ranks, and EI4 cell creation.
+"""Benchmark of the NEURON backend: a culture (EI3, or ``--system EI5``) on 1 and 2 MPI ranks, and EI4 cell creation.
 
-Prints: EI3 build time, run time for ``--duration`` ms (default 1000) on 1 rank and on 2 ranks,
+Prints: the build time, peak memory per rank (``VmHWM`` of each rank's own process, after the
+build and at the end; the largest over the ranks), run time for ``--duration`` ms (default 1000)
+and real-time factor on 1 rank and on 2 ranks,
 the speedup, whether the spikes are identical, the throughput of two independent 1-rank runs at
 once against one alone (how much the machine gives two busy processes at the moment: other load
 on a 2-core machine caps any 2-rank speedup), and the time to create EI4's 10,000 cells (cells
 alone, and the whole network build). Run from the repository root in the neuron venv::
 
-    python benchmarks/bench_neuron.py [--duration 1000] [--skip-ei4]
+    python benchmarks/bench_neuron.py [--duration 1000] [--skip-ei4] [--system EI5] [--no-pair]
+
+On 2 ranks each rank reads only the connections onto its own cells (partitioned loading).
 
 The 2-rank run uses ``mpiexec`` beside the running Python (``pip install mpich mpi4py``).
 """
@@ -41,6 +45,7 @@ def run_network(
     if comm is not None:
         comm.Barrier()
     build = time.perf_counter() - t0
+    built_memory = peak_memory()
     if barrier:
         _wait_for_peers(*barrier)
     t0 = time.perf_counter()
@@ -57,13 +62,26 @@ def run_network(
         elapsed = comm.allreduce(elapsed, op=_mpi_max())
         step = comm.allreduce(step, op=_mpi_max())
         wait = comm.allreduce(wait, op=_mpi_max())
+    memory = peak_memory()
+    if comm is not None:
+        built_memory = comm.allreduce(built_memory, op=_mpi_max())
+        memory = comm.allreduce(memory, op=_mpi_max())
         run = run.gather(comm)
         if comm.Get_rank() != 0:
             return {}
     ids, times = np.asarray(run.spikes.ids), np.asarray(run.spikes.times)
     if out:
-        np.savez(out, ids=ids, times=times, build=build, run=elapsed, size=size, step=step, wait=wait)
+        np.savez(out, ids=ids, times=times, build=build, run=elapsed, size=size, step=step, wait=wait,
+                 built_memory=built_memory, memory=memory, cells=env.system.num_neurons)
     return {"build": build, "run": elapsed, "spikes": float(len(ids)), "size": float(size)}
+
+
+def peak_memory() -> float:
+    """This process's own peak resident memory so far (``VmHWM``), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1]) / 1024.0
+    return float("nan")
 
 
 def _wait_for_peers(folder: str, peers: int) -> None:
@@ -110,6 +128,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=1000.0, help="simulated ms for EI3")
     parser.add_argument("--system", default="EI3")
     parser.add_argument("--skip-ei4", action="store_true")
+    parser.add_argument("--no-pair", action="store_true", help="skip the two concurrent 1-rank runs")
     parser.add_argument("--worker", metavar="OUT", help=argparse.SUPPRESS)
     parser.add_argument("--barrier", nargs=2, metavar=("FOLDER", "PEERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -139,38 +158,54 @@ def main() -> None:
         # how much the machine gives two busy processes: two independent 1-rank runs of the whole
         # network at the same time (no spike exchange; each with all the data, where a rank of a
         # 2-rank run holds half, so this is a guide to the machine's state, not a strict bound)
-        ready = Path(tmp) / "barrier"
-        ready.mkdir()
-        pair = [str(Path(tmp) / f"pair{k}.npz") for k in range(2)]
-        jobs = [subprocess.Popen([*worker(out), "--barrier", str(ready), "2"]) for out in pair]
-        if any(job.wait() != 0 for job in jobs):
-            raise RuntimeError("a concurrent 1-rank run failed")
-        concurrent = max(float(np.load(out)["run"]) for out in pair)
+        concurrent = None
+        if not args.no_pair:
+            ready = Path(tmp) / "barrier"
+            ready.mkdir()
+            pair = [str(Path(tmp) / f"pair{k}.npz") for k in range(2)]
+            jobs = [subprocess.Popen([*worker(out), "--barrier", str(ready), "2"]) for out in pair]
+            if any(job.wait() != 0 for job in jobs):
+                raise RuntimeError("a concurrent 1-rank run failed")
+            concurrent = max(float(np.load(out)["run"]) for out in pair)
         one = outs[1]
-        n_cells = {"EI1": 10, "EI2": 100, "EI3": 1000, "EI4": 10000}.get(args.system)
+        n_cells = int(one["cells"])
+        seconds = args.duration / 1000.0
         print(
-            f"{args.system}, {args.duration:g} ms simulated, dt 0.025 ms; "
+            f"{args.system} ({n_cells} cells), {args.duration:g} ms simulated, dt 0.025 ms; "
             f"machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
         print(f"  build (make, 1 rank):   {float(one['build']):8.2f} s")
-        print(f"  run, 1 rank:            {float(one['run']):8.2f} s (integration {float(one['step']):.2f} s)")
-        rate = len(one["ids"]) / (n_cells or 1) / (args.duration / 1000.0)
+        print(
+            f"  peak memory, 1 rank:    {float(one['built_memory']):8.0f} MiB after the build, "
+            f"{float(one['memory']):.0f} MiB at the end"
+        )
+        print(
+            f"  run, 1 rank:            {float(one['run']):8.2f} s (integration {float(one['step']):.2f} s), "
+            f"real-time factor {float(one['run']) / seconds:.1f}"
+        )
+        rate = len(one["ids"]) / n_cells / seconds
         print(f"  spikes: {len(one['ids'])} ({rate:.2f} Hz per cell)")
         if 2 in outs:
             two = outs[2]
             print(f"  build (make, 2 ranks):  {float(two['build']):8.2f} s")
             print(
+                f"  peak memory per rank, 2 ranks: {float(two['built_memory']):8.0f} MiB after the build, "
+                f"{float(two['memory']):.0f} MiB at the end (the larger rank)"
+            )
+            print(
                 f"  run, 2 ranks:           {float(two['run']):8.2f} s (integration {float(two['step']):.2f} s, "
-                f"waiting for spike exchange {float(two['wait']):.2f} s, slowest rank)"
+                f"waiting for spike exchange {float(two['wait']):.2f} s, slowest rank), "
+                f"real-time factor {float(two['run']) / seconds:.1f}"
             )
             print(f"  speedup (run wall):     {float(one['run']) / float(two['run']):8.2f} x")
             print(f"  speedup (integration):  {float(one['step']) / float(two['step']):8.2f} x")
             print(f"  spikes identical on 1 and 2 ranks: {spikes_equal(one, two)}")
-        both = 2.0 * float(one["run"]) / concurrent
-        print(
-            f"  two independent 1-rank runs at once: {concurrent:.2f} s each (slowest), {both:.2f} x the "
-            f"throughput of one: what this machine gives two busy processes now"
-        )
+        if concurrent is not None:
+            both = 2.0 * float(one["run"]) / concurrent
+            print(
+                f"  two independent 1-rank runs at once: {concurrent:.2f} s each (slowest), {both:.2f} x the "
+                f"throughput of one: what this machine gives two busy processes now"
+            )
 
     if not args.skip_ei4:
         created = cell_creation(8000)

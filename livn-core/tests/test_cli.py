@@ -274,3 +274,21 @@ def test_compile_message_once_per_process_and_only_for_compiling_backends(monkey
     assert first.err.index(message) < first.err.index("1/10")  # said before the first chunk runs
     assert "compilation" in first.out and "compilation" not in second.out
     assert _run_fake(capsys, "--duration", "100", "--quiet").err == ""
+
+
+@pytest.mark.parametrize("rank, printed", [("0", True), ("1", False)])
+def test_a_serial_backend_under_mpiexec_fails_before_building(monkeypatch, capsys, no_simulation, rank, printed):
+    # what mpiexec -n 2 sets in each rank's environment (MPICH's Hydra); no MPI is imported
+    for name in ("OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setenv("PMI_RANK", rank)
+    with pytest.raises(SystemExit) as info:
+        main(["run", "EI1", "--backend", "livn_fake.env"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    if printed:  # rank 0 alone says why, once for the job
+        assert "does not spread a culture over MPI ranks" in err and "one of 2 ranks" in err, err
+        assert "--backend neuron" in err
+    else:
+        assert err == ""

@@ -1,4 +1,4 @@
-"""The culture generator, the predefined systems EI1..EI4 and their cache."""
+"""The culture generator, the predefined systems EI1..EI6 and their cache."""
 
 from __future__ import annotations
 
@@ -121,6 +121,34 @@ def test_ei4_in_degree_within_5_percent(shared_cache):
     assert system.population_ranges == {"EXC": (0, 8000), "INH": (8000, 2000)}
     assert system.default_io().num_channels == 1024
     np.testing.assert_array_equal(system.area[:2], [[0, 4000], [0, 4000]])
+    _check_in_degrees(system)
+
+
+@pytest.mark.parametrize("name, n", [("EI5", 100_000), ("EI6", 1_000_000)])
+def test_large_cultures_keep_ei4s_rules(name, n):
+    from livn.io import electrode_array_coordinates_for_area
+    from livn.system import DENSE_MAX_CELLS, GRID_VERSION
+
+    ei4, definition = PREDEFINED["EI4"], PREDEFINED[name]
+    assert definition.counts == {"EXC": n * 4 // 5, "INH": n // 5}
+    density = definition.num_neurons / definition.side**2
+    assert density == pytest.approx(ei4.num_neurons / ei4.side**2, rel=1e-3)
+    assert (definition.sigma, definition.in_degree, definition.kernel) == (ei4.sigma, ei4.in_degree, ei4.kernel)
+    assert definition.z_range == ei4.z_range
+    electrodes = electrode_array_coordinates_for_area(definition.mea_pitch, definition.side)
+    assert electrodes.shape[0] == definition.num_electrodes == 4096
+    # drawn by the grid generator, whose version keys the cache (EI1-EI4 keep their keys)
+    assert n > DENSE_MAX_CELLS and definition.version.endswith(f"grid{GRID_VERSION}")
+    assert all("grid" not in PREDEFINED[f"EI{k}"].version for k in range(1, 5))
+
+
+def test_ei5_in_degree_within_5_percent(shared_cache):
+    system = _system("EI5", shared_cache)
+    assert system.population_ranges == {"EXC": (0, 80_000), "INH": (80_000, 20_000)}
+    assert system.graph["generator"]["method"] == "grid"
+    mea = system.default_io()
+    assert mea.num_channels == 4096
+    assert np.allclose(np.diff(np.unique(mea.electrode_coordinates[:, 1])), 200.0)
     _check_in_degrees(system)
 
 

@@ -193,3 +193,22 @@ def test_duplicate_electrode_ids_rejected():
     with pytest.raises(ValueError, match="distinct"):
         MEA(np.array([[0, 0, 0, 0], [0, 1, 1, 0]]))
     assert json.loads(json.dumps(MEA().to_dict()))["output_radius"] == 250.0
+
+
+def test_channel_recording_equals_the_dense_distance_rule():
+    rng = np.random.default_rng(5)
+    mea = MEA(electrode_array_coordinates(pitch=100.0, xs=5, ys=4), output_radius=120.0)
+    xyz = np.column_stack([rng.uniform(-100, 500, 400), rng.uniform(-100, 400, 400), rng.uniform(0, 10, 400)])
+    # cells exactly on the radius of electrode 0 count, as with distances() <= output_radius
+    xyz[:3] = [[120.0, 0.0, 0.0], [0.0, 120.0, 0.0], [0.0, 0.0, 120.0]]
+    cells = np.column_stack([np.arange(400) + 1000, xyz])
+    ids = rng.integers(1000, 1400, 3000)
+    times = np.sort(rng.uniform(0, 100, 3000))
+    channel_ids, channel_times = mea.channel_recording(cells, ids, times)
+    within = mea.distances(cells) <= 120.0  # the rule, dense
+    assert within[0, :3].all()
+    np.testing.assert_array_equal(mea.recorded_cells(cells).toarray(), within.T)
+    for row, channel in enumerate(mea.channel_ids):
+        mask = within[row, ids - 1000]
+        np.testing.assert_array_equal(channel_ids[int(channel)], ids[mask])
+        np.testing.assert_array_equal(channel_times[int(channel)], times[mask])

@@ -21,8 +21,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"livn: error: {message}\n")
 
 
-def _fail(message: str) -> NoReturn:
-    print(f"livn: error: {message}", file=sys.stderr)
+def _fail(message: str, quiet: bool = False) -> NoReturn:
+    if not quiet:
+        print(f"livn: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 
@@ -238,6 +239,7 @@ def _save_raster(run, path: Path, title: str) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import livn
+    from livn import backends, launcher
     from livn.system import load as load_system
 
     if not args.duration > 0:
@@ -247,8 +249,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _preflight(args)
     start = time.perf_counter()
     try:
+        backend = backends.resolve(args.backend)
+        if launcher.launched_under_mpi() and not backend.mpi:
+            # a serial backend on every rank would run the culture N times and write the file N times
+            _fail(
+                f"backend {backend.label()!r} does not spread a culture over MPI ranks, but this is one of "
+                f"{launcher.launcher_size()} ranks started by an MPI launcher; run `livn run` without mpiexec, "
+                "or on an MPI backend (--backend neuron)",
+                quiet=launcher.launcher_rank() != 0,
+            )
         system = load_system(args.system)
-        env = livn.make(system, backend=args.backend, seed=args.seed, record=("spikes",))
+        env = livn.make(system, backend=backend, seed=args.seed, record=("spikes",))
     except (KeyError, ValueError, ImportError, TypeError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         _fail(f"{message}")

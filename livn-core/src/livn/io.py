@@ -351,14 +351,41 @@ class MEA(IO):
         if ids.size and (sorted_gids.size == 0 or np.any(sorted_gids[position] != ids)):
             unknown = np.setdiff1d(ids, gids)
             raise ValueError(f"spike ids {unknown[:10].tolist()} have no coordinates")
-        within = self.distances(coordinates) <= self.output_radius  # [C, n]
         cell_index = order[position] if ids.size else position
+        # which spikes each electrode hears: (cell, electrode) pairs -> (spike, electrode) pairs,
+        # grouped by electrode with the spikes in their order
+        heard = self.recorded_cells(coordinates)[cell_index].tocsc()
+        heard.sort_indices()
         channel_ids, channel_times = {}, {}
         for row, channel in enumerate(self.channel_ids):
-            mask = within[row, cell_index] if ids.size else np.zeros(0, bool)
-            channel_ids[int(channel)] = ids[mask]
-            channel_times[int(channel)] = times[mask]
+            spikes = heard.indices[heard.indptr[row] : heard.indptr[row + 1]]
+            channel_ids[int(channel)] = ids[spikes]
+            channel_times[int(channel)] = times[spikes]
         return channel_ids, channel_times
+
+    def recorded_cells(self, coordinates: Any):
+        """Which electrodes record which cells: a boolean scipy CSR matrix ``[n cells, C]``.
+
+        Entry ``(i, c)`` is set when cell ``i`` (row of ``coordinates``) lies within
+        ``output_radius`` of electrode ``c`` in 3D, exactly as ``distances(coordinates) <=
+        output_radius``; candidates come from a k-d tree, so memory grows with the pairs, not
+        with cells x electrodes.
+        """
+        import scipy.sparse
+        from scipy.spatial import cKDTree
+
+        _, xyz = _cell_xyz(coordinates)
+        electrodes = self.electrode_coordinates[:, 1:4]
+        # candidates within a hair more than the radius, then the exact test of distances()
+        lists = cKDTree(xyz).query_ball_point(electrodes, r=self.output_radius * (1 + 1e-9) + 1e-9)
+        counts = np.fromiter((len(c) for c in lists), dtype=np.int64, count=len(lists))
+        cells = np.fromiter((i for c in lists for i in c), dtype=np.int64, count=int(counts.sum()))
+        channels = np.repeat(np.arange(len(lists), dtype=np.int64), counts)
+        delta = electrodes[channels] - xyz[cells]
+        keep = np.sqrt(np.sum(delta * delta, axis=-1)) <= self.output_radius
+        cells, channels = cells[keep], channels[keep]
+        data = np.ones(cells.shape[0], dtype=bool)
+        return scipy.sparse.csr_matrix((data, (cells, channels)), shape=(xyz.shape[0], self.num_channels))
 
     def recording_gain(self, distances: Any) -> np.ndarray:
         """Field gain ``1 / (4 pi sigma r)`` as uV per uA, ``[C, n]``; 0 beyond ``output_radius``, r >= 5 um."""

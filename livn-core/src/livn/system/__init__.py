@@ -1,4 +1,4 @@
-"""Systems: populations, positions and synaptic projections of a culture; the generator; EI1..EI4.
+"""Systems: populations, positions and synaptic projections of a culture; the generator; EI1..EI6.
 
 ``load("EI2")`` returns a :class:`System` (generating and caching the predefined system on first
 use); ``load(path)`` reads a system directory. ``ParallelSystem(n)`` is n unconnected cells.
@@ -16,14 +16,23 @@ from livn.system._core import (
     System,
     weight_name,
 )
-from livn.system._generate import GENERATOR_VERSION, TRANSMITTERS, generate_culture, split_counts
+from livn.system._generate import (
+    DENSE_MAX_CELLS,
+    GENERATOR_VERSION,
+    GRID_VERSION,
+    TRANSMITTERS,
+    generate_culture,
+    split_counts,
+)
 from livn.system._neuroh5 import SystemFormatError
 from livn.system._predefined import PREDEFINED, CultureDefinition, load, predefined, predefined_names
 
 __all__ = [
     "CACHE_DIR_ENV",
     "CONDUCTION_VELOCITY",
+    "DENSE_MAX_CELLS",
     "GENERATOR_VERSION",
+    "GRID_VERSION",
     "PREDEFINED",
     "TRANSMITTERS",
     "ParallelSystem",

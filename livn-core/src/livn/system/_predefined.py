@@ -1,4 +1,4 @@
-"""The predefined cultures EI1..EI4: definitions, cached generation, and ``load``."""
+"""The predefined cultures EI1..EI6: definitions, cached generation, and ``load``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import attrs
 from livn import plugins
 from livn.system._cache import cached_build
 from livn.system._core import System
-from livn.system._generate import GENERATOR_VERSION, generate_culture
+from livn.system._generate import DENSE_MAX_CELLS, GENERATOR_VERSION, GRID_VERSION, generate_culture
 
 __all__ = ["PREDEFINED", "CultureDefinition", "load", "predefined", "predefined_names"]
 
@@ -24,7 +24,9 @@ class CultureDefinition:
     ``counts`` maps population (gid order) to cell count; ``side`` is the square area's side in um;
     ``sigma`` the Gaussian kernel scale in um; ``in_degree`` the target connections per cell, split
     across source populations by their share; ``mea_pitch`` the electrode spacing in um;
-    ``num_electrodes`` the resulting electrode count.
+    ``num_electrodes`` the resulting electrode count. Cultures of more than
+    :data:`~livn.system.DENSE_MAX_CELLS` cells are drawn by the grid generator (O(N x in-degree),
+    :mod:`livn.system._grid`), whose version is then part of :attr:`version`.
     """
 
     name: str
@@ -43,6 +45,8 @@ class CultureDefinition:
     @property
     def version(self) -> str:
         """The generator version this definition is built with (part of the cache key)."""
+        if self.num_neurons > DENSE_MAX_CELLS:
+            return f"g{GENERATOR_VERSION}-grid{GRID_VERSION}"
         return f"g{GENERATOR_VERSION}"
 
     @property
@@ -79,13 +83,14 @@ class CultureDefinition:
         )
 
 
-def _ei(index: int, n: int, side: float, electrodes: int) -> CultureDefinition:
+def _ei(index: int, n: int, side: float, electrodes: int, mea_pitch: float = 100.0) -> CultureDefinition:
     exc = n * 4 // 5
     return CultureDefinition(
         name=f"EI{index}",
         counts={"EXC": exc, "INH": n - exc},
         side=side,
         num_electrodes=electrodes,
+        mea_pitch=mea_pitch,
         seed=20251127 + index,
         description=f"{n}-neuron 2D culture (80% EXC, 20% INH) on {side:g} x {side:g} um, {electrodes} electrodes",
     )
@@ -99,6 +104,9 @@ PREDEFINED: dict[str, CultureDefinition] = {
         _ei(2, 100, 400.0, 16),
         _ei(3, 1_000, 1000.0, 64),
         _ei(4, 10_000, 4000.0, 1024),
+        # EI4's density (625 cells/mm^2) on larger squares; a 64 x 64 array spans each culture
+        _ei(5, 100_000, 12_649.0, 4096, mea_pitch=200.0),
+        _ei(6, 1_000_000, 40_000.0, 4096, mea_pitch=625.0),
     )
 }
 
