@@ -140,6 +140,12 @@ def test_large_cultures_keep_ei4s_rules(name, n):
     # drawn by the grid generator, whose version keys the cache (EI1-EI4 keep their keys)
     assert n > DENSE_MAX_CELLS and definition.version.endswith(f"grid{GRID_VERSION}")
     assert all("grid" not in PREDEFINED[f"EI{k}"].version for k in range(1, 5))
+    # and every model's tuned defaults for EI4 (same density and in-degree)
+    from livn import plugins
+
+    for model in plugins.models().values():
+        assert model.weight_defaults(name) == model.weight_defaults("EI4"), model.name
+        assert model.noise_defaults(name) == model.noise_defaults("EI4"), model.name
 
 
 def test_ei5_in_degree_within_5_percent(shared_cache):

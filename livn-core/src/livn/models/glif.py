@@ -181,7 +181,7 @@ GLIF_NOISE = {
     4: {"mean": 0.18, "std": 0.07, "tau": 5.0},
     5: {"mean": 0.19, "std": 0.07, "tau": 5.0},
 }
-_SYSTEMS = ("EI1", "EI2", "EI3", "EI4")
+_SYSTEMS = ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")
 
 
 def glif_spec(level: int) -> ModelSpec:

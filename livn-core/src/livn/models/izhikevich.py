@@ -39,6 +39,7 @@ _CONSTANTS = {
 # sustains ~40 Hz on its own, so excitatory weights are 0.1 (50 pS peak per connection), GABA_A 1;
 # an OU current of std 20 pA (tau 5 ms, mean 0) makes cells fire irregularly. make("EIx").run(2000)
 # then gives mean rates of ~3 Hz (EI1, noise-driven), ~7-8 Hz (EI2, EI3, EI4), every cell active.
+# EI5 and EI6 (EI4's density and in-degree) take the same set.
 _EI_WEIGHTS = {
     "EXC_EXC-hillock-AMPA-weight": 0.1,
     "EXC_EXC-hillock-NMDA-weight": 0.1,
@@ -48,8 +49,8 @@ _EI_WEIGHTS = {
     "INH_INH-soma-GABA_A-weight": 1.0,
 }
 _EI_NOISE = {"mean": 0.0, "std": 0.02, "tau": 5.0}
-_DEFAULT_WEIGHTS = {name: dict(_EI_WEIGHTS) for name in ("EI1", "EI2", "EI3", "EI4")}
-_DEFAULT_NOISE = {name: dict(_EI_NOISE) for name in ("EI1", "EI2", "EI3", "EI4")}
+_DEFAULT_WEIGHTS = {name: dict(_EI_WEIGHTS) for name in ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")}
+_DEFAULT_NOISE = {name: dict(_EI_NOISE) for name in ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")}
 
 
 def izhikevich_cell_parameters(kind: str, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -74,8 +74,8 @@ LIF = ModelSpec(
     parameters={"EXC": _LIF_PARAMETERS, "INH": _LIF_PARAMETERS},
     cell_parameters=_lif_cell_parameters,
     noise_parameters=POINT_NOISE,
-    default_weights={name: dict(_EI_WEIGHTS) for name in ("EI1", "EI2", "EI3", "EI4")},
-    default_noise={name: dict(_EI_NOISE) for name in ("EI1", "EI2", "EI3", "EI4")},
+    default_weights={name: dict(_EI_WEIGHTS) for name in ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")},
+    default_noise={name: dict(_EI_NOISE) for name in ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")},
     constants={"C_m": 0.1, "extracellular_gain": 0.129},  # nF = tau_m / R; uS
     recommended_dt=0.1,
     noise_off={"mean": 0.0, "std": 0.0},
