@@ -276,19 +276,40 @@ def test_compile_message_once_per_process_and_only_for_compiling_backends(monkey
     assert _run_fake(capsys, "--duration", "100", "--quiet").err == ""
 
 
-@pytest.mark.parametrize("rank, printed", [("0", True), ("1", False)])
-def test_a_serial_backend_under_mpiexec_fails_before_building(monkeypatch, capsys, no_simulation, rank, printed):
-    # what mpiexec -n 2 sets in each rank's environment (MPICH's Hydra); no MPI is imported
+def _as_rank(monkeypatch, rank: str, size: str = "2") -> None:
+    """What mpiexec -n 2 sets in each rank's environment (MPICH's Hydra); no MPI is imported."""
     for name in ("OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setenv("PMI_SIZE", size)
     monkeypatch.setenv("PMI_RANK", rank)
-    with pytest.raises(SystemExit) as info:
-        main(["run", "EI1", "--backend", "livn_fake.env"])
-    assert info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    if printed:  # rank 0 alone says why, once for the job
-        assert "does not spread a culture over MPI ranks" in err and "one of 2 ranks" in err, err
-        assert "--backend neuron" in err
-    else:
-        assert err == ""
+
+
+def test_a_serial_backend_under_mpiexec_runs_on_rank_0_alone(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "run.h5"
+    argv = ["run", "EI1", "--backend", "livn_fake.env", "--duration", "200", "--out", str(out)]
+    import livn
+
+    _as_rank(monkeypatch, "1")
+    monkeypatch.setattr(livn, "make", _no_make)
+    assert main(argv) == 0  # the other ranks leave before building anything
+    assert capsys.readouterr().out == "" and not out.exists()
+    monkeypatch.undo()
+    assert main(argv) == 0  # serial reference
+    serial = capsys.readouterr().out
+    out.unlink()
+    _as_rank(monkeypatch, "0")
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "rank 0 runs it alone and the other 1 rank(s) exit" in captured.err
+    assert _figures(captured.out) == _figures(serial) and out.exists()
+
+
+def _figures(summary: str) -> list[str]:
+    """The summary's table (the wall-clock line differs from run to run)."""
+    lines = [line for line in summary.splitlines() if "wall" not in line]
+    assert len(lines) >= 3, summary
+    return lines
+
+
+def _no_make(*args, **kwargs):
+    raise AssertionError("a rank other than 0 built a network")

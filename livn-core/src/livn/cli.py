@@ -21,9 +21,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"livn: error: {message}\n")
 
 
-def _fail(message: str, quiet: bool = False) -> NoReturn:
-    if not quiet:
-        print(f"livn: error: {message}", file=sys.stderr)
+def _fail(message: str) -> NoReturn:
+    print(f"livn: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 
@@ -251,13 +250,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         backend = backends.resolve(args.backend)
         if launcher.launched_under_mpi() and not backend.mpi:
-            # a serial backend on every rank would run the culture N times and write the file N times
-            _fail(
-                f"backend {backend.label()!r} does not spread a culture over MPI ranks, but this is one of "
-                f"{launcher.launcher_size()} ranks started by an MPI launcher; run `livn run` without mpiexec, "
-                "or on an MPI backend (--backend neuron)",
-                quiet=launcher.launcher_rank() != 0,
-            )
+            # a serial backend on every rank would run the culture N times and write the file N
+            # times: the first rank runs it alone, as a serial run, and the others leave at once
+            if launcher.launcher_rank() != 0:
+                return 0
+            if not args.quiet:
+                print(
+                    f"livn: backend {backend.label()!r} does not spread a culture over MPI ranks: rank 0 runs "
+                    f"it alone and the other {launcher.launcher_size() - 1} rank(s) exit (an MPI backend: "
+                    "--backend neuron)",
+                    file=sys.stderr,
+                )
         system = load_system(args.system)
         env = livn.make(system, backend=backend, seed=args.seed, record=("spikes",))
     except (KeyError, ValueError, ImportError, TypeError, FileNotFoundError) as exc:
