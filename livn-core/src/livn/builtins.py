@@ -17,7 +17,7 @@ def livn_models():
 
 @hookimpl
 def livn_systems():
-    """The 2D cultures EI1..EI4."""
+    """The 2D cultures EI1..EI6."""
     return list(PREDEFINED.values())
 
 

@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("backends", help="list installed backends and their capabilities").set_defaults(func=_cmd_backends)
     sub.add_parser("systems", help="list predefined systems").set_defaults(func=_cmd_systems)
     run = sub.add_parser("run", help="simulate a system and print a summary")
-    run.add_argument("system", help="predefined name (EI1..EI4) or a system directory")
+    run.add_argument("system", help="predefined name (EI1..EI6) or a system directory")
     run.add_argument("--backend", default=None, help="backend name (default: LIVN_BACKEND, else brian2)")
     run.add_argument("--duration", type=float, default=1000.0, help="simulated time in ms (default 1000)")
     run.add_argument("--seed", type=int, default=123, help="random seed (default 123)")
