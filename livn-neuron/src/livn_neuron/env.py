@@ -41,6 +41,7 @@ neuron Env releases the previous one (which then refuses to run).
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import weakref
 from collections.abc import Callable
@@ -241,17 +242,18 @@ class Env(BaseEnv):
                 targets[gid] = syn
             self._synapses[synapse_class.weight_name] = list(targets.values())
             self._targets[synapse_class.weight_name] = targets
-            class_netcons = []
+            # held by a hoc List, not by Python objects (EI4: 380 instead of 480 bytes per row)
+            class_netcons = h.List()
             for pre, post in zip(pres.tolist(), posts.tolist()):
                 nc = pc.gid_connect(pre, targets[post])
                 nc.weight[0] = 1.0
-                netcons.append(nc)
                 class_netcons.append(nc)
+            netcons.append(class_netcons)
             rows.append(mine)
             held.append(index)
             self._class_netcons[synapse_class.weight_name] = (class_netcons, mine.astype(np.int64))
-        #: The NetCons, the table row of each and its index among the rows the network holds (its
-        #: delay is ``network.local_delays(dt)[index]``).
+        #: The NetCons (a hoc List per class, in class order), the table row of each and its index
+        #: among the rows the network holds (its delay is ``network.local_delays(dt)[index]``).
         self._netcons: list[Any] = netcons
         self._netcon_rows = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
         self._netcon_held = np.concatenate(held).astype(np.int64) if held else np.zeros(0, np.int64)
@@ -474,7 +476,7 @@ class Env(BaseEnv):
         h = self.h
         h.dt = dt
         delays = self.network.local_delays(dt)[self._netcon_held].tolist()
-        for nc, delay in zip(self._netcons, delays):
+        for nc, delay in zip(itertools.chain.from_iterable(self._netcons), delays):
             nc.delay = delay
         h.secondorder = 2
         self.pc.set_maxstep(10)
