@@ -53,6 +53,7 @@ from livn.errors import CapabilityError
 from livn.models import RCSD
 from livn.run import Events, Series
 
+from livn_neuron import coreneuron
 from livn_neuron.build import load_mechanisms
 from livn_neuron.cells import Cell
 from livn_neuron.nrn import import_neuron, launched_under_mpi
@@ -84,7 +85,10 @@ class Env(BaseEnv):
         seed: int = 123,
         comm: Any = None,
         subworld_size: int | None = None,
+        coreneuron: bool = False,
     ) -> None:
+        if not isinstance(coreneuron, bool):
+            raise TypeError(f"coreneuron must be True or False, got {coreneuron!r}")
         if subworld_size is not None:
             raise CapabilityError(
                 "the neuron backend distributes one network over all ranks of comm; subworld_size is not "
@@ -103,6 +107,12 @@ class Env(BaseEnv):
         if self.seed >= 2**32:
             raise ValueError(f"seed must be < 2**32 (it keys the Random123 noise streams), got {self.seed}")
         self._world_size = 1 if comm is None else int(comm.Get_size())
+        #: Integrate on CoreNEURON (:mod:`livn_neuron.coreneuron`) instead of NEURON.
+        self.coreneuron = coreneuron
+        if coreneuron and self._world_size > 1:
+            raise CapabilityError(
+                "coreneuron=True is not supported on several MPI ranks yet (untested); run serially or without it"
+            )
         self.h: Any = None
         self._released = False
         self._needs_init = True
@@ -479,6 +489,9 @@ class Env(BaseEnv):
         for nc, delay in zip(itertools.chain.from_iterable(self._netcons), delays):
             nc.delay = delay
         h.secondorder = 2
+        if self.coreneuron:
+            coreneuron.prepare(self)
+            coreneuron.record_voltage_every_step(self, before_initialize=True)
         self.pc.set_maxstep(10)
         self.implementation.initialize(h, self.model.constants)
         self._dt = dt
@@ -487,13 +500,22 @@ class Env(BaseEnv):
     def _run(self, duration: float, stimulus: Any, dt: float) -> dict[str, Events | Series]:
         self._check_active()
         h = self.h
+        if self.coreneuron:
+            coreneuron.check(self, stimulus, dt)
+        coreneuron.select(self.coreneuron)
         if self._needs_init or self._dt is None or not math.isclose(dt, self._dt):
             self._initialize(dt)
+        if self.coreneuron:
+            coreneuron.record_voltage_every_step(self, before_initialize=False)
         t0 = float(self.t)
         h.frecord_init()
         self._spike_times.resize(0)
         self._spike_ids.resize(0)
         schedule = self._stimulus_schedule(stimulus, t0) if stimulus is not None else []
+        if self.coreneuron and stimulus is not None:
+            # a stimulus's first use adds point processes after finitialize; CoreNEURON's transfer
+            # needs NEURON's structures brought up to date first (states stay as they are)
+            h.fcurrent()
         for when, apply in schedule:
             if when > h.t + 0.5 * dt:
                 self.pc.psolve(when)
@@ -590,6 +612,8 @@ class Env(BaseEnv):
             ids = np.asarray(self._spike_ids.as_numpy(), dtype=np.int64)
             population = self.recording["spikes"].get("population")
             keep = (times >= -1e-9) & (times < duration - 1e-9)
+            if self.coreneuron:  # the hidden gids of the threshold detectors (livn_neuron.coreneuron)
+                keep &= ids < self.system.num_neurons
             if population is not None:
                 start, count = self.system.population_ranges[population]
                 keep &= (ids >= start) & (ids < start + count)
@@ -597,7 +621,11 @@ class Env(BaseEnv):
             recorded["spikes"] = Events(ids[keep][order], np.clip(times[keep][order], 0.0, None))
         if "voltage" in self.recording:
             gids, vectors, rec_dt = self._voltage
-            recorded["voltage"] = Series(gids.copy(), self._stack(vectors, duration, rec_dt), rec_dt)
+            if self.coreneuron:  # recorded every step (livn_neuron.coreneuron): keep every rec_dt
+                values = coreneuron.subsample(vectors, duration, rec_dt, self._dt)
+            else:
+                values = self._stack(vectors, duration, rec_dt)
+            recorded["voltage"] = Series(gids.copy(), values, rec_dt)
         if "membrane_current" in self.recording:
             ids, sites, vectors, rec_dt = self._current
             values = self._stack(vectors, duration, rec_dt) * 1e-3
