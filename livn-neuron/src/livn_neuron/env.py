@@ -33,8 +33,12 @@ MPI: ``Env(system, comm=MPI.COMM_WORLD)`` (or any run under an MPI launcher, whe
 means ``COMM_WORLD``) puts gid ``g`` on rank ``g % size``; spikes travel through NEURON's
 ``ParallelContext``. Each rank's ``run()`` returns its own cells; ``run.gather(env.comm)`` merges
 them on rank 0. A rank that raises prints its traceback and aborts the whole job
-(``comm.Abort``), so no rank is left waiting. NEURON holds one network per process: making a new
-neuron Env releases the previous one (which then refuses to run).
+(``comm.Abort``), so no rank is left waiting. Each rank reads only the connections onto its own
+cells (``System.partition``; the network's ``local_rows``). NEURON holds one network per process:
+making a new neuron Env releases the previous one (which then refuses to run).
+
+CoreNEURON: ``Env(..., coreneuron=True)`` integrates the same model on CoreNEURON (serial runs;
+what it supports and refuses: :mod:`livn_neuron.coreneuron`).
 """
 
 
@@ -123,6 +127,8 @@ class Env(BaseEnv):
         global _active
         h = import_neuron(use_mpi=self._world_size > 1)
         load_mechanisms(h)
+        if self.coreneuron:  # compiled here, in make(), not on the first run
+            coreneuron.corenrn_library(str(h.nrnversion(5)))
         previous = _active() if _active is not None else None
         if previous is not None and previous is not self:
             previous._release()
