@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+import time
 
 import livn
 import numpy as np
@@ -60,6 +61,49 @@ def test_local_pool_makes_the_serial_runs():
         pool.submit(total_spikes, 100.0, 1)
 
 
+def remember(env: livn.Env, value: int) -> int:
+    """A pinned call: leave ``value`` on the worker's env; return the worker's process id."""
+    import os
+
+    env.remembered = value
+    return os.getpid()
+
+
+def recall(env: livn.Env) -> tuple[int, int]:
+    import os
+
+    return env.remembered, os.getpid()
+
+
+def test_pinned_calls_reach_their_worker():
+    with EnvPool("EI1", workers=2, backend=BACKEND, record=("spikes",)) as pool:
+        pids = [pool.submit_to(i, remember, 10 + i).result() for i in range(2)]
+        assert pids[0] != pids[1]
+        recalls = [pool.submit_to(i, recall) for i in (1, 0, 1, 0)]  # queued before any runs
+        assert [future.result() for future in recalls] == [(11, pids[1]), (10, pids[0])] * 2
+        assert pool.map(total_spikes, [100.0] * 4, SEEDS) == [len(run.spikes) for run in serial_runs()]
+        for bad in (2, -1, 1.0, True):
+            with pytest.raises(ValueError, match=r"worker must be an integer in 0\.\.1"):
+                pool.submit_to(bad, recall)
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.submit_to(0, recall)
+
+
+def pause(env: livn.Env, seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_close_cancels_calls_not_started():
+    pool = EnvPool("EI1", workers=1, backend=BACKEND, record=("spikes",))
+    futures = [pool.submit(pause, 0.5), pool.submit(total_spikes, 100.0, 1), pool.submit_to(0, recall)]
+    while not futures[0].running():  # the worker has taken its first call
+        time.sleep(0.01)
+    pool.close()
+    assert futures[0].result() == 0.5, "the running call finishes"
+    assert futures[1].cancelled() and futures[2].cancelled()
+
+
 def test_pool_arguments_are_checked():
     with pytest.raises(TypeError, match="not both"):
         EnvPool("EI1", factory=make_factory("EI1"))
@@ -76,11 +120,18 @@ def test_pool_arguments_are_checked():
 
 _MPI_SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import json, os, sys
     sys.path[:0] = {paths!r}
     import numpy as np
     from mpi4py import MPI
     from livn.distributed import EnvPool
+
+    def remember(env, value):
+        env.remembered = value
+        return MPI.COMM_WORLD.Get_rank()
+
+    def recall(env):
+        return env.remembered, MPI.COMM_WORLD.Get_rank()
 
     backend, ranks_per_env = sys.argv[1], int(sys.argv[2])
     if backend == "group":
@@ -89,10 +140,13 @@ _MPI_SCRIPT = textwrap.dedent(
     if pool.is_controller:
         runs = pool.run(100.0, seeds={seeds!r})
         workers = pool.workers
+        ranks = [pool.submit_to(i, remember, 10 + i).result() for i in range(workers)]
+        recalls = [pool.submit_to(i, recall) for i in reversed(range(workers))]
+        pinned = [f.result() for f in recalls]
         pool.close()
         out = [sorted(zip(r.spikes.ids.tolist(), np.round(r.spikes.times, 9).tolist())) for r in runs]
         with open("result.json", "w") as handle:
-            json.dump({{"workers": workers, "runs": out}}, handle)
+            json.dump({{"workers": workers, "runs": out, "ranks": ranks, "pinned": pinned}}, handle)
     open(f"done.{{MPI.COMM_WORLD.Get_rank()}}", "w").close()
     """
 )
@@ -135,6 +189,8 @@ def _pool_job(tmp_path, backend: str, ranks: int, ranks_per_env: int) -> dict:
 def test_mpi_pool_one_rank_per_env_makes_the_serial_runs(tmp_path):
     result = _pool_job(tmp_path, BACKEND, 3, 1)
     assert result["workers"] == 2
+    assert result["ranks"] == [1, 2], "worker i is the group whose first rank is 1 + i"
+    assert result["pinned"] == [[11, 2], [10, 1]], "pinned calls find the state their worker's env kept"
     expected = [spikes(run) for run in serial_runs()]
     assert [[tuple(s) for s in run] for run in result["runs"]] == expected
 
@@ -142,5 +198,6 @@ def test_mpi_pool_one_rank_per_env_makes_the_serial_runs(tmp_path):
 def test_mpi_pool_groups_of_ranks_make_the_serial_runs(tmp_path):
     result = _pool_job(tmp_path, "group", 5, 2)
     assert result["workers"] == 2
+    assert result["ranks"] == [1, 3] and result["pinned"] == [[11, 3], [10, 1]]
     expected = [spikes(run) for run in serial_runs()]
     assert [[tuple(s) for s in run] for run in result["runs"]] == expected

@@ -5,13 +5,21 @@
 free, returning :class:`concurrent.futures.Future` objects. Results come back as they finish;
 ``map`` keeps the order. Calls should set what they depend on (``env.clear(seed=...)``, weights):
 which worker runs a call is not defined, so :meth:`EnvPool.run` clears to the given seed first.
+:meth:`EnvPool.submit_to` instead pins a call to one worker (``0 .. workers - 1``): a worker's env
+keeps its state between the calls pinned to it (as :class:`livn.gym.LivnVectorEnv` needs, one
+sub-environment per worker), as long as no unpinned call lands on that worker in between.
 
-Two engines, one API:
+Two engines, one API. Each worker is an executor of its own (one worker each), which is what
+lets a call be pinned; unpinned calls wait in one queue that every worker takes from when it is
+free, and a free worker takes whichever was submitted first of its next pinned call and the
+queue's next call (a thread per worker on the controller hands them over):
 
-- **local** (no ``comm``): a :class:`concurrent.futures.ProcessPoolExecutor` of ``workers`` spawned
-  processes (spawn, not fork: simulators keep threads and caches that do not survive fork).
-- **MPI** (``comm`` of several ranks; every rank constructs the pool): mpi4py's
-  :class:`mpi4py.futures.MPICommExecutor`. The root rank is the controller and runs no env; the
+- **local** (no ``comm``): one single-process :class:`concurrent.futures.ProcessPoolExecutor` per
+  worker, over a spawned process (spawn, not fork: simulators keep threads and caches that do
+  not survive fork).
+- **MPI** (``comm`` of several ranks; every rank constructs the pool): one mpi4py
+  :class:`mpi4py.futures.MPICommExecutor` per worker, on a communicator of two ranks, the
+  controller and the worker's first rank. The root rank is the controller and runs no env; the
   other ranks form groups of ``ranks_per_env`` (the last ranks left over idle), each group's envs
   built on the group's own communicator (e.g. NEURON cells spread over the group). The group's
   first rank takes calls from the controller and has its group run them collectively; what a
@@ -24,9 +32,12 @@ Each worker limits BLAS/OpenMP to one thread (workers already fill the cores).
 
 from __future__ import annotations
 
+import collections
 import functools
+import itertools
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -39,6 +50,9 @@ _ENV: Any = None
 _FACTORY: Any = None
 #: This rank's group communicator (MPI engine, groups of several ranks).
 _GROUP: Any = None
+#: The factory of the pool this rank serves (MPI engine: every rank constructs the pool, so the
+#: factory is its own object there and never travels with the calls).
+_RANK_FACTORY: Any = None
 
 
 def make_factory(system: Any, **make_kwargs: Any) -> Callable[..., Any]:
@@ -76,11 +90,11 @@ def _call_local(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> 
     return fn(_ENV, *args, **kwargs)
 
 
-def _call_group(factory: Callable[..., Any], fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+def _call_group(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
     """On a group's first rank: have the group run ``fn`` on its env; return this rank's result."""
     if _GROUP.Get_size() > 1:
-        _GROUP.bcast((factory, fn, args, kwargs), root=0)
-    return fn(_worker_env(factory, _GROUP), *args, **kwargs)
+        _GROUP.bcast((fn, args, kwargs), root=0)
+    return fn(_worker_env(_RANK_FACTORY, _GROUP), *args, **kwargs)
 
 
 def _follow(group: Any) -> None:
@@ -89,8 +103,8 @@ def _follow(group: Any) -> None:
         task = group.bcast(None, root=0)
         if task is None:
             return
-        factory, fn, args, kwargs = task
-        fn(_worker_env(factory, group), *args, **kwargs)
+        fn, args, kwargs = task
+        fn(_worker_env(_RANK_FACTORY, group), *args, **kwargs)
 
 
 def run_call(env: Any, duration: float, stimulus: Any = None, seed: int | None = None, gather: bool = True) -> Any:
@@ -104,7 +118,8 @@ def run_call(env: Any, duration: float, stimulus: Any = None, seed: int | None =
 
 
 class EnvPool:
-    """One env per worker; ``submit(fn, *args)`` runs ``fn(env, *args)`` on a free worker (see the module doc).
+    """One env per worker; ``submit(fn, *args)`` runs ``fn(env, *args)`` on a free worker, ``submit_to(i, fn,
+    *args)`` on worker ``i`` (see the module doc).
 
     ``EnvPool(system, workers=2, backend="brian2", seed=1, ...)``: ``make_kwargs`` go to ``livn.make``
     (or pass ``factory=``, a picklable callable ``factory(comm=None) -> Env``). ``workers`` defaults to
@@ -128,7 +143,6 @@ class EnvPool:
             raise ValueError(f"ranks_per_env must be an integer >= 1, got {ranks_per_env!r}")
         self.comm = comm if comm is not None and comm.Get_size() > 1 else None
         self.is_controller = True
-        self._executor: Any = None
         self._closed = False
         if self.comm is None:
             if ranks_per_env != 1:
@@ -137,19 +151,63 @@ class EnvPool:
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                 raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
             self.workers = count
-            self._executor = ProcessPoolExecutor(
-                max_workers=count,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_local,
-                initargs=(self.factory,),
+            context = multiprocessing.get_context("spawn")
+            self._start_slots(
+                [ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_init_local, initargs=(self.factory,))
+                 for _ in range(count)],
+                (_call_local,),
             )
             return
         if workers is not None:
             raise ValueError("with comm= the pool has one worker per group of ranks_per_env ranks; leave workers=None")
         self._start_mpi(ranks_per_env)
 
+    def _start_slots(self, slots: list[Any], call: tuple) -> None:
+        """Feed each worker's executor (``slots``, one worker each) from its pinned queue and the shared one."""
+        count = len(slots)
+        self._slots = slots
+        self._slot_call = call  # what a slot runs: call + (fn, args, kwargs)
+        self._shared: collections.deque = collections.deque()  # unpinned calls, for the first free worker
+        self._pinned: list[collections.deque] = [collections.deque() for _ in range(count)]
+        self._ready = threading.Condition()
+        self._stopping = False
+        self._order = itertools.count()  # submission order, across the queues
+        self._feeders = [
+            threading.Thread(target=self._feed, args=(slot,), name=f"livn-pool-worker-{slot}", daemon=True)
+            for slot in range(count)
+        ]
+        for feeder in self._feeders:
+            feeder.start()
+
+    def _feed(self, slot: int) -> None:
+        """Hand worker ``slot`` one call at a time, the earliest submitted of its pinned ones and the shared ones."""
+        pinned, shared = self._pinned[slot], self._shared
+        while True:
+            with self._ready:
+                while not (pinned or shared or self._stopping):
+                    self._ready.wait()
+                if not (pinned or shared):
+                    return
+                queue = pinned if pinned and (not shared or pinned[0][0] < shared[0][0]) else shared
+                _, future, fn, args, kwargs = queue.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = self._slots[slot].submit(*self._slot_call, fn, args, kwargs).result()
+            except BaseException as exc:  # the call's own error, or BrokenProcessPool when the worker died
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def _enqueue(self, queue: collections.deque, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Future:
+        future: Future = Future()
+        with self._ready:
+            queue.append((next(self._order), future, fn, args, kwargs))
+            self._ready.notify_all()
+        return future
+
     def _start_mpi(self, ranks_per_env: int) -> None:
-        global _GROUP
+        global _GROUP, _RANK_FACTORY
         from mpi4py import MPI
         from mpi4py.futures import MPICommExecutor
 
@@ -163,19 +221,23 @@ class EnvPool:
         self.workers = groups
         group_of = (rank - 1) // ranks_per_env if 0 < rank <= groups * ranks_per_env else None
         group = comm.Split(MPI.UNDEFINED if group_of is None else group_of, rank)
-        first = rank == 0 or (group_of is not None and (rank - 1) % ranks_per_env == 0)
-        leaders = comm.Split(0 if first else MPI.UNDEFINED, rank)
+        first = group_of is not None and (rank - 1) % ranks_per_env == 0
         _GROUP = group if group != MPI.COMM_NULL else None
         from livn._threads import one_thread
 
+        # one communicator {controller, group leader} per group, and one MPICommExecutor on each:
+        # created one after the other (MPI_Comm_create_group is collective over its two ranks only)
+        def pair(index: int) -> Any:
+            return comm.Create_group(comm.group.Incl([0, 1 + index * ranks_per_env]), tag=index)
+
         if rank == 0:
-            self._executor = MPICommExecutor(leaders, root=0).__enter__()
-            self._leaders = leaders
+            self._start_slots([MPICommExecutor(pair(g), root=0).__enter__() for g in range(groups)], (_call_group,))
             return
         self.is_controller = False
+        _RANK_FACTORY = self.factory
         with one_thread():
             if first:
-                with MPICommExecutor(leaders, root=0) as executor:  # serves calls until the controller closes
+                with MPICommExecutor(pair(group_of), root=0) as executor:  # serves calls until the controller closes
                     assert executor is None
                 if _GROUP is not None and _GROUP.Get_size() > 1:
                     _GROUP.bcast(None, root=0)
@@ -195,9 +257,15 @@ class EnvPool:
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
         """Run ``fn(env, *args, **kwargs)`` on a free worker; ``fn`` and its arguments must pickle."""
         self._check_open()
-        if self.comm is None:
-            return self._executor.submit(_call_local, fn, args, kwargs)
-        return self._executor.submit(_call_group, self.factory, fn, args, kwargs)
+        return self._enqueue(self._shared, fn, args, kwargs)
+
+    def submit_to(self, worker: int, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        """Run ``fn(env, *args, **kwargs)`` on worker ``worker`` (``0 .. workers - 1``), after the calls
+        pinned to it before; its env keeps its state from one pinned call to the next."""
+        self._check_open()
+        if isinstance(worker, bool) or not isinstance(worker, int) or not 0 <= worker < self.workers:
+            raise ValueError(f"worker must be an integer in 0..{self.workers - 1} (this pool has {self.workers}), got {worker!r}")
+        return self._enqueue(self._pinned[worker], fn, args, kwargs)
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any]) -> list[Any]:
         """``[fn(env, *items) for items in zip(*iterables)]``, spread over the workers, in order."""
@@ -225,10 +293,17 @@ class EnvPool:
         if self._closed or not self.is_controller:
             return
         self._closed = True
-        if self.comm is None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-        else:
-            self._executor.__exit__(None, None, None)
+        with self._ready:  # calls not yet started are cancelled, as ProcessPoolExecutor's cancel_futures does
+            for queue in (self._shared, *self._pinned):
+                while queue:
+                    queue.popleft()[1].cancel()
+            self._stopping = True
+            self._ready.notify_all()
+        for feeder in self._feeders:
+            feeder.join()
+        for slot in self._slots:
+            slot.shutdown(wait=True)  # MPI: the worker ranks leave their MPICommExecutor
+        if self.comm is not None:
             self.comm.Barrier()
 
     def __enter__(self) -> EnvPool:
