@@ -136,7 +136,10 @@ def compiled_library(neuron_version: str) -> Path:
         return _build(target)
 
 
-def _build(target: Path) -> Path:
+def _build(target: Path, options: tuple[str, ...] = (), library_in: Any = None, hint: str = "") -> Path:
+    """Compile the mechanisms with ``nrnivmodl *options`` into ``target`` (atomically: a temporary
+    directory renamed when complete); ``library_in(directory)`` finds the library it must produce."""
+    library_in = library_in or _library_in
     _check_compilers()
     nrnivmodl = _find_nrnivmodl()
     workdir = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
@@ -146,12 +149,13 @@ def _build(target: Path) -> Path:
         env = dict(os.environ)
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         result = subprocess.run(
-            [nrnivmodl, "."], cwd=workdir, env=env, capture_output=True, text=True, check=False
+            [nrnivmodl, *options, "."], cwd=workdir, env=env, capture_output=True, text=True, check=False
         )
-        if result.returncode != 0 or _library_in(workdir) is None:
+        if result.returncode != 0 or library_in(workdir) is None:
             log = (result.stdout + result.stderr)[-4000:]
+            command = " ".join(["nrnivmodl", *options])
             raise MechanismBuildError(
-                f"nrnivmodl failed (exit {result.returncode}) compiling the livn mechanisms in {workdir}:\n{log}"
+                f"{command} failed (exit {result.returncode}) compiling the livn mechanisms in {workdir}:\n{log}{hint}"
             )
         (workdir / "BUILD_OK").write_text("complete\n")
         if target.exists():  # a stale, incomplete directory from an interrupted older scheme
@@ -160,7 +164,7 @@ def _build(target: Path) -> Path:
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-    library = _library_in(target)
+    library = library_in(target)
     assert library is not None
     return library
 

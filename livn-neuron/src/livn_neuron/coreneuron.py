@@ -49,9 +49,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -106,33 +104,9 @@ def corenrn_library(neuron_version: str) -> Path:
 
 
 def _build(target: Path) -> Path:
-    build._check_compilers()
-    nrnivmodl = build._find_nrnivmodl()
-    workdir = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        for path in build.mod_files():
-            shutil.copy2(path, workdir / path.name)
-        env = dict(os.environ)
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        result = subprocess.run(
-            [nrnivmodl, "-coreneuron", "."], cwd=workdir, env=env, capture_output=True, text=True, check=False
-        )
-        if result.returncode != 0 or _corenrn_in(workdir) is None:
-            log = (result.stdout + result.stderr)[-4000:]
-            raise build.MechanismBuildError(
-                f"`nrnivmodl -coreneuron` failed (exit {result.returncode}) compiling the livn mechanisms "
-                f"for CoreNEURON in {workdir}:\n{log}\nRun without coreneuron=True to use NEURON alone."
-            )
-        (workdir / "BUILD_OK").write_text("complete\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.rename(workdir, target)
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    library = _corenrn_in(target)
-    assert library is not None
-    return library
+    return build._build(
+        target, ("-coreneuron",), _corenrn_in, "\nRun without coreneuron=True to use NEURON alone."
+    )
 
 
 def unavailable_reason() -> str | None:
