@@ -23,21 +23,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from livn.launcher import launched_under_mpi
+
 from livn_neuron import settings
 
 __all__ = ["import_neuron", "launched_under_mpi", "mpi_library_path", "neuron_mpi_size"]
-
-#: Variables MPI launchers (MPICH/Hydra, Open MPI, Slurm, Intel MPI) set in each rank.
-_LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS")
-
-
-def launched_under_mpi() -> bool:
-    """True when an MPI launcher started this process as one of several ranks."""
-    for name in _LAUNCHER_SIZE_VARS:
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 1:
-            return True
-    return False
 
 
 def mpi_library_path() -> str | None:
