@@ -73,7 +73,9 @@ def test_predefined_systems_are_unchanged(tmp_path, name):
 
 
 def test_auto_is_dense_up_to_the_threshold_and_grid_above(tmp_path, monkeypatch):
-    assert gen.DENSE_MAX_CELLS >= max(d.num_neurons for d in PREDEFINED.values())
+    # EI1-EI4 are drawn all-pairs (unchanged), the larger predefined cultures on the grid
+    assert gen.DENSE_MAX_CELLS >= max(PREDEFINED[f"EI{k}"].num_neurons for k in range(1, 5))
+    assert all(d.num_neurons > gen.DENSE_MAX_CELLS for name, d in PREDEFINED.items() if name in ("EI5", "EI6"))
     kwargs = dict(area=500.0, seed=7, in_degree=20)
     dense = generate_culture(tmp_path / "dense", {"EXC": 60, "INH": 15}, method="dense", **kwargs)
     auto = generate_culture(tmp_path / "auto", {"EXC": 60, "INH": 15}, **kwargs)

@@ -240,6 +240,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import livn
     from livn import backends, launcher
     from livn.system import load as load_system
+    from livn.system import locate as locate_system
 
     if not args.duration > 0:
         _fail(f"--duration must be > 0 ms, got {args.duration}")
@@ -248,6 +249,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _preflight(args)
     start = time.perf_counter()
     try:
+        locate_system(args.system)  # a wrong name fails first, before the backend is looked up
         backend = backends.resolve(args.backend)
         if launcher.launched_under_mpi() and not backend.mpi:
             # a serial backend on every rank would run the culture N times and write the file N

@@ -25,7 +25,7 @@ from livn.system._generate import (
     split_counts,
 )
 from livn.system._neuroh5 import SystemFormatError
-from livn.system._predefined import PREDEFINED, CultureDefinition, load, predefined, predefined_names
+from livn.system._predefined import PREDEFINED, CultureDefinition, load, locate, predefined, predefined_names
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -44,6 +44,7 @@ __all__ = [
     "cache_dir",
     "generate_culture",
     "load",
+    "locate",
     "predefined",
     "predefined_names",
     "split_counts",

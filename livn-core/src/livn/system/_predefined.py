@@ -14,7 +14,7 @@ from livn.system._cache import cached_build
 from livn.system._core import System
 from livn.system._generate import DENSE_MAX_CELLS, GENERATOR_VERSION, GRID_VERSION, generate_culture
 
-__all__ = ["PREDEFINED", "CultureDefinition", "load", "predefined", "predefined_names"]
+__all__ = ["PREDEFINED", "CultureDefinition", "load", "locate", "predefined", "predefined_names"]
 
 
 @attrs.frozen
@@ -172,6 +172,22 @@ def _is_predefined_name(value: str) -> bool:
     return True
 
 
+def locate(name_or_path: str | Path) -> Any:
+    """What ``load`` would read, checked without generating anything: a definition or a directory.
+
+    Raises what :func:`load` raises for a name that is neither a predefined system nor a directory.
+    """
+    if isinstance(name_or_path, str) and _is_predefined_name(name_or_path):
+        return _definition(name_or_path)
+    path = Path(name_or_path)
+    if not path.exists():
+        text = str(name_or_path)
+        if isinstance(name_or_path, str) and not any(sep in text for sep in ("/", "\\", ".")):
+            raise KeyError(f"unknown system {text!r}; the predefined systems are {predefined_names()}")
+        raise FileNotFoundError(f"system directory {text!r} does not exist (predefined systems: {predefined_names()})")
+    return path
+
+
 def load(name_or_path: str | Path | System) -> System:
     """A :class:`System` from a predefined name (``"EI2"``) or a system directory.
 
@@ -179,13 +195,7 @@ def load(name_or_path: str | Path | System) -> System:
     """
     if isinstance(name_or_path, System):
         return name_or_path
-    if isinstance(name_or_path, str) and _is_predefined_name(name_or_path):
-        definition = _definition(name_or_path)
-        return System(predefined(definition.name), name=definition.name)
-    path = Path(name_or_path)
-    if not path.exists():
-        text = str(name_or_path)
-        if isinstance(name_or_path, str) and not any(sep in text for sep in ("/", "\\", ".")):
-            raise KeyError(f"unknown system {text!r}; the predefined systems are {predefined_names()}")
-        raise FileNotFoundError(f"system directory {text!r} does not exist (predefined systems: {predefined_names()})")
-    return System(path)
+    found = locate(name_or_path)
+    if isinstance(found, Path):
+        return System(found)
+    return System(predefined(found.name), name=found.name)
