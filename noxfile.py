@@ -82,7 +82,8 @@ def mpi(session: nox.Session) -> None:
     env = {**_ENV, "LIVN_REQUIRE_MPI": "1", "LIVN_BACKEND": "neuron", "LIVN_CACHE_DIR": _cache_dir()}
     session.run("python", "-m", "pytest", "-q", "livn-neuron/tests/test_neuron_mpi.py",
                 "livn-core/tests/test_dataset.py", "livn-core/tests/test_generate_mpi.py",
-                "livn-core/tests/test_env_mpi.py", "livn-core/tests/test_distributed.py", "-k", "mpi",
+                "livn-core/tests/test_env_mpi.py", "livn-core/tests/test_distributed.py",
+                "livn-core/tests/test_gym_vector.py", "-k", "mpi",
                 *session.posargs, env=env)
     quickstart = "from livn import make; it, t, *_ = make('EI2').run(100); print('rank spikes', len(it))"
     session.run("mpiexec", "-n", "2", "python", "-c", quickstart, env=env)
