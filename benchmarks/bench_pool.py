@@ -28,33 +28,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from typing import Any
 
 import numpy as np
-
-#: A fixed pure-Python CPU loop (about 1 s on a current core), for the machine's 2-process scaling.
-_CPU_LOOP = "total = 0\nfor i in range(30_000_000):\n    total += i"
+from bench_dataset import machine_scaling  # the same ceiling measure (run from the repo root)
 
 
 def load_average() -> str:
     """The 1, 5 and 15 minute load averages and the CPU count, as text."""
     return f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
-
-
-def machine_scaling() -> float:
-    """Two copies of a fixed CPU loop at once over one alone, in throughput (2.0: two free cores)."""
-
-    def wall(copies: int) -> float:
-        start = time.perf_counter()
-        processes = [subprocess.Popen([sys.executable, "-c", _CPU_LOOP]) for _ in range(copies)]
-        for process in processes:
-            process.wait()
-        return time.perf_counter() - start
-
-    return 2 * wall(1) / wall(2)
 
 
 def evaluate(env: Any, amplitudes: np.ndarray, seed: int, duration: float) -> tuple[np.ndarray, float, float]:
