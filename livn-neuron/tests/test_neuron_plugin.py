@@ -58,10 +58,11 @@ def test_synapses_and_delays_come_from_the_network_table():
             assert syn.e == synapse_class.e_rev and syn.g_unit == synapse_class.g_unit
             assert syn.hname().startswith("RcsdSynNMDA" if synapse_class.nmda else "RcsdSyn[")
     netcons = [nc for class_netcons in env._netcons for nc in class_netcons]
+    rows = np.concatenate([class_rows for _, class_rows in env._class_netcons.values()])
     assert len(netcons) == network.num_rows
-    delays = network.delays(0.025)[env._netcon_rows]
+    delays = network.delays(0.025)[rows]
     np.testing.assert_array_equal([nc.delay for nc in netcons], delays)
-    assert [network.pre[row] for row in env._netcon_rows] == [nc.srcgid() for nc in netcons]
+    assert [network.pre[row] for row in rows] == [nc.srcgid() for nc in netcons]
 
 
 def test_one_isolated_event_peaks_at_weight_times_g_unit(h):

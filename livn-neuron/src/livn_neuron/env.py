@@ -239,7 +239,7 @@ class Env(BaseEnv):
         self._post_netcons: dict[str, list[Any]] = {}
         #: Weight names whose synapses run with per-connection state (``plastic = 1``).
         self._plastic_classes: set[str] = set()
-        netcons, rows, held = [], [], []
+        netcons, held = [], []
         # the rows onto this rank's cells, as indices into the rows the network holds (all of them,
         # or this rank's share when the system is partitioned) and as table rows
         local = np.flatnonzero((network.local_post % self.nhost) == self.rank)
@@ -265,13 +265,12 @@ class Env(BaseEnv):
                 nc.weight[0] = 1.0
                 class_netcons.append(nc)
             netcons.append(class_netcons)
-            rows.append(mine)
             held.append(index)
             self._class_netcons[synapse_class.weight_name] = (class_netcons, mine.astype(np.int64))
-        #: The NetCons (a hoc List per class, in class order), the table row of each and its index
-        #: among the rows the network holds (its delay is ``network.local_delays(dt)[index]``).
+        #: The NetCons (a hoc List per class, in class order; each class's table rows are in
+        #: ``_class_netcons``) and each one's index among the rows the network holds (its delay is
+        #: ``network.local_delays(dt)[index]``).
         self._netcons: list[Any] = netcons
-        self._netcon_rows = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
         self._netcon_held = np.concatenate(held).astype(np.int64) if held else np.zeros(0, np.int64)
 
     # -- parameters ------------------------------------------------------------------------------
