@@ -196,6 +196,21 @@ def test_recording_interval_is_checked_before_the_backend_runs():
         env.record("voltage", colour="red")
 
 
+def test_default_voltage_recording_is_capped_at_scale(monkeypatch):
+    class Sampled(Minimal):
+        signals = ("spikes", "voltage")
+
+    assert livn.factory.default_voltage_gids(livn.factory.DEFAULT_VOLTAGE_CELLS) is None
+    np.testing.assert_array_equal(livn.factory.default_voltage_gids(10_000), np.arange(0, 10_000, 10))
+    assert len(livn.factory.default_voltage_gids(2_500)) == 834  # every 3rd gid: never more than the cap
+    monkeypatch.setattr(livn.factory, "DEFAULT_VOLTAGE_CELLS", 4)
+    assert livn.make(4, backend=Sampled).recording["voltage"]["gids"] is None
+    capped = livn.make(10, backend=Sampled).recording["voltage"]
+    assert capped["gids"].tolist() == [0, 3, 6, 9] and capped["dt"] == 0.1
+    # named explicitly, or recorded through the Env, the voltage is every cell's
+    assert livn.make(10, backend=Sampled, record=("spikes", "voltage")).recording["voltage"]["gids"] is None
+
+
 def test_declared_signals_must_be_known():
     with pytest.raises(TypeError, match="unknown signals \\['telepathy'\\]"):
         type("Bad", (Minimal,), {"signals": ("spikes", "telepathy")})

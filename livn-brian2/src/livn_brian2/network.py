@@ -434,8 +434,9 @@ class Brian2Network:
         return 0 if population is None else self.population_ranges[population][0]
 
     def record(self, what: str, population: str | None = None, dt: float | None = None, **options: Any) -> None:
-        """(Re)place the monitor of one signal: ``spikes``, ``voltage`` (mV), ``membrane_current`` (uA),
-        ``weights`` (``connections=`` table rows) or ``conductance`` (uS, ``synapses=`` a weight name)."""
+        """(Re)place the monitor of one signal: ``spikes``, ``voltage`` (mV; ``gids=`` picks cells),
+        ``membrane_current`` (uA), ``weights`` (``connections=`` table rows) or ``conductance`` (uS,
+        ``synapses=`` a weight name)."""
         b2 = self._b2
         old = self.monitors.pop(what, None)
         if old is not None and old[0] is not None:
@@ -459,8 +460,10 @@ class Brian2Network:
                 # a clock with a fixed name: brian2 would otherwise number it (clock_1, ...) while an
                 # older env lives, and the number ends up in the generated code (a recompile)
                 clock = b2.Clock(dt=dt * b2.ms, name=f"{name}_clock")
+            gids = options.get("gids")
+            indices = True if gids is None else np.asarray(gids, dtype=np.int64) - self._offset(population)
             monitor = b2.StateMonitor(
-                cells, variable, record=True, clock=clock, codeobj_class=self.codeobj_class, name=name
+                cells, variable, record=indices, clock=clock, codeobj_class=self.codeobj_class, name=name
             )
         self.monitors[what] = (monitor, population, dt, {})
         self.net.add(monitor)

@@ -691,6 +691,8 @@ class Env(abc.ABC):
                 raise ValueError(f"recording dt must be > 0 ms, got {request['dt']}")
         if population is not None and population not in self.system.population_ranges:
             raise KeyError(f"unknown population {population!r}; populations: {list(self.system.population_ranges)}")
+        if request.get("gids") is not None:
+            request["gids"] = self._recording_gids(request["gids"], population)
         if what == "weights":
             request["connections"] = self._weight_rows(request["connections"], population)
         if what == "conductance":
@@ -699,6 +701,30 @@ class Env(abc.ABC):
         if self.initialized:
             self._record(what, **self.recording[what])
         return self
+
+    def _recording_gids(self, gids: Any, population: str | None) -> np.ndarray:
+        """A recording's ``gids=`` as a sorted int64 array; every gid must exist (in ``population`` if given)."""
+        values = np.asarray(gids)
+        if values.ndim != 1 or values.size == 0 or not np.issubdtype(values.dtype, np.integer):
+            raise ValueError(f"record gids= must be a non-empty 1-D sequence of integer gids, got {gids!r}")
+        values = np.sort(values.astype(np.int64))
+        if np.any(values[1:] == values[:-1]):
+            raise ValueError(f"record gids= repeats gids {np.unique(values[1:][values[1:] == values[:-1]]).tolist()}")
+        start, count = (0, self.system.num_neurons) if population is None else self.system.population_range(population)
+        outside = values[(values < start) | (values >= start + count)]
+        if outside.size:
+            where = "the system" if population is None else f"population {population!r}"
+            raise ValueError(
+                f"record gids= names gids outside {where} (gids {start}..{start + count - 1}): {outside[:10].tolist()}"
+            )
+        return values
+
+    def recorded_gids(self, what: str) -> np.ndarray:
+        """The gids a per-cell signal records: its ``gids=``, else its population's (all cells for None)."""
+        request = self.recording[what]
+        if request.get("gids") is not None:
+            return np.asarray(request["gids"], dtype=np.int64)
+        return self.network.population_gids(request["population"])
 
     def _weight_rows(self, connections: Any, population: str | None) -> np.ndarray:
         """The table rows a weight recording samples: ``connections`` (row indices), else a population's inputs, else all."""
@@ -740,9 +766,9 @@ class Env(abc.ABC):
         """Record spike times of a population (or all cells)."""
         return self.record("spikes", population)
 
-    def record_voltage(self, population: str | None = None, dt: float = 0.1) -> Env:
-        """Record the (soma) membrane potential in mV, sampled every ``dt`` ms."""
-        return self.record("voltage", population, dt=dt)
+    def record_voltage(self, population: str | None = None, dt: float = 0.1, gids: Any = None) -> Env:
+        """Record the (soma) membrane potential in mV, sampled every ``dt`` ms, of ``gids`` (default: all cells)."""
+        return self.record("voltage", population, dt=dt, gids=gids)
 
     def record_membrane_current(self, population: str | None = None, dt: float = 0.1) -> Env:
         """Record membrane currents in uA, sampled every ``dt`` ms (rows per cell and compartment)."""

@@ -33,7 +33,13 @@ SIGNALS: dict[str, Signal] = {
     s.name: s
     for s in (
         Signal("spikes", "ms", "spikes", "spike times (ms after the run's start) and gids"),
-        Signal("voltage", "mV", "voltage", "soma membrane potential, sampled every dt ms", {"dt": 0.1}),
+        Signal(
+            "voltage",
+            "mV",
+            "voltage",
+            "soma membrane potential, sampled every dt ms; gids= picks cells (sorted, unique)",
+            {"dt": 0.1, "gids": None},
+        ),
         Signal(
             "membrane_current",
             "uA",

@@ -81,6 +81,15 @@ class DropsLastVoltageSample(Breaker):
         return out
 
 
+class IgnoresVoltageGids(Breaker):
+    """Records the voltage of every cell of the population whatever ``gids=`` asked for."""
+
+    check = "test_voltage_of_chosen_gids"
+
+    def recorded_gids(self, what: str) -> np.ndarray:
+        return self._cells(self.recording[what]["population"])
+
+
 class IgnoresVoltageDt(Breaker):
     """Samples the voltage every step whatever ``dt`` was asked for (and labels it with the asked dt)."""
 

@@ -234,7 +234,12 @@ class Env(livn.Env):
         for what in ("voltage", "membrane_current", "weights", "conductance"):
             if what in self.recording:
                 request = self.recording[what]
-                rows = request["connections"] if what == "weights" else self._cells(request["population"])
+                if what == "weights":
+                    rows = request["connections"]
+                elif what == "voltage":
+                    rows = self.recorded_gids(what)
+                else:
+                    rows = self._cells(request["population"])
                 sampled[what] = (int(round(request["dt"] / dt)), rows, [])
         if "conductance" in self.recording:
             klass = self.network.synapse_class(self.recording["conductance"]["synapses"])

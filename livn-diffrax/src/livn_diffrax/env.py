@@ -627,7 +627,7 @@ class Env(BaseEnv):
                 order = np.lexsort((ids, times))
                 signals["spikes"] = Events(ids[order], times[order])
         if "voltage" in self.recording:
-            rows = self.network.population_gids(self.recording["voltage"]["population"])
+            rows = self.recorded_gids("voltage")
             values = jnp.asarray(outputs["v"])[::v_sub][:, rows].T
             signals["voltage"] = Series(rows, values if traced else np.asarray(values), stride * v_sub * dt)
         if "membrane_current" in self.recording:

@@ -180,6 +180,9 @@ class Env(BaseEnv):
         self._conductance: tuple[np.ndarray, list[Any], float] | None = None
         self._current: tuple[np.ndarray, tuple[str, ...], list[Any], float] | None = None
         self._iclamps: dict[int, Any] = {}
+        #: Vectors of signals recorded anew after a run, kept recording until the next initialisation
+        #: (see :meth:`_stop_recording`).
+        self._retired: list[Any] = []
         #: LivnConductanceStim point processes by gid (conductance stimuli), made on first use
         self._conductance_stims: dict[int, Any] = {}
         self._extracellular = False
@@ -423,14 +426,17 @@ class Env(BaseEnv):
 
         ``spikes``: every local cell's spikes are always recorded (they are the network's events);
         the population filter is applied when the run is collected. ``voltage``: the soma
-        potential (mV) every ``dt`` ms. ``membrane_current``: the total membrane current (uA) of
+        potential (mV) every ``dt`` ms (of the local ones of ``gids=`` when given). ``membrane_current``: the total membrane current (uA) of
         every section, rows gid-major, site-minor (``soma`` then ``dend`` for RCSD's EXC cells),
         including the capacitive current, all ionic and point-process currents.
         """
         self._check_active()
         if what == "spikes":
             return
+        self._stop_recording(what)
         gids = self._local_gids_of(population)
+        if options.get("gids") is not None:
+            gids = gids[np.isin(gids, options["gids"])]
         dt = float(options["dt"])
         if what == "voltage":
             vectors = [self.h.Vector().record(self.cells[g].soma(0.5)._ref_v, dt) for g in gids.tolist()]
@@ -466,6 +472,26 @@ class Env(BaseEnv):
                 vectors.append(self.h.Vector().record(sec(0.5)._ref_i_membrane_, dt))
         self._current = (np.asarray(ids, dtype=np.int64), tuple(sites), vectors, dt)
 
+    def _stop_recording(self, what: str) -> None:
+        """Take the vectors of an earlier recording of ``what`` off NEURON's record list.
+
+        A vector sampling every ``dt`` keeps an event in the queue; freed while it is pending (the
+        signal recorded anew after a run), the next run delivers it to freed memory and crashes.
+        """
+        if what == "voltage" and self._voltage is not None:
+            vectors = self._voltage[1]
+        elif what == "membrane_current" and self._current is not None:
+            vectors = self._current[2]
+        elif what == "conductance" and self._conductance is not None:
+            vectors = [vec for vec in self._conductance[1] if vec is not None]
+        elif what == "photocurrent" and self._photocurrent is not None:
+            vectors = [vec for row in self._photocurrent[1] for vec, _ in row]
+        elif what == "weights" and self._weight_rec is not None:
+            vectors = [vec for _, vec in self._weight_rec[1]]
+        else:
+            return
+        self._retired.extend(vectors)
+
     def _record_weights(self, rows: np.ndarray, dt: float) -> None:
         """Record the live weight (NetCon weight[1]) of the local ones of table ``rows`` every ``dt`` ms."""
         by_row: dict[int, tuple[str, Any]] = {}
@@ -498,6 +524,9 @@ class Env(BaseEnv):
             coreneuron.prepare(self)
             coreneuron.record_voltage_every_step(self, before_initialize=True)
         self.pc.set_maxstep(10)
+        for vec in self._retired:
+            vec.play_remove()
+        self._retired = []
         self.implementation.initialize(h, self.model.constants)
         self._dt = dt
         self._needs_init = False

@@ -216,6 +216,29 @@ class BackendConformance:
         if run.current is not None:
             assert set(np.asarray(run.current.ids).tolist()) == set(gids), f"current rows are not the {population} cells"
 
+    def test_voltage_of_chosen_gids(self, model: str) -> None:
+        """``gids=`` records those cells only, sorted, with the values the whole recording has for them."""
+        full = self.make(model, record=("voltage",)).run(self.duration)
+        env = self.make(model, record=())
+        n = env.system.num_neurons
+        chosen = [n - 1, 0, n // 2]
+        population = env.system.populations[-1]
+        start, count = env.system.population_ranges[population]
+        env.record_voltage(gids=chosen)
+        picked = env.run(self.duration)
+        ids = np.asarray(picked.voltage.ids).tolist()
+        assert ids == sorted(chosen), "gids= rows come sorted"
+        rows = [np.asarray(full.voltage.ids).tolist().index(g) for g in ids]
+        np.testing.assert_array_equal(np.asarray(picked.voltage.values), np.asarray(full.voltage.values)[rows])
+        env.record_voltage(population=population, gids=[start + count - 1])
+        assert np.asarray(env.run(self.duration).voltage.ids).tolist() == [start + count - 1]
+        for bad, match in (([n], "outside the system"), ([0, 0], "repeats"), ([], "non-empty"), ([0.5], "integer")):
+            with pytest.raises(ValueError, match=match):
+                env.record_voltage(gids=bad)
+        if start > 0:
+            with pytest.raises(ValueError, match=f"outside population {population!r}"):
+                env.record_voltage(population=population, gids=[0])
+
     # -- reproducibility ---------------------------------------------------------------------------
     def test_same_seed_identical_spikes(self, model: str) -> None:
         a = self.make(model, seed=7).run(self.duration)
