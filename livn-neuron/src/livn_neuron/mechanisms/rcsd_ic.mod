@@ -1,6 +1,7 @@
 COMMENT
 RCSD constant balancing current i_c (RCSD.md 1.10), outward positive, mA/cm2.
 The Env sets ic from the soma's currents at V_rest; it stays constant during runs.
+Its slope di/dv = 0 is given to NEURON (CONDUCTANCE): one evaluation per step, not two.
 ENDCOMMENT
 
 NEURON {
@@ -22,5 +23,8 @@ ASSIGNED {
 }
 
 BREAKPOINT {
+    LOCAL gic
+    CONDUCTANCE gic
+    gic = 0
     i = ic
 }

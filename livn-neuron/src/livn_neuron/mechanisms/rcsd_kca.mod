@@ -1,6 +1,8 @@
 COMMENT
 RCSD calcium-activated potassium current (RCSD.md 1.5).
 I = gmax * cai / (cai + kd) * (v - ek); instantaneous activation. Units: mV, S/cm2, mM, mA/cm2.
+The slope di/dv = gmax cai / (cai + kd) is given to NEURON (CONDUCTANCE), so the current is
+evaluated once per step instead of twice for a difference quotient.
 ENDCOMMENT
 
 NEURON {
@@ -30,5 +32,8 @@ ASSIGNED {
 }
 
 BREAKPOINT {
-    ik = gmax * cai / (cai + kd) * (v - ek)
+    LOCAL gk
+    CONDUCTANCE gk USEION k
+    gk = gmax * cai / (cai + kd)
+    ik = gk * (v - ek)
 }

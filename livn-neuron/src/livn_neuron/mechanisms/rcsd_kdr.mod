@@ -1,6 +1,9 @@
 COMMENT
 RCSD delayed-rectifier potassium current (RCSD.md 1.5).
 I = gmax * n^4 * (v - ek). Units: mV, S/cm2, mA/cm2, ms.
+Cost: ntau(v) is evaluated once per step (a LOCAL; the same numbers as writing it into the
+equation), and the slope di/dv = gmax n^4 is given to NEURON (CONDUCTANCE), so the current is
+evaluated once per step instead of twice for a difference quotient.
 ENDCOMMENT
 
 NEURON {
@@ -32,12 +35,17 @@ INITIAL {
 }
 
 BREAKPOINT {
+    LOCAL gk
+    CONDUCTANCE gk USEION k
     SOLVE states METHOD cnexp
-    ik = gmax * n * n * n * n * (v - ek)
+    gk = gmax * n * n * n * n
+    ik = gk * (v - ek)
 }
 
 DERIVATIVE states {
-    n' = (ninf(v) - n) / ntau(v)
+    LOCAL tau
+    tau = ntau(v)  : once: cnexp's update uses the time constant three times
+    n' = (ninf(v) - n) / tau
 }
 
 FUNCTION ninf(v (mV)) {

@@ -3,6 +3,13 @@ NMDA synapse: the double-exponential synapse of rcsd_syn.mod times a Mg2+ block
 (RCSD.md 3.2): i = g * mgblock(v) * (v - e),
 mgblock(v) = 1 / (1 + exp(-gamma * (v + v_shift)) * mg / kd).
 Units: g uS, i nA, v mV, mg and kd mM, gamma 1/mV.
+Between events A and B decay exactly over each step, A <- A - (1 - exp(-dt/tau_rise)) A (the
+step METHOD cnexp computes, with the same rounding), with the factors 1 - exp(-dt/tau) cached and
+recomputed only when dt or a time constant changes (fixed step only: no CVODE).
+The slope di/dv = g (mgblock + (v - e) gamma mgblock (1 - mgblock)) (uS) is given to NEURON
+(CONDUCTANCE), so the current (and its exp) is evaluated once per step. NEURON would otherwise
+evaluate it twice, at v + 0.001 and v, for a difference quotient: the current is the same, the
+linearisation (and so v) differs slightly.
 Plasticity (livn.plasticity; livn_neuron.plasticity sets the parameters). With plastic = 0 (the
 default) a synapse works as above: every NetCon has weight n = 1 and the class weight `weight`
 scales it. With plastic = 1 each NetCon carries its own state in its weight vector
@@ -60,6 +67,11 @@ ASSIGNED {
     g (uS)
     xpost (1)
     tpost (ms)
+    step_rise (1)
+    step_decay (1)
+    cached_dt (ms)
+    cached_tau_rise (ms)
+    cached_tau_decay (ms)
 }
 
 STATE {
@@ -72,17 +84,34 @@ INITIAL {
     B = 0
     xpost = 0
     tpost = -1e9
+    coefficients()
 }
 
 BREAKPOINT {
-    SOLVE state METHOD cnexp
+    LOCAL block, slope
+    CONDUCTANCE slope
+    SOLVE state
     g = B - A
-    i = g * mgblock(v) * (v - e)
+    block = mgblock(v)
+    i = g * block * (v - e)
+    slope = g * (block + (v - e) * gamma * block * (1 - block))  : di/dv (uS)
 }
 
-DERIVATIVE state {
-    A' = -A / tau_rise
-    B' = -B / tau_decay
+PROCEDURE coefficients() {
+    step_rise = 1 - exp(dt * (-1 / tau_rise))
+    step_decay = 1 - exp(dt * (-1 / tau_decay))
+    cached_dt = dt
+    cached_tau_rise = tau_rise
+    cached_tau_decay = tau_decay
+}
+
+PROCEDURE state() {
+    : A' = -A / tau_rise, B' = -B / tau_decay, stepped exactly
+    if (dt != cached_dt || tau_rise != cached_tau_rise || tau_decay != cached_tau_decay) {
+        coefficients()
+    }
+    A = A - step_rise * A
+    B = B - step_decay * B
 }
 
 FUNCTION mgblock(v (mV)) {

@@ -11,6 +11,10 @@ sets from (gid, section, seed); a component with std = 0 draws nothing (its devi
 decays). The stream restarts at every finitialize. The decay and kick factors are cached and
 recomputed only when tau or interval change. The mean conductances apply whether or not the
 std are zero (the published `on` switch that dropped them is not reproduced).
+The updates run at the top of BREAKPOINT, which NEURON evaluates once per step (the slope
+di/dv = g_e + g_i is given as CONDUCTANCE) at the step's midpoint, right where a BEFORE
+BREAKPOINT block would run: same times, same draws, same numbers, without a per-instance
+callback.
 ENDCOMMENT
 
 NEURON {
@@ -74,7 +78,9 @@ PROCEDURE coefficients() {
     cached_interval = interval
 }
 
-BEFORE BREAKPOINT {
+BREAKPOINT {
+    LOCAL gsum
+    CONDUCTANCE gsum
     : t is the midpoint of the current step here; updates scheduled up to it take effect now.
     : An update within 1 % of an interval after it counts too (livn-diffrax uses the same margin):
     : when an update time coincides with the midpoint (dt = 2 interval, ...), the accumulated t
@@ -93,9 +99,6 @@ BEFORE BREAKPOINT {
         }
         n_updates = n_updates + 1
     }
-}
-
-BREAKPOINT {
     g_e = g_e0 + g_e1
     if (g_e < 0) {
         g_e = 0
@@ -105,4 +108,5 @@ BREAKPOINT {
         g_i = 0
     }
     i = g_e * (v - E_e) + g_i * (v - E_i)
+    gsum = g_e + g_i
 }

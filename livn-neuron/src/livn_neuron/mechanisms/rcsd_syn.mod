@@ -7,6 +7,10 @@ n * weight * g_unit uS, t_peak after delivery. tau_rise (the one used: livn clam
 table (livn.network.synaptic_kinetics); nothing is derived here. weight is the dimensionless
 number of contacts of the projection (set by name from Python), g_unit the conductance of one
 contact (uS).
+Between events A and B decay exactly over each step, A <- A - (1 - exp(-dt/tau_rise)) A (the
+step METHOD cnexp computes, with the same rounding), with the factors 1 - exp(-dt/tau) cached and
+recomputed only when dt or a time constant changes (fixed step only: no CVODE). The slope
+di/dv = g is given to NEURON (CONDUCTANCE): one current evaluation per step instead of two.
 Plasticity (livn.plasticity; livn_neuron.plasticity sets the parameters). With plastic = 0 (the
 default) a synapse works as above: every NetCon has weight n = 1 and the class weight `weight`
 scales it. With plastic = 1 each NetCon carries its own state in its weight vector
@@ -58,6 +62,11 @@ ASSIGNED {
     g (uS)
     xpost (1)
     tpost (ms)
+    step_rise (1)
+    step_decay (1)
+    cached_dt (ms)
+    cached_tau_rise (ms)
+    cached_tau_decay (ms)
 }
 
 STATE {
@@ -70,17 +79,31 @@ INITIAL {
     B = 0
     xpost = 0
     tpost = -1e9
+    coefficients()
 }
 
 BREAKPOINT {
-    SOLVE state METHOD cnexp
+    CONDUCTANCE g
+    SOLVE state
     g = B - A
     i = g * (v - e)
 }
 
-DERIVATIVE state {
-    A' = -A / tau_rise
-    B' = -B / tau_decay
+PROCEDURE coefficients() {
+    step_rise = 1 - exp(dt * (-1 / tau_rise))
+    step_decay = 1 - exp(dt * (-1 / tau_decay))
+    cached_dt = dt
+    cached_tau_rise = tau_rise
+    cached_tau_decay = tau_decay
+}
+
+PROCEDURE state() {
+    : A' = -A / tau_rise, B' = -B / tau_decay, stepped exactly
+    if (dt != cached_dt || tau_rise != cached_tau_rise || tau_decay != cached_tau_decay) {
+        coefficients()
+    }
+    A = A - step_rise * A
+    B = B - step_decay * B
 }
 
 NET_RECEIVE(n, wlive, xpre, tpre (ms), u, R, ttm (ms)) {
