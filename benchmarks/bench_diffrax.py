@@ -12,7 +12,8 @@ Prints one figure per line (``name: value unit``) for the device JAX picked (CPU
 * one ``jax.grad`` of a voltage loss with respect to all synaptic weights against one forward
   pass of the same run (ratio; goal <= 3x).
 
-Run: ``python benchmarks/bench_diffrax.py`` (``--quick`` for a smoke run: 100 ms, batch 8). On a
+Run: ``python benchmarks/bench_diffrax.py`` (``--quick`` for a smoke run: 100 ms, batch 8;
+``--forward-only`` for the first three figures). On a
 GPU install ``livn-diffrax[cuda]``; nothing else changes. RCSD at dt = 0.025 ms (NEURON's step).
 """
 
@@ -111,6 +112,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="number of batched trials (default 32)")
     parser.add_argument("--grad-duration", type=float, default=None, help="gradient run length, ms (default 100)")
     parser.add_argument("--skip-ei3", action="store_true", help="skip the EI3 forward run")
+    parser.add_argument("--forward-only", action="store_true", help="only the compile time and forward runs")
     args = parser.parse_args()
     duration = args.duration or (100.0 if args.quick else 1000.0)
     trial = args.trial or (50.0 if args.quick else 200.0)
@@ -130,6 +132,8 @@ def main() -> None:
         print(f"EI3 first call (compile + run): {first3:.2f} s")
         print(f"EI3 forward {duration:g} ms: {warm3:.3f} s ({spikes3} spikes; real-time factor {warm3 / (duration / 1000):.2f})")
 
+    if args.forward_only:
+        return
     for model in ("rcsd", "izhikevich"):
         vmapped, sequential = bench_batch(batch, trial, model)
         print(f"EI2 {model} {batch} trials x {trial:g} ms vmapped: {vmapped:.3f} s; sequential: {sequential:.3f} s; "

@@ -209,6 +209,7 @@ def initial_state(layout: Layout, params: dict, const: dict, plastic: tuple | No
         # spike history: the spike value of every cell at each of the last L stamped steps; a row's event
         # arrives at step a when its presynaptic cell spiked at step a - delay (no per-row event ring)
         state["arrivals"] = jnp.zeros((L, n), DTYPE)
+        del state["due"]
         state["w"] = w
         state["plastic"] = plastic_state(plastic, n)
         return state
@@ -218,6 +219,8 @@ def initial_state(layout: Layout, params: dict, const: dict, plastic: tuple | No
         "B": jnp.zeros((C, n), DTYPE),
         "ou": jnp.zeros((n, zeros_site.shape[1], 2), DTYPE),
         "arrivals": jnp.zeros((L, C * n + 1), DTYPE),  # pending synaptic events; last column is padding
+        # the arrivals of the coming step: its ring row, read at the end of the step before (see advance)
+        "due": jnp.zeros((C * n + 1,), DTYPE),
         "overflow": jnp.zeros((), DTYPE),  # 1.0 once more cells spiked in a step than the sparse budget
         "rng": jnp.zeros((n, zeros_site.shape[1]), DTYPE),  # a per-site noise counter (RCSD: Random123 words used)
         "t_last": jnp.full((n,), -1e9, DTYPE),
@@ -294,8 +297,10 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
                 B = B + pending
                 extra["legacy"] = legacy.at[slot].set(0.0)
         elif C:
+            # this step's row of the ring was read at the end of the step before (y["due"]): a read
+            # of the ring here, before the writes below, would make XLA copy the whole ring every step
             slot = jnp.mod(s, L)
-            counts = arrivals[slot, : C * n].reshape(C, n)
+            counts = y["due"][: C * n].reshape(C, n)
             increment = (net["weights"] * net["scale"])[:, None] * counts
             A = A + increment
             B = B + increment
@@ -381,6 +386,8 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
             overflow = jnp.maximum(y["overflow"], (jnp.sum(hard) > budget).astype(DTYPE))
         else:
             overflow = y["overflow"]
+        if not rows_mode:
+            extra["due"] = arrivals[jnp.mod(s + 1, L)]  # after every write of this step
         return {
             **extra,
             "cell": result.state,

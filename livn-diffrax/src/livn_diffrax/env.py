@@ -293,6 +293,7 @@ class Env(BaseEnv):
             legacy = jnp.concatenate([pending * scale[None, :], jnp.zeros((pending.shape[0], 1), DTYPE)], axis=1)
             state["legacy"] = legacy
         state["arrivals"] = fresh["arrivals"]
+        del state["due"]  # its events are in the ring, hence in legacy
         state["w"] = fresh["w"]
         state["plastic"] = fresh["plastic"]
         return state
