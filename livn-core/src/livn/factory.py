@@ -45,8 +45,8 @@ def make(
     backend declares (``Env.signals``): spikes of every cell, and the voltage of every cell up to
     :data:`DEFAULT_VOLTAGE_CELLS` cells (beyond, of :func:`default_voltage_gids`; record all with
     ``record=("spikes", "voltage")`` or ``env.record_voltage()``). A signal named explicitly that the
-    backend cannot record is an error. ``weights``, ``noise`` and ``cell_params`` are applied over the model defaults before
-    the network is built. Extra keyword arguments go to the Env constructor (``model=``, ``io=``,
+    backend cannot record is an error. ``weights``, ``noise`` and ``cell_params`` are applied over the
+    model defaults before the network is built. Extra keyword arguments go to the Env constructor (``model=``, ``io=``,
     ``comm=``, ...).
     """
     cls = resolve(backend)

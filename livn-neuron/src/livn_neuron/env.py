@@ -426,9 +426,10 @@ class Env(BaseEnv):
 
         ``spikes``: every local cell's spikes are always recorded (they are the network's events);
         the population filter is applied when the run is collected. ``voltage``: the soma
-        potential (mV) every ``dt`` ms (of the local ones of ``gids=`` when given). ``membrane_current``: the total membrane current (uA) of
-        every section, rows gid-major, site-minor (``soma`` then ``dend`` for RCSD's EXC cells),
-        including the capacitive current, all ionic and point-process currents.
+        potential (mV) every ``dt`` ms (of the local ones of ``gids=`` when given).
+        ``membrane_current``: the total membrane current (uA) of every section, rows gid-major,
+        site-minor (``soma`` then ``dend`` for RCSD's EXC cells), including the capacitive current,
+        all ionic and point-process currents.
         """
         self._check_active()
         if what == "spikes":
@@ -473,10 +474,12 @@ class Env(BaseEnv):
         self._current = (np.asarray(ids, dtype=np.int64), tuple(sites), vectors, dt)
 
     def _stop_recording(self, what: str) -> None:
-        """Take the vectors of an earlier recording of ``what`` off NEURON's record list.
+        """Retire the vectors of an earlier recording of ``what``: they stay alive (and recording) until
+        the next initialisation, which takes them off NEURON's record list.
 
-        A vector sampling every ``dt`` keeps an event in the queue; freed while it is pending (the
-        signal recorded anew after a run), the next run delivers it to freed memory and crashes.
+        A vector sampling every ``dt`` keeps an event in NEURON's queue; freed or ``play_remove()``-d
+        while that event is pending (the signal recorded anew after a run), the next run crashes in
+        ``frecord_init`` (NEURON 9.0.2). ``finitialize`` empties the queue first.
         """
         if what == "voltage" and self._voltage is not None:
             vectors = self._voltage[1]
@@ -724,6 +727,7 @@ class Env(BaseEnv):
         self.pc.gid_clear()
         self._spike_times = self._spike_ids = None
         self._voltage = self._current = None
+        self._retired = []
         self._opsin_segments = {}
         self._photocurrent = None
         self._weight_rec = self._conductance = None
