@@ -90,7 +90,7 @@ class Env(livn.Env):
         sample_every = None
         if voltage_request is not None:
             sample_every = int(round(voltage_request["dt"] / dt))  # livn checked it is a whole number
-            traced = self._cells(voltage_request["population"])
+            traced = self.recorded_gids("voltage")  # the population's cells, or the gids= asked for
             samples = []
         stim_current = np.zeros(self.system.num_neurons)
         spike_ids, spike_times = [], []
