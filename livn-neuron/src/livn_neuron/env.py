@@ -180,8 +180,8 @@ class Env(BaseEnv):
         self._conductance: tuple[np.ndarray, list[Any], float] | None = None
         self._current: tuple[np.ndarray, tuple[str, ...], list[Any], float] | None = None
         self._iclamps: dict[int, Any] = {}
-        #: Vectors of signals recorded anew after a run, kept recording until the next initialisation
-        #: (see :meth:`_stop_recording`).
+        #: Recordings replaced after a run, kept alive until the next initialisation (see
+        #: :meth:`_stop_recording`).
         self._retired: list[Any] = []
         #: LivnConductanceStim point processes by gid (conductance stimuli), made on first use
         self._conductance_stims: dict[int, Any] = {}
@@ -473,27 +473,23 @@ class Env(BaseEnv):
                 vectors.append(self.h.Vector().record(sec(0.5)._ref_i_membrane_, dt))
         self._current = (np.asarray(ids, dtype=np.int64), tuple(sites), vectors, dt)
 
+    #: The attribute holding each sampled signal's recording (its NEURON Vectors inside).
+    _RECORDINGS: ClassVar[dict[str, str]] = {
+        "voltage": "_voltage", "membrane_current": "_current", "conductance": "_conductance",
+        "photocurrent": "_photocurrent", "weights": "_weight_rec",
+    }
+
     def _stop_recording(self, what: str) -> None:
-        """Retire the vectors of an earlier recording of ``what``: they stay alive (and recording) until
-        the next initialisation, which takes them off NEURON's record list.
+        """Retire an earlier recording of ``what``: its vectors stay alive (and recording) until the next
+        initialisation drops them, before ``finitialize``.
 
         A vector sampling every ``dt`` keeps an event in NEURON's queue; freed or ``play_remove()``-d
         while that event is pending (the signal recorded anew after a run), the next run crashes in
         ``frecord_init`` (NEURON 9.0.2). ``finitialize`` empties the queue first.
         """
-        if what == "voltage" and self._voltage is not None:
-            vectors = self._voltage[1]
-        elif what == "membrane_current" and self._current is not None:
-            vectors = self._current[2]
-        elif what == "conductance" and self._conductance is not None:
-            vectors = [vec for vec in self._conductance[1] if vec is not None]
-        elif what == "photocurrent" and self._photocurrent is not None:
-            vectors = [vec for row in self._photocurrent[1] for vec, _ in row]
-        elif what == "weights" and self._weight_rec is not None:
-            vectors = [vec for _, vec in self._weight_rec[1]]
-        else:
-            return
-        self._retired.extend(vectors)
+        earlier = getattr(self, self._RECORDINGS[what])
+        if earlier is not None:
+            self._retired.append(earlier)
 
     def _record_weights(self, rows: np.ndarray, dt: float) -> None:
         """Record the live weight (NetCon weight[1]) of the local ones of table ``rows`` every ``dt`` ms."""
@@ -527,9 +523,7 @@ class Env(BaseEnv):
             coreneuron.prepare(self)
             coreneuron.record_voltage_every_step(self, before_initialize=True)
         self.pc.set_maxstep(10)
-        for vec in self._retired:
-            vec.play_remove()
-        self._retired = []
+        self._retired = []  # their vectors leave NEURON's record list as they are freed
         self.implementation.initialize(h, self.model.constants)
         self._dt = dt
         self._needs_init = False
