@@ -34,13 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+from peak_memory import peak_rss_mb  # benchmarks/ (run from the repo root)
 
 SYSTEMS = ("EI1", "EI2", "EI3", "EI4")
 PARTS = ("overhead", "standalone", "systems", "activity", "first_make")
@@ -150,19 +150,6 @@ def reference_network(env):
     monitor = b2.SpikeMonitor(group)
     objects.append(monitor)
     return b2.Network(*objects), monitor
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak resident memory (``VmHWM``), MiB.
-
-    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries the parent's peak into a child at exec,
-    so every child of a large parent reported the parent's figure.
-    """
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # not Linux
 
 
 # -- children (fresh processes) ---------------------------------------------------------------------------

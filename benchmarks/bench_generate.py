@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from peak_memory import peak_rss_mb  # benchmarks/ (run from the repo root)
+
 SIGMA = 200.0
 IN_DEGREE = 100.0
 SEED = 20251131
@@ -59,17 +61,6 @@ def load_average() -> str:
 # ------------------------------------------------------------------------------- child process
 
 
-def _vm_hwm_mib() -> float:
-    """This process's peak resident set (``VmHWM``; unlike ``ru_maxrss`` not inherited at exec), MiB."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
 def child(n: int, method: str, directory: str) -> None:
     """Generate one culture; rank 0 prints one JSON line with every rank's figures."""
     from livn.system import generate_culture
@@ -92,7 +83,7 @@ def child(n: int, method: str, directory: str) -> None:
         "cpu_seconds": time.process_time() - cpu,
         "rss_before_mib": before,
         "rss_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "hwm_mib": _vm_hwm_mib(),
+        "hwm_mib": peak_rss_mb(),
     }
     rows = [row] if comm is None else comm.gather(row, root=0)
     if comm is None or comm.Get_rank() == 0:

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from peak_memory import peak_rss_mb  # benchmarks/ (run from the repo root)
 
 
 def run_network(
@@ -45,7 +46,7 @@ def run_network(
     if comm is not None:
         comm.Barrier()
     build = time.perf_counter() - t0
-    built_memory = peak_memory()
+    built_memory = peak_rss_mb()
     if barrier:
         _wait_for_peers(*barrier)
     t0 = time.perf_counter()
@@ -62,7 +63,7 @@ def run_network(
         elapsed = comm.allreduce(elapsed, op=_mpi_max())
         step = comm.allreduce(step, op=_mpi_max())
         wait = comm.allreduce(wait, op=_mpi_max())
-    memory = peak_memory()
+    memory = peak_rss_mb()
     if comm is not None:
         built_memory = comm.allreduce(built_memory, op=_mpi_max())
         memory = comm.allreduce(memory, op=_mpi_max())
@@ -74,14 +75,6 @@ def run_network(
         np.savez(out, ids=ids, times=times, build=build, run=elapsed, size=size, step=step, wait=wait,
                  built_memory=built_memory, memory=memory, cells=env.system.num_neurons)
     return {"build": build, "run": elapsed, "spikes": float(len(ids)), "size": float(size)}
-
-
-def peak_memory() -> float:
-    """This process's own peak resident memory so far (``VmHWM``), MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return float(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def _wait_for_peers(folder: str, peers: int) -> None:

@@ -20,15 +20,7 @@ import subprocess
 import sys
 import time
 
-
-def peak_memory_mb() -> float:
-    """This process's own peak resident memory (``VmHWM``), MiB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024.0
-    raise RuntimeError("no VmHWM in /proc/self/status (this benchmark needs Linux)")
-
+from peak_memory import peak_rss_mb  # benchmarks/ (run from the repo root)
 
 RECORD = {"spikes": ("spikes",), "default": None, "all": ("spikes", "voltage")}
 LABELS = {"spikes": "spikes only", "default": "default recording", "all": "every cell's voltage"}
@@ -43,7 +35,7 @@ def child(system: str, backend: str, duration: float, record: str) -> dict:
     wall = time.perf_counter() - start
     shape = None if v is None else list(v.shape)
     size = 0 if v is None else v.nbytes / 1024**2
-    return {"run_s": wall, "peak_mb": peak_memory_mb(), "spikes": len(it), "voltage": shape, "voltage_mb": size}
+    return {"run_s": wall, "peak_mb": peak_rss_mb(), "spikes": len(it), "voltage": shape, "voltage_mb": size}
 
 
 def run_child(args: argparse.Namespace, record: str) -> dict:
