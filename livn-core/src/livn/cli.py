@@ -1,4 +1,4 @@
-"""The ``livn`` command: ``livn --version``, ``livn backends``, ``livn systems``, ``livn run SYSTEM ...``."""
+"""The ``livn`` command: ``livn --version``, ``livn backends``, ``livn systems``, ``livn run SYSTEM ...``, ``livn tune SYSTEM ...``."""
 
 from __future__ import annotations
 
@@ -314,6 +314,107 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(option: str, items: Sequence[str], parts: tuple[int, ...]) -> list[tuple[str, list[str]]]:
+    """``NAME=A:B[:C]`` items as ``(NAME, [A, B, ...])``, each with one of ``parts`` fields."""
+    result = []
+    for item in items:
+        name, eq, rest = item.partition("=")
+        fields = rest.split(":") if eq else []
+        if not name or len(fields) not in parts:
+            shapes = " or ".join("NAME=" + ":".join("X" * k) for k in parts)
+            _fail(f"{option} {item!r}: expected {shapes}")
+        result.append((name, fields))
+    return result
+
+
+def _float(option: str, item: str, text: str) -> float | None:
+    if text in ("", "none", "None"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        _fail(f"{option} {item!r}: {text!r} is not a number")
+
+
+def _tune_inputs(args: argparse.Namespace):
+    import json
+
+    from livn import targets as _targets
+
+    base = None
+    if args.targets is not None:
+        path = Path(args.targets)
+        if path.suffix.lower() == ".json":
+            try:
+                base = _targets.TargetSet.from_dict(json.loads(path.read_text()))
+            except OSError as exc:
+                _fail(f"--targets {path}: cannot read it ({exc.strerror or exc})")
+            except json.JSONDecodeError as exc:
+                _fail(f"--targets {path}: not valid JSON ({exc})")
+        else:
+            base = _targets.target_set(args.targets)
+    bands = {}
+    for name, (low, high) in _pairs("--band", args.band, (2,)):
+        bands[name] = (_float("--band", name, low), _float("--band", name, high))
+    if base is None and not bands:
+        _fail(f"give --targets (one of {sorted(_targets.TARGET_SETS)} or a JSON file) or --band STAT=LOW:HIGH")
+    if bands:
+        data = base.to_dict() if base is not None else {"name": "custom", "bands": {}}
+        data["bands"] = {**data["bands"], **{k: list(v) for k, v in bands.items()}}
+        base = _targets.TargetSet.from_dict(data)
+    space = {}
+    for name, fields in _pairs("--param", args.param, (2, 3)):
+        if len(fields) == 3 and fields[2] not in ("log", "linear"):
+            _fail(f"--param {name}: the third field is 'log' or 'linear', got {fields[2]!r}")
+        box = [_float("--param", name, fields[0]), _float("--param", name, fields[1])]
+        if None in box:
+            _fail(f"--param {name}: give both low and high")
+        space[name] = (*box, *fields[2:])
+    start = {name: _float("--start", name, fields[0]) for name, fields in _pairs("--start", args.start, (1,))}
+    seeds = []
+    for text in args.seeds.split(","):
+        try:
+            seeds.append(int(text))
+        except ValueError:
+            _fail(f"--seeds {args.seeds!r}: expected comma-separated ints, like 1,2")
+    return base, space, start, seeds
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    import json
+
+    from livn import tuning
+
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        _fail(f"--out {args.out}: exists and is not a directory")
+    say = None if args.quiet else (lambda line: print(f"livn: {line}", file=sys.stderr, flush=True))
+    try:
+        targets, space, start, seeds = _tune_inputs(args)
+        if not space:
+            import livn
+
+            env = livn.make(args.system, backend=args.backend, record=("spikes",), **({"model": args.model} if args.model else {}))
+            space = tuning.default_space(env)
+            env.close()
+            if say:
+                say("searching every weight from a tenth to ten times its default: " + ", ".join(p.name for p in space))
+        result = tuning.tune(
+            args.system, targets, space, backend=args.backend, model=args.model, trials=args.trials, workers=args.workers,
+            seeds=seeds, duration=args.duration, warmup=args.warmup, start=start or None, storage=args.storage,
+            study=args.study, sampler=args.sampler, seed=args.seed, progress=say,
+        )
+    except (KeyError, ValueError, TypeError, ImportError, FileNotFoundError) as exc:
+        _fail(f"{exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}")
+    report = result.report()
+    print(report)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "report.md").write_text(report)
+        (args.out / "result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        print(f"wrote {args.out / 'report.md'} and {args.out / 'result.json'}")
+    return 0 if result.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``livn`` command."""
     parser = _Parser(prog="livn", description="Simulate in vitro neural cultures on multi-electrode arrays.")
@@ -330,6 +431,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--plot", type=Path, default=None, help="save a spike raster to this image")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=_cmd_run)
+    tune = sub.add_parser(
+        "tune", help="search weights, noise and cell parameters until a culture meets a target set",
+        description="Tune a culture so its spontaneous activity meets target statistics (livn.tuning). Exit status 0 "
+        "when the best trial has every statistic in band, 1 when not, 2 on bad input.",
+    )
+    tune.add_argument("system", help="predefined name or a system directory")
+    tune.add_argument("--targets", default=None, help="a shipped target set (asynchronous, bursting_in_vitro) or a JSON file")
+    tune.add_argument("--band", action="append", default=[], metavar="STAT=LOW:HIGH",
+                      help="add or replace a band (leave a side empty to open it: mean_rate=2:, burst_rate=:0.2)")
+    tune.add_argument("--param", action="append", default=[], metavar="NAME=LOW:HIGH[:log]",
+                      help="a parameter to search: a weight name, noise-<name> or cell-<population>.<name> "
+                      "(default: every weight, a tenth to ten times its default, log scale)")
+    tune.add_argument("--start", action="append", default=[], metavar="NAME=VALUE", help="values of the first trial")
+    tune.add_argument("--backend", default=None, help="backend name (default: LIVN_BACKEND, else brian2)")
+    tune.add_argument("--model", default=None, help="model name (default: the backend's)")
+    tune.add_argument("--trials", type=int, default=50, help="trials in the study (default 50; a resumed study counts its own)")
+    tune.add_argument("--workers", type=int, default=1, help="simulations at once, one process each (default 1)")
+    tune.add_argument("--seeds", default="1", help="simulation seeds of each trial, comma-separated (default 1)")
+    tune.add_argument("--duration", type=float, default=None, help="measured ms per run (default: the target set's)")
+    tune.add_argument("--warmup", type=float, default=None, help="ms dropped before measuring (default: the target set's)")
+    tune.add_argument("--storage", type=Path, default=None, help="SQLite file keeping the study: run again to resume")
+    tune.add_argument("--study", default=None, help="study name in the storage (default: from system, backend, targets)")
+    tune.add_argument("--sampler", default="tpe", choices=("tpe", "cmaes", "random"), help="Optuna sampler (default tpe)")
+    tune.add_argument("--seed", type=int, default=0, help="the sampler's seed (default 0)")
+    tune.add_argument("--out", type=Path, default=None, help="write report.md and result.json into this directory")
+    tune.add_argument("--quiet", action="store_true", help="no per-trial progress")
+    tune.set_defaults(func=_cmd_tune)
     # -- `livn dataset ...` (issue 8, livn.dataset) --
     from livn.dataset._cli import add_dataset_commands
 
