@@ -136,7 +136,7 @@ def docs(session: nox.Session) -> None:
     The API reference is read from the sources of every distribution, so diffrax and NEURON need not
     be installed; the tutorials run on brian2 and the example backend.
     """
-    _install(session, f"{CORE}[plot,gym,mpi,docs]", *DOCS_PACKAGES)
+    _install(session, f"{CORE}[plot,gym,mpi,tune,docs]", *DOCS_PACKAGES)
     env = {
         **_ENV,
         "LIVN_CACHE_DIR": _cache_dir(),

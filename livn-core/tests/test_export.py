@@ -186,3 +186,21 @@ def test_neo_bad_input(tmp_path):
         save_neo(_run(), tmp_path / "run.unknown-suffix")
     with pytest.raises(FileNotFoundError, match="no such file"):
         from_neo(tmp_path / "absent.nix")
+
+
+def test_a_stimulus_on_a_selection_is_exported_with_its_cells():
+    pytest.importorskip("neo")
+    import livn
+    from livn.export import to_neo
+    from livn.stimulus import Stimulus
+    from livn.system import First
+    from livn_fake.env import Env as FakeEnv
+
+    with livn.make("EI2", backend=FakeEnv, record=("spikes",)) as env:
+        stimulus = Stimulus(np.full((100, 3), 0.01), dt=0.5, gids=First(3, population="INH"), input_mode="current")
+        run = env.run(50.0, stimulus=stimulus)
+        with pytest.raises(ValueError, match="export with env= or system="):
+            to_neo(run, stimulus=stimulus)
+        block = to_neo(run, env, stimulus=stimulus)
+        signal = {s.name: s for s in block.segments[0].analogsignals}["cell_stimulus"]
+        assert signal.array_annotations["gid"].tolist() == [80, 81, 82]

@@ -11,6 +11,14 @@ A decoding has a ``duration`` (ms, how long ``env(decoding, ...)`` runs), is cal
 ``decoding(env, run)``, and describes its output with ``decoding.space(env)``, a gymnasium
 ``Space`` (gymnasium is optional: ``pip install 'livn-core[gym]'``). Outputs are numpy arrays in the
 units each class names; ``env`` supplies the system (populations, cell positions) and the MEA.
+
+The decodings that aggregate over cells (:class:`MeanFiringRate`, :class:`ActiveFraction`,
+:class:`ISICV`, :class:`NetworkBursts`, :class:`PeakSynchrony`, :class:`AutocorrelationTime`,
+:class:`Avalanches`, :class:`Recruitment`) take ``cells=``: a selection name of the system, a
+:class:`livn.system.Selection` or gids, resolved with ``env.system.select`` at each call. Then only
+those cells' spikes count, and the cell count behind per-cell rates and fractions is the number of
+selected cells (per population: the selected cells of that population, each of which must hold
+one). ``cells=None`` (the default) takes every cell.
 """
 
 from __future__ import annotations
@@ -78,6 +86,53 @@ def _spikes(run: Run, what: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(run.spikes.ids).astype(np.int64, copy=False), np.asarray(run.spikes.times, dtype=np.float64)
 
 
+def _check_cells(cells: Any) -> Any:
+    """A decoding's ``cells=``: None, a selection name, a Selection or gids (resolved at call time)."""
+    if cells is None or isinstance(cells, str):
+        if isinstance(cells, str) and not cells:
+            raise ValueError("cells= names a selection with an empty string; give its name")
+        return cells
+    from livn.system._selections import Selection
+
+    if isinstance(cells, Selection):
+        return cells
+    values = np.asarray(cells)
+    if values.ndim != 1 or values.size == 0 or values.dtype.kind not in "iu":
+        raise TypeError(
+            f"cells= takes a selection name, a livn.system.Selection or a non-empty 1-D sequence of gids, got {cells!r:.80}"
+        )
+    values = values.astype(np.int64)
+    values.setflags(write=False)
+    return values
+
+
+def _selected(env: Env, cells: Any) -> np.ndarray | None:
+    """The gids ``cells=`` selects in ``env``'s system (sorted int64), or None for every cell."""
+    return None if cells is None else env.system.select(cells)
+
+
+def _only(ids: np.ndarray, times: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The spikes of the ``chosen`` gids."""
+    keep = np.isin(ids, chosen)
+    return ids[keep], times[keep]
+
+
+def _selected_groups(env: Env, by: str, chosen: np.ndarray, what: str) -> list[np.ndarray]:
+    """The selected gids of each group: ``[chosen]`` for the network, its part in each population."""
+    if by == "network":
+        return [chosen]
+    groups = []
+    for population, (start, count) in env.system.population_ranges.items():
+        group = chosen[(chosen >= start) & (chosen < start + count)]
+        if group.size == 0:
+            raise ValueError(
+                f"{what}(by='population', cells=...): population {population!r} holds none of the {chosen.size} "
+                "selected cells; use by='network' or a selection with cells in every population"
+            )
+        groups.append(group)
+    return groups
+
+
 def _run_seconds(run: Run, fallback_ms: float) -> float:
     duration = float(run.duration) if run.duration and run.duration > 0 else fallback_ms
     return duration / 1000.0
@@ -113,18 +168,30 @@ class MeanFiringRate(Decoding):
     ``by="network"``: ``[1]`` over all cells; ``"population"``: ``[P]`` in the system's population
     order; ``"cell"``: ``[n]`` per gid; ``"channel"``: ``[C]`` spikes per second recorded by each
     electrode (every cell within its ``output_radius``; a multi-unit rate, not divided by cells).
+    ``cells=`` (see the module doc) works with ``by="network"`` only: the mean rate of the selected
+    cells, ``[1]``; with another grouping it is an error (index a ``by="cell"`` result instead).
     Space: ``Box(0, inf, shape, float32)``.
     """
 
-    def __init__(self, duration: float, by: str = "network") -> None:
+    def __init__(self, duration: float, by: str = "network", cells: Any = None) -> None:
         super().__init__(duration)
         if by not in _GROUPINGS:
             raise ValueError(f"by must be one of {list(_GROUPINGS)}, got {by!r}")
         self.by = by
+        self.cells = _check_cells(cells)
+        if self.cells is not None and by != "network":
+            raise ValueError(
+                f"MeanFiringRate: cells= works with by='network' only, got by={by!r}; for per-cell rates of a "
+                "selection, take by='cell' and index it with env.system.select(cells)"
+            )
 
     def __call__(self, env: Env, run: Run) -> np.ndarray:
         ids, times = _spikes(run, "MeanFiringRate")
         seconds = _run_seconds(run, self.duration)
+        chosen = _selected(env, self.cells)
+        if chosen is not None:
+            ids, _ = _only(ids, times, chosen)
+            return np.array([ids.size / (chosen.size * seconds)])
         n = int(env.system.num_neurons)
         if self.by == "channel":
             per_channel, _ = env.channel_recording(ids, times)
@@ -147,10 +214,11 @@ class MeanFiringRate(Decoding):
 class ActiveFraction(Decoding):
     """Fraction of cells (0..1) that fired at least ``min_spikes`` spikes, float64.
 
-    ``by="network"``: ``[1]``; ``by="population"``: ``[P]``. Space: ``Box(0, 1, shape, float32)``.
+    ``by="network"``: ``[1]``; ``by="population"``: ``[P]``. ``cells=``: of the selected cells
+    (module doc). Space: ``Box(0, 1, shape, float32)``.
     """
 
-    def __init__(self, duration: float, by: str = "network", min_spikes: int = 1) -> None:
+    def __init__(self, duration: float, by: str = "network", min_spikes: int = 1, cells: Any = None) -> None:
         super().__init__(duration)
         if by not in ("network", "population"):
             raise ValueError(f"by must be 'network' or 'population', got {by!r}")
@@ -158,11 +226,15 @@ class ActiveFraction(Decoding):
             raise ValueError(f"min_spikes must be an int >= 1, got {min_spikes!r}")
         self.by = by
         self.min_spikes = int(min_spikes)
+        self.cells = _check_cells(cells)
 
     def __call__(self, env: Env, run: Run) -> np.ndarray:
         ids, _ = _spikes(run, "ActiveFraction")
         n = int(env.system.num_neurons)
         active = np.bincount(ids, minlength=n)[:n] >= self.min_spikes
+        chosen = _selected(env, self.cells)
+        if chosen is not None:
+            return np.array([active[group].mean() for group in _selected_groups(env, self.by, chosen, "ActiveFraction")])
         if self.by == "network":
             return np.array([active.mean()])
         return np.array([active[start : start + count].mean() for start, count in env.system.population_ranges.values()])
@@ -406,12 +478,16 @@ class ISICV(Decoding):
 
     ``by="cell"``: ``[n]`` per gid; ``by="network"``: ``[1]``, the mean CV over the cells that have
     one; ``by="population"``: ``[P]`` the same within each population. A group without such cells
-    is ``missing``. Space: ``Box(0, inf, shape, float32)`` (its low bound lowered to a finite
-    ``missing``; NaN is outside any Box, so pass e.g. ``missing=0.0`` for gymnasium).
+    is ``missing``. ``cells=`` (module doc): only the selected cells; ``by="cell"`` is then ``[m]``,
+    the selected cells in gid order. Space: ``Box(0, inf, shape, float32)`` (its low bound lowered
+    to a finite ``missing``; NaN is outside any Box, so pass e.g. ``missing=0.0`` for gymnasium).
     """
 
-    def __init__(self, duration: float, by: str = "network", min_isis: int = 2, missing: float = math.nan) -> None:
+    def __init__(
+        self, duration: float, by: str = "network", min_isis: int = 2, missing: float = math.nan, cells: Any = None
+    ) -> None:
         super().__init__(duration)
+        self.cells = _check_cells(cells)
         self.by = _check_by(by, ("network", "population", "cell"))
         if isinstance(min_isis, bool) or not isinstance(min_isis, numbers.Integral) or min_isis < 1:
             raise ValueError(f"min_isis must be an int >= 1, got {min_isis!r}")
@@ -441,9 +517,14 @@ class ISICV(Decoding):
         ids, times = _spikes(run, "ISICV")
         n = int(env.system.num_neurons)
         cv = self.per_cell(ids, times, n)
-        if self.by == "cell":
+        chosen = _selected(env, self.cells)
+        if chosen is not None:
+            if self.by == "cell":
+                return np.where(np.isfinite(cv[chosen]), cv[chosen], self.missing)
+            groups = [cv[group] for group in _selected_groups(env, self.by, chosen, "ISICV")]
+        elif self.by == "cell":
             return np.where(np.isfinite(cv), cv, self.missing)
-        if self.by == "network":
+        elif self.by == "network":
             groups = [cv]
         else:
             groups = [cv[start : start + count] for start, count in env.system.population_ranges.values()]
@@ -455,7 +536,10 @@ class ISICV(Decoding):
         """``Box(0, inf, (groups,), float32)``, dimensionless."""
         spaces = require_gymnasium().spaces
         low = _box_low(0.0, self.missing)
-        return spaces.Box(low, np.inf, shape=(_group_count(env, self.by),), dtype=np.float32)
+        groups = _group_count(env, self.by)
+        if self.by == "cell" and self.cells is not None:
+            groups = int(env.system.select(self.cells).size)
+        return spaces.Box(low, np.inf, shape=(groups,), dtype=np.float32)
 
 
 class NetworkBursts(Decoding):
@@ -472,7 +556,7 @@ class NetworkBursts(Decoding):
     Returns a dict: ``rate`` (bursts per second, Hz: count / T), ``onsets`` ``[B]`` ms,
     ``durations`` ``[B]`` ms (offset - onset), ``intervals`` ``[B - 1]`` ms (inter-burst
     intervals, onset to next onset), ``spikes`` ``[B]`` spikes in each burst, ``threshold`` (Hz per
-    cell, the one used).
+    cell, the one used). ``cells=`` (module doc): the selected cells' spikes, ``n`` their number.
     """
 
     def __init__(
@@ -482,8 +566,10 @@ class NetworkBursts(Decoding):
         threshold: float | None = None,
         factor: float = 4.0,
         merge_gap: float = 0.0,
+        cells: Any = None,
     ) -> None:
         super().__init__(duration)
+        self.cells = _check_cells(cells)
         self.bin_size = _positive("bin_size (ms)", bin_size)
         self.threshold = None if threshold is None else _positive("threshold (Hz per cell)", threshold)
         self.factor = _positive("factor", factor)
@@ -492,8 +578,12 @@ class NetworkBursts(Decoding):
         self.merge_gap = float(merge_gap)
 
     def __call__(self, env: Env, run: Run) -> dict[str, Any]:
-        _, times = _spikes(run, "NetworkBursts")
+        ids, times = _spikes(run, "NetworkBursts")
         n = int(env.system.num_neurons)
+        chosen = _selected(env, self.cells)
+        if chosen is not None:
+            _, times = _only(ids, times, chosen)
+            n = int(chosen.size)
         window = _window(run, self.duration)
         counts = _bin_counts(times, window, self.bin_size)
         rate = counts / (n * self.bin_size / 1000.0)
@@ -537,11 +627,13 @@ class PeakSynchrony(Decoding):
 
     ``max_k (cells with >= 1 spike in bin k) / cells``, bins of ``bin_size`` ms on the grid above (a
     cell firing twice in a bin counts once). ``by="network"``: ``[1]``; ``by="population"``:
-    ``[P]``, cells and fractions within each population. Space: ``Box(0, 1, shape, float32)``.
+    ``[P]``, cells and fractions within each population. ``cells=`` (module doc): of the selected
+    cells. Space: ``Box(0, 1, shape, float32)``.
     """
 
-    def __init__(self, duration: float, bin_size: float = 5.0, by: str = "network") -> None:
+    def __init__(self, duration: float, bin_size: float = 5.0, by: str = "network", cells: Any = None) -> None:
         super().__init__(duration)
+        self.cells = _check_cells(cells)
         self.bin_size = _positive("bin_size (ms)", bin_size)
         self.by = _check_by(by, ("network", "population"))
 
@@ -552,6 +644,13 @@ class PeakSynchrony(Decoding):
         keep &= (ids >= 0) & (ids < n)
         pairs = np.unique(ids[keep] * num_bins + index[keep])
         cells, bins = pairs // num_bins, pairs % num_bins
+        chosen = _selected(env, self.cells)
+        if chosen is not None:
+            peaks = []
+            for group in _selected_groups(env, self.by, chosen, "PeakSynchrony"):
+                active = np.bincount(bins[np.isin(cells, group)], minlength=num_bins)
+                peaks.append(active.max() / group.size)
+            return np.array(peaks, dtype=np.float64)
         groups = [(0, n)] if self.by == "network" else list(env.system.population_ranges.values())
         peaks = []
         for start, count in groups:
@@ -633,20 +732,30 @@ class AutocorrelationTime(Decoding):
     linearly interpolated between ``L - 1`` and ``L`` and multiplied by ``bin_size``; so an
     uncorrelated rate gives under one bin and an exponential ``exp(-lag / tau)`` gives ``tau``.
     Returns ``[1]``; ``missing`` when the rate does not vary or ``rho`` stays >= 1/e up to
-    ``max_lag`` ms (default: half the run). Space: ``Box(0, inf, (1,), float32)``.
+    ``max_lag`` ms (default: half the run). ``cells=`` (module doc): the rate of the selected cells.
+    Space: ``Box(0, inf, (1,), float32)``.
     """
 
     def __init__(
-        self, duration: float, bin_size: float = 1.0, max_lag: float | None = None, missing: float = math.nan
+        self,
+        duration: float,
+        bin_size: float = 1.0,
+        max_lag: float | None = None,
+        missing: float = math.nan,
+        cells: Any = None,
     ) -> None:
         super().__init__(duration)
+        self.cells = _check_cells(cells)
         self.bin_size = _positive("bin_size (ms)", bin_size)
         self.max_lag = None if max_lag is None else _positive("max_lag (ms)", max_lag)
         self.missing = _missing(missing)
 
     def autocorrelation(self, env: Env, run: Run) -> np.ndarray:
         """``rho(L)`` for lags ``L = 0, 1, ...`` bins up to ``max_lag``; empty if the rate is flat."""
-        _, times = _spikes(run, "AutocorrelationTime")
+        ids, times = _spikes(run, "AutocorrelationTime")
+        chosen = _selected(env, self.cells)
+        if chosen is not None:
+            _, times = _only(ids, times, chosen)
         window = _window(run, self.duration)
         counts = _bin_counts(times, window, self.bin_size).astype(np.float64)
         centered = counts - counts.mean()
@@ -739,10 +848,19 @@ class Avalanches(Decoding):
 
     Returns a dict: ``sizes`` ``[A]`` spikes, ``durations`` ``[A]`` ms, ``count``,
     ``branching_ratio``, ``exponent``, ``exponent_error`` (NaN when undefined), ``bin_size`` ms.
+    ``cells=`` (module doc): avalanches of the selected cells' spikes.
     """
 
-    def __init__(self, duration: float, bin_size: float | str = 4.0, x_min: int = 1, x_max: int | None = None) -> None:
+    def __init__(
+        self,
+        duration: float,
+        bin_size: float | str = 4.0,
+        x_min: int = 1,
+        x_max: int | None = None,
+        cells: Any = None,
+    ) -> None:
         super().__init__(duration)
+        self.cells = _check_cells(cells)
         self.bin_size = bin_size if bin_size == "iei" else _positive("bin_size (ms)", bin_size)
         if isinstance(x_min, bool) or not isinstance(x_min, numbers.Integral) or x_min < 1:
             raise ValueError(f"x_min must be an int >= 1, got {x_min!r}")
@@ -752,7 +870,10 @@ class Avalanches(Decoding):
         self.x_max = None if x_max is None else int(x_max)
 
     def __call__(self, env: Env, run: Run) -> dict[str, Any]:
-        _, times = _spikes(run, "Avalanches")
+        ids, times = _spikes(run, "Avalanches")
+        chosen = _selected(env, self.cells)
+        if chosen is not None:
+            _, times = _only(ids, times, chosen)
         window = _window(run, self.duration)
         bin_size = self.bin_size
         if bin_size == "iei":
@@ -812,7 +933,8 @@ class Recruitment(Decoding):
     A cell is recruited by onset ``s`` (ms) when it fires at least once in ``[s + latency, s +
     window)`` (``latency`` ms skips e.g. a stimulus artifact). ``by="network"``: ``[K]``, one
     fraction per onset in the given order; ``by="population"``: ``[P, K]``. Every ``onset +
-    window`` must lie within ``duration``. Space: ``Box(0, 1, shape, float32)``.
+    window`` must lie within ``duration``. ``cells=`` (module doc): fractions of the selected
+    cells. Space: ``Box(0, 1, shape, float32)``.
     """
 
     def __init__(
@@ -822,8 +944,10 @@ class Recruitment(Decoding):
         window: float = 20.0,
         by: str = "network",
         latency: float = 0.0,
+        cells: Any = None,
     ) -> None:
         super().__init__(duration)
+        self.cells = _check_cells(cells)
         self.window = _positive("window (ms)", window)
         if isinstance(latency, bool) or not isinstance(latency, numbers.Real) or not 0 <= latency < self.window:
             raise ValueError(f"latency must be a number in [0, window) ms, got {latency!r}")
@@ -838,6 +962,11 @@ class Recruitment(Decoding):
         for k, onset in enumerate(self.onsets):
             hit = (times >= onset + self.latency) & (times < onset + self.window) & (ids >= 0) & (ids < n)
             recruited[k, ids[hit]] = True
+        chosen = _selected(env, self.cells)
+        if chosen is not None:
+            groups = _selected_groups(env, self.by, chosen, "Recruitment")
+            fractions = [recruited[:, group].mean(axis=1) for group in groups]
+            return fractions[0] if self.by == "network" else np.stack(fractions)
         if self.by == "network":
             return recruited.mean(axis=1)
         return np.stack(

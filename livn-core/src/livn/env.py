@@ -23,6 +23,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -613,12 +614,27 @@ class Env(abc.ABC):
 
     @collective
     def apply_model_defaults(self) -> Env:
-        """Apply the model's tuned weights and noise for this system (no-op where none are tuned)."""
+        """Apply the model's tuned weights, noise and plasticity for this system (no-op where none are tuned).
+
+        Tuned plasticity (e.g. the short-term depression of the E/I series) on a backend that runs no
+        plasticity is left out with a warning: the culture then behaves differently from its tuning.
+        """
         name = getattr(self.system, "name", None)
         weights = {k: v for k, v in self.model.weight_defaults(name).items() if k in self.system.weight_names}
         if weights:
             self.set_weights(weights)
         self.set_noise(self.model.noise_defaults(name))
+        learning = self.model.plasticity_defaults(name)
+        if learning:
+            if type(self).plasticity_implementations():
+                self.enable_plasticity(learning)
+            else:
+                warnings.warn(
+                    f"{name}'s tuned defaults for model {self.model.name!r} include synaptic plasticity "
+                    f"({sorted(learning)}), which backend {self.label()!r} does not run; its activity will differ "
+                    "from the tuned culture's",
+                    stacklevel=2,
+                )
         return self
 
     def cell_parameters(self, population: str) -> dict[str, Any]:
@@ -674,7 +690,10 @@ class Env(abc.ABC):
 
     @collective
     def record(self, what: str, population: str | None = None, **options: Any) -> Env:
-        """Record a signal (``spikes``, ``voltage``, ``membrane_current``, ...) of one population or all."""
+        """Record a signal (``spikes``, ``voltage``, ``membrane_current``, ...) of one population or all.
+
+        A ``gids=`` option takes gids, a selection name of the system or a :class:`livn.system.Selection`.
+        """
         if what not in self.signals:
             known = f" ({signals.signal(what).doc})" if what in signals.SIGNALS else ""
             raise CapabilityError(
@@ -703,7 +722,12 @@ class Env(abc.ABC):
         return self
 
     def _recording_gids(self, gids: Any, population: str | None) -> np.ndarray:
-        """A recording's ``gids=`` as a sorted int64 array; every gid must exist (in ``population`` if given)."""
+        """A recording's ``gids=`` as a sorted int64 array; every gid must exist (in ``population`` if given).
+
+        ``gids`` may also be a selection name or a :class:`livn.system.Selection` (``env.system.select``).
+        """
+        if isinstance(gids, (str, systems.Selection)):
+            gids = self.system.select(gids)
         values = np.asarray(gids)
         if values.ndim != 1 or values.size == 0 or not np.issubdtype(values.dtype, np.integer):
             raise ValueError(f"record gids= must be a non-empty 1-D sequence of integer gids, got {gids!r}")
@@ -767,7 +791,10 @@ class Env(abc.ABC):
         return self.record("spikes", population)
 
     def record_voltage(self, population: str | None = None, dt: float = 0.1, gids: Any = None) -> Env:
-        """Record the (soma) membrane potential in mV, sampled every ``dt`` ms, of ``gids`` (default: all cells)."""
+        """Record the (soma) membrane potential in mV, sampled every ``dt`` ms, of ``gids`` (default: all cells).
+
+        ``gids`` is gids, a selection name of the system or a :class:`livn.system.Selection`.
+        """
         return self.record("voltage", population, dt=dt, gids=gids)
 
     def record_membrane_current(self, population: str | None = None, dt: float = 0.1) -> Env:
@@ -784,6 +811,8 @@ class Env(abc.ABC):
         is zero after its end. A :class:`livn.streaming.StimulusStream` is made and run window by
         window (each a run continuing the last), so a long stimulus never sits in memory whole; the
         Run is the same as one run with the dense stimulus. ``dt`` is the integration step (ms).
+        A stimulus made with ``gids=`` a selection (name or object) is resolved here against
+        ``env.system`` and must have one column per selected cell, in gid order.
         """
         if isinstance(stimulus, StimulusStream):
             return self._run_stream(duration, stimulus, dt)
@@ -894,6 +923,14 @@ class Env(abc.ABC):
             return None
         if not isinstance(stimulus, Stimulus):
             stimulus = Stimulus(stimulus, dt=dt, input_mode="extracellular")
+        if stimulus.selection is not None:
+            gids = self.system.select(stimulus.selection)
+            if stimulus.num_cells != gids.size:
+                raise ValueError(
+                    f"stimulus has {stimulus.num_cells} columns but its selection {stimulus.selection!r} holds "
+                    f"{gids.size} cells of system {self.system.name!r}; give one column per selected cell (in gid order)"
+                )
+            stimulus = stimulus.with_gids(gids)
         n_cols = self.system.num_neurons if stimulus.gids is None else len(stimulus.gids)
         if stimulus.num_cells != n_cols:
             raise ValueError(
@@ -969,7 +1006,8 @@ class Env(abc.ABC):
     ) -> Env:
         """Express an opsin (a registered name such as ``"chr2"``, ``"gtacr2"``, or an Opsin) in cells.
 
-        The cells are a ``population``, the ``gids`` given, or every cell; ``g_max`` is the opsin's
+        The cells are a ``population``, the ``gids`` given (or a selection name of the system, or a
+        :class:`livn.system.Selection`), or every cell; ``g_max`` is the opsin's
         peak conductance per cell in uS (a number or one value per cell; default the opsin's
         ``g_default``). Expressing again replaces those cells' values. Opsins are part of the
         culture: express them before the first run (or after :meth:`clear`); light stimuli
@@ -993,6 +1031,8 @@ class Env(abc.ABC):
                 )
             start, count = self.system.population_ranges[population]
             cells = np.arange(start, start + count, dtype=np.int64)
+        elif isinstance(gids, (str, systems.Selection)):
+            cells = self.system.select(gids)
         elif gids is not None:
             cells = np.asarray(gids)
             if cells.ndim != 1 or (cells.size and cells.dtype.kind not in "iu"):

@@ -306,6 +306,13 @@ def _check_stimulus(stimulus: Any, run: Run, system: Any, model_sites: tuple[str
         raise ValueError(
             f"the stimulus has {stimulus.num_sites} sites per cell; the env's model has {list(model_sites)}"
         )
+    if stimulus.selection is not None:  # a selection name or object: only the system knows its cells
+        if system is None:
+            raise ValueError(
+                f"the stimulus names its cells by the selection {stimulus.selection!r}; export with env= or system= "
+                "so it can be resolved"
+            )
+        stimulus = stimulus.with_gids(system.select(stimulus.selection))
     if system is not None:
         return stimulus.resolve_gids(int(system.num_neurons))
     if stimulus.gids is not None:

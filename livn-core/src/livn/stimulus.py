@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 from collections.abc import Sequence
@@ -57,6 +58,31 @@ def _check_values(low: float, high: float, values: np.ndarray, input_mode: str) 
         raise ValueError(f"conductance stimuli are conductances (uS) >= 0; got a minimum of {low:g}")
 
 
+def _is_selection(gids: Any) -> bool:
+    """Whether ``gids`` names a selection (a name or a :class:`livn.system.Selection`) rather than gids."""
+    if isinstance(gids, str):
+        return True
+    from livn.system._selections import Selection
+
+    return isinstance(gids, Selection)
+
+
+def _checked_gids(gids: Any, columns: int) -> np.ndarray:
+    """``gids`` as a read-only int64 array: 1-D ints, one per column, distinct and >= 0."""
+    gid_array = np.asarray(gids)
+    if gid_array.ndim != 1 or (gid_array.size and gid_array.dtype.kind not in "iu"):
+        raise TypeError(f"gids must be a 1-D sequence of ints, got {gids!r:.80}")
+    gid_array = gid_array.astype(np.int64)
+    if gid_array.shape[0] != columns:
+        raise ValueError(
+            f"the stimulus array has {columns} columns but {gid_array.shape[0]} gids were given; one column per gid"
+        )
+    if np.any(gid_array < 0) or np.unique(gid_array).shape[0] != gid_array.shape[0]:
+        raise ValueError("gids must be distinct and >= 0")
+    gid_array.setflags(write=False)
+    return gid_array
+
+
 class Stimulus:
     """Input samples ``array`` ``[T, n]`` or ``[T, n, sites]`` every ``dt`` ms for cells ``gids``.
 
@@ -72,7 +98,10 @@ class Stimulus:
     with the cell's own potential ``V`` each step (e.g. 0 mV excitatory, -75 mV inhibitory).
     ``input_mode="light"``: irradiance at each cell (mW/mm2, >= 0) of light of ``wavelength`` nm
     (required in this mode), which drives the opsins the cells express (``env.express_opsin``).
-    ``gids=None`` means every cell in gid order. Sample ``k`` holds on ``[k dt, (k + 1) dt)``
+    ``gids=None`` means every cell in gid order. ``gids`` may also name a selection of the system
+    (a name, or a :class:`livn.system.Selection`): the stimulus then keeps it as ``selection`` (with
+    ``gids`` None) and ``env.run`` resolves it (``env.system.select``), checking one column per
+    selected cell in gid order. Sample ``k`` holds on ``[k dt, (k + 1) dt)``
     (zero-order hold); ``duration = T * dt`` ms. The samples are copied (``copy=False``: a float64
     array is taken over as it is, and made read-only, for a caller that made it for the stimulus).
     """
@@ -81,7 +110,7 @@ class Stimulus:
         self,
         array: Any,
         dt: float,
-        gids: Sequence[int] | np.ndarray | None = None,
+        gids: Sequence[int] | np.ndarray | str | Any | None = None,
         input_mode: str = "extracellular",
         units: str | None = None,
         copy: bool = True,
@@ -146,19 +175,13 @@ class Stimulus:
         elif not is_traced(values):
             host = np.asarray(values)
             _check_values(float(host.min()), float(host.max()), host, input_mode)
-        if gids is not None:
-            gid_array = np.asarray(gids)
-            if gid_array.ndim != 1 or (gid_array.size and gid_array.dtype.kind not in "iu"):
-                raise TypeError(f"gids must be a 1-D sequence of ints, got {gids!r:.80}")
-            gid_array = gid_array.astype(np.int64)
-            if gid_array.shape[0] != values.shape[1]:
-                raise ValueError(
-                    f"the stimulus array has {values.shape[1]} columns but {gid_array.shape[0]} gids were given; "
-                    "one column per gid"
-                )
-            if np.any(gid_array < 0) or np.unique(gid_array).shape[0] != gid_array.shape[0]:
-                raise ValueError("gids must be distinct and >= 0")
-            gid_array.setflags(write=False)
+        selection = None
+        if _is_selection(gids):
+            if isinstance(gids, str) and not gids:
+                raise ValueError("gids= names a selection with an empty string; give its name")
+            selection, gid_array = gids, None
+        elif gids is not None:
+            gid_array = _checked_gids(gids, values.shape[1])
         else:
             gid_array = None
         if not jax_values:
@@ -166,6 +189,8 @@ class Stimulus:
         self.array = values
         self.dt = float(dt)
         self.gids = gid_array
+        #: The selection (name or :class:`livn.system.Selection`) ``gids=`` named; None once resolved.
+        self.selection = selection
         self.input_mode = input_mode
         self.units = units
         #: Wavelength of a light stimulus, nm (None for other modes).
@@ -203,8 +228,20 @@ class Stimulus:
         """``T * dt``, ms."""
         return self.num_samples * self.dt
 
+    def with_gids(self, gids: Sequence[int] | np.ndarray) -> Stimulus:
+        """This stimulus for cells ``gids`` (one per column, checked as ``gids=`` is), sharing its samples."""
+        result = copy.copy(self)
+        result.gids = _checked_gids(gids, self.num_cells)
+        result.selection = None
+        return result
+
     def resolve_gids(self, num_neurons: int) -> np.ndarray:
         """The stimulated gids (int64 ``[n]``), checked against a system of ``num_neurons`` cells."""
+        if self.selection is not None:
+            raise ValueError(
+                f"the stimulus names its cells by the selection {self.selection!r}, which only a system resolves: "
+                "run it with env.run (which resolves it), or make it with stimulus.with_gids(env.system.select(...))"
+            )
         if self.gids is None:
             if self.num_cells != num_neurons:
                 raise ValueError(
@@ -237,9 +274,10 @@ class Stimulus:
         return cls(conductance, dt=dt, gids=gids, input_mode="conductance", reversal=reversal)
 
     def __repr__(self) -> str:
+        selection = "" if self.selection is None else f", selection={self.selection!r}"
         return (
             f"Stimulus(shape={self.array.shape}, dt={self.dt}, input_mode={self.input_mode!r}, "
-            f"units={self.units!r}, duration={self.duration})"
+            f"units={self.units!r}, duration={self.duration}{selection})"
         )
 
     @staticmethod

@@ -20,7 +20,11 @@ Parameter names (each searched in ``[low, high]``, on a log scale when asked):
 - ``noise-<name>`` (``env.noise_names``);
 - ``cell-<population>.<name>``: one value for every cell of a population (a model parameter, as
   :meth:`~livn.env.Env.set_cell_params`); a trial with cell parameters builds its env anew,
-  since backends fix cells when they build the network.
+  since backends fix cells when they build the network;
+- ``stp-<synapses>.<field>``: a field (``U``, ``tau_rec``, ``tau_facil``) of Tsodyks-Markram
+  short-term plasticity on ``<synapses>`` (a weight name or ``PRE->POST``, as
+  :meth:`~livn.env.Env.enable_plasticity` takes); fields not searched keep the culture's tuned
+  rule's values, or the rule's defaults.
 
 The optimiser is `Optuna <https://optuna.org>`_'s TPE sampler (``pip install 'livn-core[tune]'``):
 it needs no gradient (so it works on every backend, as a culture's statistics are not
@@ -55,6 +59,9 @@ __all__ = ["Parameter", "TuningResult", "default_space", "parse_space", "tune"]
 WEIGHT_PREFIX = "weight-"
 NOISE_PREFIX = "noise-"
 CELL_PREFIX = "cell-"
+PLASTICITY_PREFIX = "stp-"
+#: Fields of the Tsodyks-Markram rule an ``stp-`` parameter can tune.
+STP_FIELDS = ("U", "tau_rec", "tau_facil")
 
 
 def _require_optuna() -> Any:
@@ -115,20 +122,40 @@ def parse_space(space: Mapping[str, Any] | Sequence[Parameter]) -> tuple[Paramet
     return tuple(parameters)
 
 
-def _split(values: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, float]]]:
-    """``(weights, noise, cells)`` from tuned names (already validated)."""
+def _split(values: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """``(weights, noise, cells, stp)`` from tuned names (already validated)."""
     weights: dict[str, float] = {}
     noise: dict[str, float] = {}
     cells: dict[str, dict[str, float]] = {}
+    stp: dict[str, dict[str, float]] = {}
     for name, value in values.items():
-        if name.startswith(NOISE_PREFIX):
+        if name.startswith(PLASTICITY_PREFIX):
+            synapses, _, field = name[len(PLASTICITY_PREFIX):].rpartition(".")
+            stp.setdefault(synapses, {})[field] = value
+        elif name.startswith(NOISE_PREFIX):
             noise[name[len(NOISE_PREFIX):]] = value
         elif name.startswith(CELL_PREFIX):
             population, _, parameter = name[len(CELL_PREFIX):].partition(".")
             cells.setdefault(population, {})[parameter] = value
         else:
             weights[name[len(WEIGHT_PREFIX):] if name.startswith(WEIGHT_PREFIX) else name] = value
-    return weights, noise, cells
+    return weights, noise, cells, stp
+
+
+def _stp_config(env: Any, stp: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """``enable_plasticity`` config: each tuned rule over the env's current one on those synapses (if any)."""
+    from livn.plasticity import TsodyksMarkram
+
+    config = {}
+    for synapses, fields in stp.items():
+        pre, arrow, post = synapses.partition("->")
+        names = [n for n in env.plasticity if n.startswith(f"{post}_{pre}-")] if arrow else [synapses]
+        base = {}
+        for rule in (r for n in names for r in env.plasticity.get(n, ())):
+            if isinstance(rule, TsodyksMarkram):
+                base = {"U": rule.U, "tau_rec": rule.tau_rec, "tau_facil": rule.tau_facil}
+        config[synapses] = {"rule": TsodyksMarkram.name, **base, **fields}
+    return config
 
 
 @attrs.frozen
@@ -175,6 +202,15 @@ def _check_names(parameters: Sequence[Parameter], setting: _Setting) -> None:
         if name.startswith(NOISE_PREFIX):
             if name[len(NOISE_PREFIX):] not in noise:
                 raise KeyError(f"unknown noise parameter {name!r}; this model's are {[NOISE_PREFIX + n for n in noise]}")
+        elif name.startswith(PLASTICITY_PREFIX):
+            synapses, dot, field = name[len(PLASTICITY_PREFIX):].rpartition(".")
+            pre, arrow, post = synapses.partition("->")
+            known = synapses in weights or (arrow and pre in cells and post in cells)
+            if not dot or field not in STP_FIELDS or not known:
+                raise KeyError(
+                    f"{name!r} is not stp-<synapses>.<field>: synapses a weight name or PRE->POST of {sorted(cells)}, "
+                    f"field one of {list(STP_FIELDS)}"
+                )
         elif name.startswith(CELL_PREFIX):
             population, dot, parameter = name[len(CELL_PREFIX):].partition(".")
             if not dot or population not in cells:
@@ -210,7 +246,7 @@ def _evaluate(
 ) -> dict[str, Any]:
     """One trial on a worker: set ``values``, run each seed, measure. Returns distances and statistics."""
     targets = _targets.TargetSet.from_dict(target_data)
-    weights, noise, cells = _split(values)
+    weights, noise, cells, stp = _split(values)
     fresh = None
     if cells:
         fresh = env = setting.make(cells)
@@ -219,6 +255,8 @@ def _evaluate(
             env.set_weights(weights)
         if noise:
             env.set_noise(noise)
+        if stp:
+            env.enable_plasticity(_stp_config(env, stp))
         started = time.perf_counter()
         evaluations = []
         for seed in seeds:
@@ -280,7 +318,12 @@ class TuningResult:
 
     def make_kwargs(self) -> dict[str, Any]:
         """``livn.make`` arguments that apply the best parameters: ``weights=``, ``noise=``, ``cell_params=``."""
-        weights, noise, cells = _split(self.best_params)
+        weights, noise, cells, stp = _split(self.best_params)
+        if stp:
+            raise ValueError(
+                "the best parameters include short-term plasticity, which make() does not take: make the env, "
+                "then env.enable_plasticity(result.plasticity_config(env))"
+            )
         kwargs: dict[str, Any] = {}
         if weights:
             kwargs["weights"] = weights
@@ -291,6 +334,24 @@ class TuningResult:
         if self.model is not None:
             kwargs["model"] = self.model
         return kwargs
+
+    def plasticity_config(self, env: Any) -> dict[str, Any]:
+        """The tuned short-term plasticity as ``env.enable_plasticity`` takes it (empty if none was tuned)."""
+        return _stp_config(env, _split(self.best_params)[3])
+
+    def apply(self, env: Any) -> Any:
+        """Set the best weights, noise and plasticity on ``env`` (cell parameters need ``make_kwargs``)."""
+        weights, noise, cells, stp = _split(self.best_params)
+        if cells:
+            raise ValueError("the best parameters include cell parameters, which take effect when an env is made: "
+                             "livn.make(..., cell_params=result.make_kwargs()['cell_params'])")
+        if weights:
+            env.set_weights(weights)
+        if noise:
+            env.set_noise(noise)
+        if stp:
+            env.enable_plasticity(_stp_config(env, stp))
+        return env
 
     def to_dict(self) -> dict[str, Any]:
         return {

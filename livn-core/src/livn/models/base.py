@@ -45,6 +45,9 @@ class ModelSpec:
     ``soma_area(population_kind, cell_parameters)`` gives each cell's soma membrane area (um2,
     ``array[n]``) from its per-cell parameters; it turns ``current_density`` stimuli (uA/cm2) into
     currents. None: the model declares no area, and takes no current density.
+    ``default_plasticity[system]`` is tuned synaptic plasticity that is part of a predefined
+    culture's defaults (``env.enable_plasticity`` form, e.g. short-term depression that ends network
+    bursts), applied with the weights by ``make()``.
     """
 
     name: str
@@ -59,6 +62,7 @@ class ModelSpec:
     recommended_dt: float = 0.1
     noise_off: Mapping[str, float] = attrs.field(factory=dict, converter=_freeze)
     soma_area: Callable[[str, Mapping[str, np.ndarray]], np.ndarray] | None = None
+    default_plasticity: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict, converter=_freeze)
 
     @property
     def multicompartment(self) -> bool:
@@ -82,6 +86,12 @@ class ModelSpec:
         if system_name is not None and system_name in self.default_noise:
             values.update(self.default_noise[system_name])
         return values
+
+    def plasticity_defaults(self, system_name: str | None) -> dict[str, Any]:
+        """Tuned plasticity for a predefined system (``env.enable_plasticity`` form), or an empty dict."""
+        if system_name is None:
+            return {}
+        return dict(self.default_plasticity.get(system_name, {}))
 
     def weight_defaults(self, system_name: str | None) -> dict[str, float]:
         """Tuned weights for a predefined system, or an empty dict (keep the system's own)."""

@@ -2,6 +2,8 @@
 
 ``load("EI2")`` returns a :class:`System` (generating and caching the predefined system on first
 use); ``load(path)`` reads a system directory. ``ParallelSystem(n)`` is n unconnected cells.
+Named cell selections (:class:`First`, :class:`RandomCells`, :class:`Patch`, :class:`Gids`) are
+kept with a system (``system.add_selection``, ``selections.json``) and resolved by ``system.select``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ from livn.system._generate import (
 )
 from livn.system._neuroh5 import SystemFormatError
 from livn.system._predefined import PREDEFINED, CultureDefinition, load, locate, predefined, predefined_names
+from livn.system._selections import (
+    First,
+    Gids,
+    Patch,
+    RandomCells,
+    Selection,
+    SelectionError,
+    selection_from_dict,
+)
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -40,6 +51,12 @@ __all__ = [
     "Receptor",
     "System",
     "CultureDefinition",
+    "First",
+    "Gids",
+    "Patch",
+    "RandomCells",
+    "Selection",
+    "SelectionError",
     "SystemFormatError",
     "cache_dir",
     "generate_culture",
@@ -47,6 +64,7 @@ __all__ = [
     "locate",
     "predefined",
     "predefined_names",
+    "selection_from_dict",
     "split_counts",
     "weight_name",
     "write_circuit",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from livn.system._cache import MANIFEST_FILE
 from livn.system._neuroh5 import (
     SystemFormatError,
     open_h5,
@@ -21,6 +25,7 @@ from livn.system._neuroh5 import (
     read_projection,
     read_projection_names,
 )
+from livn.system._selections import Gids, Selection, SelectionError, selection_from_dict
 
 if TYPE_CHECKING:
     from livn.io import MEA
@@ -32,6 +37,7 @@ __all__ = [
     "MEA_FILE",
     "MODEL_FILE",
     "PARAMS_FILE",
+    "SELECTIONS_FILE",
     "ParallelSystem",
     "Projection",
     "Receptor",
@@ -48,6 +54,7 @@ GRAPH_FILE = "graph.json"
 MEA_FILE = "mea.json"
 MODEL_FILE = "model.json"
 PARAMS_FILE = "params.json"
+SELECTIONS_FILE = "selections.json"
 
 #: The axonal conduction velocity used for delays, um/ms.
 CONDUCTION_VELOCITY = 250.0
@@ -241,6 +248,74 @@ class _SystemBase:
         """The registered model name the system asks for, or None for the backend's default."""
         return None
 
+    # -- named cell selections ----------------------------------------------------------------------
+    def _stored_selections(self) -> dict[str, Selection]:
+        """Selections stored with the system on disk (none for a system without a directory)."""
+        return {}
+
+    @property
+    def _added_selections(self) -> dict[str, Selection]:
+        return self.__dict__.setdefault("_selections_in_memory", {})
+
+    @property
+    def selections(self) -> dict[str, Selection]:
+        """``{name: Selection}``: those stored with the system plus those added in memory (which win).
+
+        A new dict each time; add with :meth:`add_selection`, resolve with :meth:`select`.
+        """
+        return {**self._stored_selections(), **self._added_selections}
+
+    def add_selection(self, name: str, selection: Selection | Any, save: bool = False, replace: bool = False) -> Selection:
+        """Name a selection (a :class:`livn.system.Selection`, or gids, taken as ``Gids(gids)``) for this system.
+
+        The selection is resolved once here, so a selection that does not fit the system fails now.
+        ``save=True`` also writes it to the system directory's ``selections.json`` (atomically; other
+        entries are kept). An existing name is an error unless ``replace=True``. Returns the selection.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise SelectionError(f"a selection name must be a non-empty str, got {name!r}")
+        if not isinstance(selection, Selection):
+            if isinstance(selection, (str, dict)):
+                raise TypeError(
+                    f"add_selection takes a Selection (First, RandomCells, Patch, Gids) or gids, got {selection!r:.80}; "
+                    "for a JSON form use livn.system.selection_from_dict"
+                )
+            selection = Gids(selection)
+        if name in self.selections and not replace:
+            raise SelectionError(
+                f"system {self.name!r} already has a selection {name!r} ({self.selections[name]!r}); "
+                "pass replace=True to overwrite it, or choose another name"
+            )
+        selection.resolve(self)
+        if save:
+            self._save_selection(name, selection, replace)
+        self._added_selections[name] = selection
+        return selection
+
+    def _save_selection(self, name: str, selection: Selection, replace: bool) -> None:
+        raise SelectionError(
+            f"system {self.name!r} has no directory to save selections in; add it with save=False (kept in memory)"
+        )
+
+    def select(self, cells: str | Selection | Any) -> np.ndarray:
+        """The gids (sorted, unique, int64) of a selection name, a :class:`Selection`, or gids.
+
+        Gids given directly are checked: a non-empty 1-D sequence of distinct integer cells of this system.
+        """
+        if isinstance(cells, str):
+            known = self.selections
+            if cells not in known:
+                raise KeyError(
+                    f"system {self.name!r} has no selection {cells!r}; its selections are {sorted(known) or 'none'} "
+                    "(add one with system.add_selection(name, selection))"
+                )
+            return known[cells].resolve(self)
+        if isinstance(cells, Selection):
+            return cells.resolve(self)
+        if cells is None:
+            raise TypeError("select() needs a selection name, a Selection or gids, got None")
+        return Gids(cells).resolve(self)
+
     def __repr__(self) -> str:
         counts = ", ".join(f"{p}={c}" for p, (_, c) in self.population_ranges.items())
         return f"<{type(self).__name__} {self.name!r}: {counts}>"
@@ -298,8 +373,10 @@ class System(_SystemBase):
     """A culture read from a system directory (NeuroH5 ``cells.h5``/``connections.h5`` + ``graph.json``).
 
     Optional files: ``mea.json`` (the electrode array), ``model.json`` (``{"model": name}``, a
-    registered model name) and ``params.json`` (tuned parameters, ``{name: number}``). Reading never
-    executes code from the directory and never unpickles.
+    registered model name), ``params.json`` (tuned parameters, ``{name: number}``) and
+    ``selections.json`` (named cell selections, ``{name: {"kind": ..., ...}}``, read when
+    :attr:`selections` or :meth:`select` needs them; see :mod:`livn.system._selections`). Reading
+    never executes code from the directory and never unpickles.
 
     Partitioned loading (MPI): ``System(path, partition=(rank, size))`` or :meth:`partition` reads,
     as :attr:`local_projections`, only the edges onto the cells ``gid % size == rank`` owns (the
@@ -369,8 +446,13 @@ class System(_SystemBase):
         return architecture
 
     def partition(self, rank: int, size: int) -> System:
-        """This system read with only the edges onto cells ``gid % size == rank`` (see the class doc)."""
-        return System(self.directory, name=self.name, partition=(rank, size))
+        """This system read with only the edges onto cells ``gid % size == rank`` (see the class doc).
+
+        Selections added in memory come along.
+        """
+        part = System(self.directory, name=self.name, partition=(rank, size))
+        part._added_selections.update(self._added_selections)
+        return part
 
     @cached_property
     def projections(self) -> dict[tuple[str, str], Projection]:
@@ -493,6 +575,55 @@ class System(_SystemBase):
                 "import paths are not accepted)"
             )
         return name
+
+    def _stored_selections(self) -> dict[str, Selection]:
+        """The selections in ``selections.json`` (``{name: {"kind": ..., ...}}``), or none without the file."""
+        path = self.directory / SELECTIONS_FILE
+        if not path.exists():
+            return {}
+        data = _read_json(path)
+        if not isinstance(data, dict):
+            raise SystemFormatError(f'{path}: expected an object {{name: {{"kind": ..., ...}}}}')
+        result = {}
+        for name, entry in data.items():
+            try:
+                result[str(name)] = selection_from_dict(entry)
+            except SelectionError as exc:
+                raise SystemFormatError(f"{path}: {name}: {exc}") from exc
+        return result
+
+    def _save_selection(self, name: str, selection: Selection, replace: bool) -> None:
+        """Write ``name`` into ``selections.json`` through a temporary file and a rename."""
+        # a cache entry <cache>/systems/<key>/ holds manifest.json and has <key>.lock beside it
+        directory = self.directory.resolve()
+        if (directory / MANIFEST_FILE).exists() and (directory.parent / f"{directory.name}.lock").exists():
+            raise SelectionError(
+                f"{self.directory} is an entry of the system cache, which may be rebuilt "
+                "without your selections; copy the directory first (shutil.copytree(livn.system.predefined(name), "
+                "dest)) and load the copy, or add the selection with save=False"
+            )
+        path = self.directory / SELECTIONS_FILE
+        data = _read_json(path) if path.exists() else {}
+        if not isinstance(data, dict):
+            raise SystemFormatError(f'{path}: expected an object {{name: {{"kind": ..., ...}}}}')
+        if name in data and not replace:
+            raise SelectionError(
+                f"{path} already has a selection {name!r}; pass replace=True to overwrite it, or choose another name"
+            )
+        data[name] = selection.to_dict()
+        handle, temporary = tempfile.mkstemp(prefix=f".{SELECTIONS_FILE}.", suffix=".tmp", dir=self.directory)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(data, stream, indent=2, sort_keys=True)
+                stream.write("\n")
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
 
     def tuned_parameters(self) -> dict[str, float]:
         """Tuned parameters from ``params.json`` (``{name: number}``), or an empty dict."""
