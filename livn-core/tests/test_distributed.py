@@ -104,6 +104,46 @@ def test_close_cancels_calls_not_started():
     assert futures[1].cancelled() and futures[2].cancelled()
 
 
+def test_workers_leave_when_the_controller_dies(tmp_path):
+    """A controller killed without closing its pool (SIGKILL) leaves no worker behind."""
+    import os
+    import signal
+    import subprocess
+
+    (tmp_path / "controller.py").write_text(textwrap.dedent(f"""
+        import time
+        from livn.distributed import EnvPool
+        from worker_pid import pid
+
+        if __name__ == "__main__":  # spawned workers import this file
+            pool = EnvPool("EI1", workers=2, backend={BACKEND!r}, record=("spikes",))
+            print(pool.submit_to(0, pid).result(), pool.submit_to(1, pid).result(), flush=True)
+            time.sleep(600)
+    """))
+    (tmp_path / "worker_pid.py").write_text("import os\n\n\ndef pid(env):\n    return os.getpid()\n")
+    path = os.pathsep.join([str(tmp_path), *sys.path])
+    controller = subprocess.Popen([sys.executable, str(tmp_path / "controller.py")], stdout=subprocess.PIPE, text=True,
+                                  cwd=tmp_path, env={**os.environ, "PYTHONPATH": path})
+    try:
+        workers = [int(p) for p in controller.stdout.readline().split()]
+        assert len(workers) == 2 and all(os.path.exists(f"/proc/{p}") for p in workers)
+    finally:
+        controller.send_signal(signal.SIGKILL)
+        controller.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers), "a worker outlived its controller"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
 def test_pool_arguments_are_checked():
     with pytest.raises(TypeError, match="not both"):
         EnvPool("EI1", factory=make_factory("EI1"))

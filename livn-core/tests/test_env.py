@@ -244,3 +244,18 @@ def test_dt_is_the_step_the_env_runs_with():
     assert env.dt == 0.05
     env.clear()
     assert env.dt == 0.1
+
+
+def test_tuned_plasticity_defaults_warn_on_a_backend_without_plasticity():
+    import attrs
+    import livn
+    from livn.models.lif import LIF
+    from livn_fake.env import Env as FakeEnv
+
+    spec = attrs.evolve(LIF, default_plasticity={"EI2": {"EXC->EXC": {"rule": "tsodyks-markram", "U": 0.2}}})
+    assert spec.plasticity_defaults("EI2") == {"EXC->EXC": {"rule": "tsodyks-markram", "U": 0.2}}
+    assert spec.plasticity_defaults("EI3") == {} and spec.plasticity_defaults(None) == {}
+    with pytest.warns(UserWarning, match=r"EI2's tuned defaults for model 'lif' include synaptic plasticity \(\['EXC->EXC'\]\)"):
+        env = livn.make("EI2", backend=FakeEnv, model=spec, record=("spikes",))
+    assert not env.plasticity
+    env.close()

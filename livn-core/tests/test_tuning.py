@@ -140,3 +140,52 @@ def test_cli_writes_the_report(tmp_path, capsys):
     assert "every statistic in band" in (out / "report.md").read_text()
     assert json.loads((out / "result.json").read_text())["targets"]["bands"] == {"mean_rate": [0.0, None]}
     assert "# Tuning EI2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("name", "match"),
+    [
+        ("stp-EXC->EXC.V", "field one of"),
+        ("stp-EXC->GLIA.U", "not stp-<synapses>.<field>"),
+        ("stp-EXC_EXC-hillock-AMPA.U", "not stp-<synapses>.<field>"),
+        ("stp-U", "not stp-<synapses>.<field>"),
+    ],
+)
+def test_bad_plasticity_parameters_are_refused(no_runs, name, match):
+    with pytest.raises(KeyError, match=match):
+        tune("EI2", NEVER, {name: (0.1, 0.5)}, backend=FAKE, trials=1, progress=None)
+
+
+def test_plasticity_parameters_build_rules_over_the_tuned_ones():
+    import livn
+    from livn.plasticity import TsodyksMarkram
+
+    class Learning:  # enough of an env for _stp_config: its current rules
+        plasticity = {"EXC_EXC-hillock-AMPA-weight": (TsodyksMarkram(U=0.3, tau_rec=900.0),)}
+
+    assert livn.tuning._stp_config(Learning(), {"EXC->EXC": {"U": 0.1}}) == {
+        "EXC->EXC": {"rule": "tsodyks-markram", "U": 0.1, "tau_rec": 900.0, "tau_facil": 0.0}
+    }
+    assert livn.tuning._stp_config(Learning(), {"INH->EXC": {"tau_rec": 50.0}}) == {
+        "INH->EXC": {"rule": "tsodyks-markram", "tau_rec": 50.0}
+    }
+
+
+def test_a_runaway_trial_is_stopped_early(monkeypatch):
+    from livn import targets
+
+    monkeypatch.setattr(tuning, "RUNAWAY_RATE", 1.0)  # the fake's ~5 Hz counts as runaway
+    chunks = []
+    original = FakeEnv.run
+
+    def counted(self, duration, *args, **kwargs):
+        chunks.append(duration)
+        return original(self, duration, *args, **kwargs)
+
+    monkeypatch.setattr(FakeEnv, "run", counted)
+    lines: list[str] = []
+    long = {**NEVER, "duration": 5000.0}
+    result = tune("EI2", long, SPACE, backend=FAKE, trials=1, progress=lines.append)
+    assert chunks == [tuning.CHUNK]  # stopped after the first chunk of 5 s
+    assert result.best_distance == targets.MAX_DISTANCE and not result.passed
+    assert "runaway" in lines[0]

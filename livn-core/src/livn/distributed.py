@@ -38,6 +38,7 @@ import itertools
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -79,10 +80,24 @@ def _worker_env(factory: Callable[..., Any], comm: Any = None) -> Any:
     return _ENV
 
 
+#: Seconds between a local worker's checks that the process that started it is alive.
+ORPHAN_CHECK_INTERVAL = 1.0
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Leave at once when the controller dies without closing the pool (killed, crashed): an
+    orphaned worker would otherwise keep its env, and a simulation in progress, forever."""
+    while True:
+        time.sleep(ORPHAN_CHECK_INTERVAL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def _init_local(factory: Callable[..., Any]) -> None:
     from livn._threads import one_thread
 
     one_thread().__enter__()  # for the life of this worker process
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), name="livn-orphan-check", daemon=True).start()
     _worker_env(factory)
 
 

@@ -10,7 +10,9 @@ meet a :class:`~livn.targets.TargetSet`, on any backend::
     env = livn.make("EI2", **result.make_kwargs())
 
 Each trial sets the parameters, then for every seed clears the env to that seed, runs
-``warmup + duration`` ms without stimulus and measures the run with :func:`livn.targets.evaluate`;
+``warmup + duration`` ms without stimulus (in chunks; a runaway culture, above
+:data:`RUNAWAY_RATE`, is stopped early and scored as missing every band by the most) and measures the run with
+:func:`livn.targets.evaluate`;
 its objective is the mean over seeds of the evaluation's distance, 0 exactly when every statistic
 is in its band for every seed. The search stops early once a trial reaches 0 (``stop_when_met``).
 
@@ -60,6 +62,11 @@ WEIGHT_PREFIX = "weight-"
 NOISE_PREFIX = "noise-"
 CELL_PREFIX = "cell-"
 PLASTICITY_PREFIX = "stp-"
+#: A trial runs in chunks of this many ms ...
+CHUNK = 1000.0
+#: ... and is abandoned, scored as every band at its largest distance, when a chunk's mean rate
+#: exceeds this (Hz per cell): a runaway culture costs time and memory and meets no target.
+RUNAWAY_RATE = 200.0
 #: Fields of the Tsodyks-Markram rule an ``stp-`` parameter can tune.
 STP_FIELDS = ("U", "tau_rec", "tau_facil")
 
@@ -258,26 +265,47 @@ def _evaluate(
         if stp:
             env.enable_plasticity(_stp_config(env, stp))
         started = time.perf_counter()
-        evaluations = []
-        for seed in seeds:
-            env.clear(seed=int(seed))
-            run = env.run(warmup + duration)
-            evaluations.append(_targets.evaluate(env, run, targets, warmup=warmup))
+        outcomes = [_run_seed(env, int(seed), duration, warmup, targets) for seed in seeds]
     finally:
         if fresh is not None:
             fresh.close()
-    statistics = {
-        name: float(np.nanmean([e.values[name] for e in evaluations]))
-        if any(not math.isnan(e.values[name]) for e in evaluations) else math.nan
-        for name in targets.statistics
-    }
+    statistics = {}
+    for name in targets.statistics:
+        values = [o["statistics"][name] for o in outcomes if not math.isnan(o["statistics"][name])]
+        statistics[name] = float(np.mean(values)) if values else math.nan
     return {
-        "distance": float(np.mean([e.distance for e in evaluations])),
-        "passed": all(e.passed for e in evaluations),
+        "distance": float(np.mean([o["distance"] for o in outcomes])),
+        "passed": all(o["passed"] for o in outcomes),
+        "runaway": any(o["runaway"] for o in outcomes),
         "statistics": statistics,
-        "per_seed": [e.to_dict() for e in evaluations],
+        "per_seed": outcomes,
         "seconds": time.perf_counter() - started,
     }
+
+
+def _run_seed(env: Any, seed: int, duration: float, warmup: float, targets: _targets.TargetSet) -> dict[str, Any]:
+    """One seed of a trial, run in chunks of :data:`CHUNK` ms; a runaway chunk ends it (see :data:`RUNAWAY_RATE`)."""
+    env.clear(seed=seed)
+    n = int(env.system.num_neurons)
+    total, done, run = warmup + duration, 0.0, None
+    while done < total - 1e-9:
+        piece = min(CHUNK, total - done)
+        part = env.run(piece)
+        run = part if run is None else run.concat(part)
+        done += piece
+        rate = np.asarray(part.spikes.ids).size / (n * piece / 1000.0)
+        if rate > RUNAWAY_RATE:
+            statistics = dict.fromkeys(targets.statistics, math.nan)
+            if "mean_rate" in statistics:
+                statistics["mean_rate"] = rate
+            return {
+                "distance": _targets.MAX_DISTANCE * len(targets.bands),
+                "passed": False,
+                "runaway": True,
+                "statistics": statistics,
+            }
+    evaluation = _targets.evaluate(env, run, targets, warmup=warmup)
+    return {"distance": evaluation.distance, "passed": evaluation.passed, "runaway": False, "statistics": evaluation.values}
 
 
 class _InProcess:
@@ -522,6 +550,8 @@ def tune(
                 handle.tell(trial, outcome["distance"])
                 finished += 1
                 failing = [k for k in outcome["statistics"] if not target_set[k].contains(outcome["statistics"][k])]
+                if outcome["runaway"]:
+                    failing = [f"runaway (above {RUNAWAY_RATE:g} Hz per cell), stopped"]
                 say(
                     f"{finished}/{trials} done, trial {trial.number + 1}: distance {outcome['distance']:.3f} "
                     f"({'in band' if outcome['passed'] else 'out: ' + ', '.join(failing)}); "
