@@ -27,7 +27,7 @@ BACKENDS: dict[str, dict] = {
 }
 
 #: Paths ruff checks besides the backends of the matrix.
-LINTED = ["noxfile.py", "livn-core", "tests", "examples", "equivalence"]
+LINTED = ["noxfile.py", "livn-core", "tests", "examples", "equivalence", "realism"]
 
 _ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
@@ -99,6 +99,19 @@ def equivalence(session: nox.Session) -> None:
     _install(session, f"{CORE}[plot]", *(f"./livn-{name}" for name in BACKENDS))
     env = {**_ENV, "LIVN_CACHE_DIR": _cache_dir()}
     session.run("python", "equivalence/report.py", "--out", "reports", "--check-committed", *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON, tags=["realism", "brian2"], default=True)
+def realism(session: nox.Session) -> None:
+    """Cultures against in vitro target statistics, the quick rows (brian2), into build/realism.
+
+    ``realism/report.py --quick``: the E/I series (10 s each) and EI2/EI3 with their defaults on brian2
+    (Izhikevich and LIF), every statistic against its band; red when any row fails. The full report,
+    all backends and the replicates, is ``python realism/report.py`` (hours; it writes reports/realism.md).
+    """
+    _install(session, f"{CORE}[plot]", "./livn-brian2")
+    env = {**_ENV, "LIVN_CACHE_DIR": _cache_dir(), "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    session.run("python", "realism/report.py", "--quick", "--out", "build/realism", *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON, tags=["example"], default=True)

@@ -640,3 +640,19 @@ def test_uncaught_errors_print_as_themselves_not_as_brian2_bugs(tmp_path):
     assert "ValueError: duration must be > 0 ms, got -5.0" in result.stderr
     assert "Brian 2 encountered an unexpected error" not in result.stderr
     assert not list(tmp_path.glob("brian_*")), "brian2 left its debug files in the temp directory"
+
+
+def test_the_bursting_series_comes_with_its_tuned_depression():
+    """make() gives the E/I series its tuned weights, noise and EXC->EXC short-term depression."""
+    from livn.models.izhikevich import IZHIKEVICH
+    from livn.plasticity import TsodyksMarkram
+
+    env = livn.make("EI_b", backend="brian2", record=("spikes",))
+    assert env.weights["EXC_INH-soma-GABA_A-weight"] == IZHIKEVICH.weight_defaults("EI")["EXC_INH-soma-GABA_A-weight"]
+    assert env.weights["INH_INH-soma-GABA_A-weight"] == 1.0  # not tuned: the system's own
+    assert env.noise["std"] == IZHIKEVICH.noise_defaults("EI")["std"]
+    learning = IZHIKEVICH.plasticity_defaults("EI")["EXC->EXC"]
+    assert set(env.plasticity) == {"EXC_EXC-hillock-AMPA-weight", "EXC_EXC-hillock-NMDA-weight"}
+    for rules in env.plasticity.values():
+        assert rules == (TsodyksMarkram(U=learning["U"], tau_rec=learning["tau_rec"]),)
+    env.close()

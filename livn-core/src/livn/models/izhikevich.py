@@ -53,6 +53,58 @@ _DEFAULT_WEIGHTS = {name: dict(_EI_WEIGHTS) for name in ("EI1", "EI2", "EI3", "E
 _DEFAULT_NOISE = {name: dict(_EI_NOISE) for name in ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")}
 
 
+def _stp(U: float, tau_rec: float) -> dict[str, dict[str, float | str]]:
+    return {"EXC->EXC": {"rule": "tsodyks-markram", "U": U, "tau_rec": tau_rec}}
+
+
+# The E/I series bursts like a culture on an MEA (the bursting_in_vitro target set of livn.targets):
+# tuned with `livn tune <culture> --targets bursting_in_vitro` on brian2 (dt 0.1 ms, 10 s measured
+# after 1 s; E on seed 1, the others on seeds 1 and 2), searching the excitatory weights, the OU
+# noise and Tsodyks-Markram depression of the EXC->EXC synapses, which ends each network burst; the
+# weights not listed keep the system's (1.0). A replicate (``E_b``, ...) takes its culture's values.
+# Each culture: (weights, noise, plasticity).
+_SERIES = {
+    "E": (
+        {"EXC_EXC-hillock-AMPA-weight": 1.06683, "EXC_EXC-hillock-NMDA-weight": 2.23311},
+        {"std": 0.0110443},
+        _stp(0.147818, 2116.14),
+    ),
+    "E5I": (
+        {
+            "EXC_EXC-hillock-AMPA-weight": 1.12491,
+            "EXC_EXC-hillock-NMDA-weight": 0.673105,
+            "INH_EXC-hillock-AMPA-weight": 4.53547,
+            "EXC_INH-soma-GABA_A-weight": 0.176614,
+        },
+        {"std": 0.00901188},
+        _stp(0.0523280, 4134.99),
+    ),
+    "E3I": (
+        {
+            "EXC_EXC-hillock-AMPA-weight": 2.58476,
+            "EXC_EXC-hillock-NMDA-weight": 0.855109,
+            "INH_EXC-hillock-AMPA-weight": 0.901404,
+            "EXC_INH-soma-GABA_A-weight": 0.221128,
+        },
+        {"std": 0.00807398},
+        _stp(0.105133, 3244.09),
+    ),
+    "EI": (
+        {
+            "EXC_EXC-hillock-AMPA-weight": 1.36498,
+            "EXC_EXC-hillock-NMDA-weight": 1.35515,
+            "INH_EXC-hillock-AMPA-weight": 2.53187,
+            "EXC_INH-soma-GABA_A-weight": 0.156279,
+        },
+        {"std": 0.00933591},
+        _stp(0.0908027, 4787.11),
+    ),
+}
+_DEFAULT_WEIGHTS.update({name: dict(w) for c, (w, _, _) in _SERIES.items() for name in (c, f"{c}_b")})
+_DEFAULT_NOISE.update({name: {**_EI_NOISE, **n} for c, (_, n, _) in _SERIES.items() for name in (c, f"{c}_b")})
+_DEFAULT_PLASTICITY = {name: learning for c, (_, _, learning) in _SERIES.items() for name in (c, f"{c}_b")}
+
+
 def izhikevich_cell_parameters(kind: str, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Heterogeneous a, b, c, d per cell (Izhikevich 2003), one uniform draw r per cell."""
     r = rng.uniform(0.0, 1.0, size=n)
@@ -100,6 +152,7 @@ IZHIKEVICH = ModelSpec(
     noise_parameters=POINT_NOISE,
     default_weights=_DEFAULT_WEIGHTS,
     default_noise=_DEFAULT_NOISE,
+    default_plasticity=_DEFAULT_PLASTICITY,
     constants=_CONSTANTS,
     recommended_dt=0.1,
     noise_off={"mean": 0.0, "std": 0.0},
