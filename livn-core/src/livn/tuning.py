@@ -149,6 +149,17 @@ def _split(values: Mapping[str, float]) -> tuple[dict[str, float], dict[str, flo
     return weights, noise, cells, stp
 
 
+def _apply(env: Any, weights: Mapping[str, float], noise: Mapping[str, float], stp: Mapping[str, Mapping[str, float]]) -> Any:
+    """Set tuned weights, noise and short-term plasticity on ``env``."""
+    if weights:
+        env.set_weights(weights)
+    if noise:
+        env.set_noise(noise)
+    if stp:
+        env.enable_plasticity(_stp_config(env, stp))
+    return env
+
+
 def _stp_config(env: Any, stp: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
     """``enable_plasticity`` config: each tuned rule over the env's current one on those synapses (if any)."""
     from livn.plasticity import TsodyksMarkram
@@ -258,12 +269,7 @@ def _evaluate(
     if cells:
         fresh = env = setting.make(cells)
     try:
-        if weights:
-            env.set_weights(weights)
-        if noise:
-            env.set_noise(noise)
-        if stp:
-            env.enable_plasticity(_stp_config(env, stp))
+        _apply(env, weights, noise, stp)
         started = time.perf_counter()
         outcomes = [_run_seed(env, int(seed), duration, warmup, targets) for seed in seeds]
     finally:
@@ -373,13 +379,7 @@ class TuningResult:
         if cells:
             raise ValueError("the best parameters include cell parameters, which take effect when an env is made: "
                              "livn.make(..., cell_params=result.make_kwargs()['cell_params'])")
-        if weights:
-            env.set_weights(weights)
-        if noise:
-            env.set_noise(noise)
-        if stp:
-            env.enable_plasticity(_stp_config(env, stp))
-        return env
+        return _apply(env, weights, noise, stp)
 
     def to_dict(self) -> dict[str, Any]:
         return {
