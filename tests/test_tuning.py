@@ -9,15 +9,20 @@ pytest.importorskip("optuna")
 AMPA = "EXC_EXC-hillock-AMPA-weight"
 
 # Per model: the band, the box searched, and a mistuned start outside the band (measured on EI2,
-# seed 1, 1 s after 200 ms: izhikevich 42 Hz at AMPA 1.5 and noise 0.04 nA; LIF fires every step
-# at AMPA 0.5; RCSD 8.6 Hz at AMPA 2, its default 0.5 giving 3.3 Hz).
+# seed 1, 1 s after 200 ms: izhikevich 42 Hz at AMPA 1.5 and noise 0.04 nA; LIF 5.6 Hz on brian2 at
+# AMPA 0.1 and noise mean 0.1 nA, and on the example backend 16.4 Hz at AMPA 0.05, its rate set by the
+# noise mean (2.4 Hz at 0.05 nA); RCSD 8.6 Hz at AMPA 2, its default 0.5 giving 3.3 Hz).
 CASES = {
     "izhikevich": (
         {"mean_rate": [2.0, 4.0], "max_cell_rate": [None, 30.0]},
         {AMPA: (0.01, 2.0, "log"), "noise-std": (0.002, 0.05, "log")},
         {AMPA: 1.5, "noise-std": 0.04},
     ),
-    "lif": ({"mean_rate": [3.0, 6.0]}, {AMPA: (0.005, 1.0, "log")}, {AMPA: 0.5}),
+    "lif": (
+        {"mean_rate": [1.5, 3.5]},
+        {AMPA: (0.005, 1.0, "log"), "noise-mean": (0.0, 0.2)},
+        {AMPA: 0.05, "noise-mean": 0.1},
+    ),
     "rcsd": ({"mean_rate": [2.5, 4.5]}, {AMPA: (0.05, 5.0, "log")}, {AMPA: 2.0}),
 }
 
