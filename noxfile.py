@@ -105,8 +105,8 @@ def equivalence(session: nox.Session) -> None:
 def realism(session: nox.Session) -> None:
     """Cultures against in vitro target statistics, the quick rows (brian2), into build/realism.
 
-    ``realism/report.py --quick``: the E/I series (10 s each) and EI2/EI3 with their defaults on brian2
-    (Izhikevich and LIF), every statistic against its band; red when any row fails. The full report,
+    ``realism/report.py --quick``, with their defaults on brian2: the E/I series with Izhikevich (10 s
+    each) and EI2/EI3 with Izhikevich and LIF, every statistic against its band; red when any row fails. The full report,
     all backends and the replicates, is ``python realism/report.py`` (hours; it writes reports/realism.md).
     """
     _install(session, f"{CORE}[plot]", "./livn-brian2")
