@@ -170,7 +170,7 @@ def test_selections_json_round_trip(system_copy):
         "corner": {"kind": "patch", "x": [0.0, 150.0], "y": [0.0, 150.0]},
         "inh": {"kind": "random", "n": 5, "seed": 2, "population": "INH"},
     }
-    assert not list(system_copy.directory.glob(".selections.json.*"))  # no temporary file left behind
+    assert not list(system_copy.directory.glob("selections.json.tmp.*"))  # no temporary file left behind
 
     reread = System(system_copy.directory)
     assert sorted(reread.selections) == ["corner", "inh"]

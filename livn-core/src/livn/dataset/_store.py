@@ -17,6 +17,8 @@ from typing import Any
 import attrs
 import numpy as np
 
+from livn._files import fsync_directory, write_json_atomic
+
 __all__ = [
     "CONFIG_FILE",
     "MANIFEST_FILE",
@@ -39,29 +41,6 @@ _SHARD_FORMAT = "livn.dataset.shard"
 def shard_name(shard: int) -> str:
     """File name of shard number ``shard``."""
     return f"shard-{shard:05d}.h5"
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # not every platform opens directories
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and an atomic rename."""
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_directory(path.parent)
 
 
 def read_config(directory: Path) -> dict[str, Any]:
@@ -177,7 +156,7 @@ def write_shard(directory: Path, shard: int, samples: list[Sample], metadata: di
     with open(tmp, "rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, final)
-    _fsync_directory(final.parent)
+    fsync_directory(final.parent)
     return final
 
 

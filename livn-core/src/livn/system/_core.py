@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from livn._files import write_json_atomic
 from livn.system._cache import MANIFEST_FILE
 from livn.system._neuroh5 import (
     SystemFormatError,
@@ -576,20 +574,24 @@ class System(_SystemBase):
             )
         return name
 
-    def _stored_selections(self) -> dict[str, Selection]:
-        """The selections in ``selections.json`` (``{name: {"kind": ..., ...}}``), or none without the file."""
+    def _selections_file(self) -> dict[str, Any]:
+        """``selections.json`` as read (``{name: {"kind": ..., ...}}``), or empty without the file."""
         path = self.directory / SELECTIONS_FILE
         if not path.exists():
             return {}
         data = _read_json(path)
         if not isinstance(data, dict):
             raise SystemFormatError(f'{path}: expected an object {{name: {{"kind": ..., ...}}}}')
+        return data
+
+    def _stored_selections(self) -> dict[str, Selection]:
+        """The selections in ``selections.json``, or none without the file."""
         result = {}
-        for name, entry in data.items():
+        for name, entry in self._selections_file().items():
             try:
                 result[str(name)] = selection_from_dict(entry)
             except SelectionError as exc:
-                raise SystemFormatError(f"{path}: {name}: {exc}") from exc
+                raise SystemFormatError(f"{self.directory / SELECTIONS_FILE}: {name}: {exc}") from exc
         return result
 
     def _save_selection(self, name: str, selection: Selection, replace: bool) -> None:
@@ -603,27 +605,13 @@ class System(_SystemBase):
                 "dest)) and load the copy, or add the selection with save=False"
             )
         path = self.directory / SELECTIONS_FILE
-        data = _read_json(path) if path.exists() else {}
-        if not isinstance(data, dict):
-            raise SystemFormatError(f'{path}: expected an object {{name: {{"kind": ..., ...}}}}')
+        data = self._selections_file()
         if name in data and not replace:
             raise SelectionError(
                 f"{path} already has a selection {name!r}; pass replace=True to overwrite it, or choose another name"
             )
         data[name] = selection.to_dict()
-        handle, temporary = tempfile.mkstemp(prefix=f".{SELECTIONS_FILE}.", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(data, stream, indent=2, sort_keys=True)
-                stream.write("\n")
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
+        write_json_atomic(path, data, indent=2)
 
     def tuned_parameters(self) -> dict[str, float]:
         """Tuned parameters from ``params.json`` (``{name: number}``), or an empty dict."""
