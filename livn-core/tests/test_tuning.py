@@ -160,15 +160,14 @@ def test_plasticity_parameters_build_rules_over_the_tuned_ones():
     import livn
     from livn.plasticity import TsodyksMarkram
 
-    class Learning:  # enough of an env for _stp_config: its current rules
-        plasticity = {"EXC_EXC-hillock-AMPA-weight": (TsodyksMarkram(U=0.3, tau_rec=900.0),)}
-
-    assert livn.tuning._stp_config(Learning(), {"EXC->EXC": {"U": 0.1}}) == {
-        "EXC->EXC": {"rule": "tsodyks-markram", "U": 0.1, "tau_rec": 900.0, "tau_facil": 0.0}
-    }
-    assert livn.tuning._stp_config(Learning(), {"INH->EXC": {"tau_rec": 50.0}}) == {
-        "INH->EXC": {"rule": "tsodyks-markram", "tau_rec": 50.0}
-    }
+    with livn.make("EI2", backend=FakeEnv, record=("spikes",)) as learning:
+        learning.plasticity = {"EXC_EXC-hillock-AMPA-weight": (TsodyksMarkram(U=0.3, tau_rec=900.0),)}  # its rules now
+        assert livn.tuning._stp_config(learning, {"EXC->EXC": {"U": 0.1}}) == {
+            "EXC->EXC": {"rule": "tsodyks-markram", "U": 0.1, "tau_rec": 900.0, "tau_facil": 0.0}
+        }
+        assert livn.tuning._stp_config(learning, {"INH->EXC": {"tau_rec": 50.0}}) == {
+            "INH->EXC": {"rule": "tsodyks-markram", "tau_rec": 50.0}
+        }
 
 
 def test_a_runaway_trial_is_stopped_early(monkeypatch):

@@ -144,9 +144,8 @@ def _cell_correlation(m: Measurement) -> float:
     times = np.asarray(m.run.spikes.times, dtype=np.float64)
     row = np.full(n, -1, dtype=np.int64)
     row[chosen] = np.arange(chosen.size)
-    bins = max(1, int(math.floor(m.duration / CORRELATION_BIN + 1e-9)))
-    index = np.floor(times / CORRELATION_BIN + 1e-9).astype(np.int64)
-    keep = (ids >= 0) & (ids < n) & (times >= 0) & (index < bins)
+    index, keep, bins = decoding._bins(times, m.duration, CORRELATION_BIN)  # the decodings' grid
+    keep &= (ids >= 0) & (ids < n)
     keep[keep] &= row[ids[keep]] >= 0
     counts = np.zeros((chosen.size, bins))
     np.add.at(counts, (row[ids[keep]], index[keep]), 1.0)

@@ -55,11 +55,12 @@ import attrs
 import numpy as np
 
 from livn import targets as _targets
+from livn.env import _NOISE_PREFIX, _WEIGHT_PREFIX
 
 __all__ = ["Parameter", "TuningResult", "default_space", "parse_space", "tune"]
 
-WEIGHT_PREFIX = "weight-"
-NOISE_PREFIX = "noise-"
+WEIGHT_PREFIX = _WEIGHT_PREFIX  # as Env.set_params names them
+NOISE_PREFIX = _NOISE_PREFIX
 CELL_PREFIX = "cell-"
 PLASTICITY_PREFIX = "stp-"
 #: A trial runs in chunks of this many ms ...
@@ -162,12 +163,11 @@ def _apply(env: Any, weights: Mapping[str, float], noise: Mapping[str, float], s
 
 def _stp_config(env: Any, stp: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
     """``enable_plasticity`` config: each tuned rule over the env's current one on those synapses (if any)."""
-    from livn.plasticity import TsodyksMarkram
+    from livn.plasticity import TsodyksMarkram, _classes_of
 
     config = {}
     for synapses, fields in stp.items():
-        pre, arrow, post = synapses.partition("->")
-        names = [n for n in env.plasticity if n.startswith(f"{post}_{pre}-")] if arrow else [synapses]
+        names = [c.weight_name for c in _classes_of(env.network, synapses)]
         base = {}
         for rule in (r for n in names for r in env.plasticity.get(n, ())):
             if isinstance(rule, TsodyksMarkram):
