@@ -78,7 +78,7 @@ def test_rcsd_noise_is_neurons_random123_ou_process(dt):
                 if on:
                     g[c] += NOISE[f"std_{name}"] * math.sqrt(1.0 - decay * decay) * stream.normal()
         np.testing.assert_allclose(ou[gid, site], g, rtol=1e-10, atol=1e-15)
-        assert int(np.asarray(env._state["rng"])[gid, site]) == stream.words
+        assert int(np.asarray(env._state["rng"]["words"])[gid, site]) == stream.words
 
 
 def test_same_seed_same_noise_after_clear_and_new_seed_new_noise():
@@ -96,3 +96,40 @@ def test_same_seed_same_noise_after_clear_and_new_seed_new_noise():
 def test_seed_outside_the_stream_id_range_is_rejected():
     with pytest.raises(ValueError, match=r"\[0, 2\*\*32\)"):
         Env(ParallelSystem({"EXC": 1}), model="rcsd", seed=2**32).init()
+
+
+@pytest.mark.parametrize("tries", [3, 40])
+def test_draws_made_ahead_are_the_streams_draws(tries):
+    """draw_ahead + take_ahead hand out each stream's deviates in order, with the positions normal_draws
+    gives; with 3 candidates per stream most streams run out and go on drawing one at a time."""
+    ids = [(g + 1, s + 1, 9) for g in range(4) for s in range(2)]
+    streams = [Stream(*i) for i in ids]
+    arrays = tuple(jnp.asarray([i[k] for i in ids], jnp.uint32) for k in (2, 0, 1))  # (seed, id1, id2)
+    for stream in streams[:3]:  # some streams start one pair in (an odd pair: word 2 of a block)
+        stream.normal()
+    words = jnp.asarray([s.words for s in streams], jnp.float64)
+    ahead = random123.draw_ahead(words.astype(jnp.uint32), arrays, tries)
+    position = words.astype(jnp.uint32)
+    cursor = jnp.zeros(len(ids), jnp.int32)
+    need = np.array([True, False, True, True, True, False, True, True])
+    for _ in range(12):
+        xi, cursor, words = random123.take_ahead(ahead, cursor, words, arrays, jnp.asarray(need))
+        one_at_a_time, position = random123.normal_draws(position, arrays, jnp.asarray(need))
+        # the same numbers (but for rounding: XLA may fuse the arithmetic differently in the two)
+        np.testing.assert_allclose(np.asarray(xi), np.asarray(one_at_a_time), rtol=1e-13, atol=1e-15)
+        expected = [s.normal() if wanted else 0.0 for s, wanted in zip(streams, need)]
+        np.testing.assert_allclose(np.asarray(xi), expected, rtol=1e-13, atol=1e-13)  # Python's log may differ by an ulp
+        np.testing.assert_array_equal(np.asarray(words), [s.words for s in streams])
+        need = np.roll(need, 1)
+
+
+def test_batched_seeds_do_not_reuse_the_envs_draws_made_ahead():
+    """After a run, the state holds deviates drawn ahead from the env's own streams; run_batch trials
+    with other seeds draw from theirs (the batch is shorter than one draw-ahead window)."""
+    env = _noise_env(3, NOISE)
+    env.record_voltage()
+    env.run(1.0)
+    first, second = env.run_batch(0.5, seeds=[3, 4])
+    alone = env.run(0.5)
+    np.testing.assert_array_equal(first.voltage.values, alone.voltage.values)
+    assert not np.allclose(second.voltage.values[:, 1:], first.voltage.values[:, 1:], rtol=0, atol=1e-12)

@@ -57,7 +57,8 @@ import numpy as np
 from livn_diffrax._precision import DTYPE
 from livn_diffrax.models.base import DiffraxModel
 
-__all__ = ["Layout", "NetworkSolver", "NetworkTerm", "RunConfig", "initial_state", "noise_streams", "simulate"]
+__all__ = ["Layout", "NetworkSolver", "NetworkTerm", "RunConfig", "initial_state", "noise_streams",
+           "noise_updates_per_step", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Layout:
     ``classes`` lists the synapse classes ``(site, nmda)``: one per (projection, receptor).
     ``buffer_len`` is the length of the event ring in steps (longest delay + 2); ``sparse_spikes``
     is how many cells may spike in one step before event scheduling falls back to the dense path.
+    A layout is made for one step ``dt`` (delays and noise updates are counted in steps).
     """
 
     model: DiffraxModel
@@ -75,6 +77,8 @@ class Layout:
     classes: tuple[tuple[int, bool], ...]
     buffer_len: int
     sparse_spikes: int = 8
+    #: the most background-noise updates one step holds (:func:`noise_updates_per_step`)
+    noise_updates: int = 1
 
     @property
     def sites(self) -> int:
@@ -222,7 +226,7 @@ def initial_state(layout: Layout, params: dict, const: dict, plastic: tuple | No
         # the arrivals of the coming step: its ring row, read at the end of the step before (see advance)
         "due": jnp.zeros((C * n + 1,), DTYPE),
         "overflow": jnp.zeros((), DTYPE),  # 1.0 once more cells spiked in a step than the sparse budget
-        "rng": jnp.zeros((n, zeros_site.shape[1]), DTYPE),  # a per-site noise counter (RCSD: Random123 words used)
+        "rng": layout.model.noise.initial_rng(n, layout.sites, layout.noise_updates),  # the noise's random state (RCSD: Random123 positions)
         "t_last": jnp.full((n,), -1e9, DTYPE),
         "spiked": jnp.zeros((n,), DTYPE),
         "i_mem": zeros_site,
@@ -257,7 +261,8 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
     # spike-time convention (DiffraxModel.spike_step_offset): a spike stamped at the start of step
     # s + offset delivers its events at the start of step s + offset + delay
     arrival_lag = model.spike_step_offset
-    noise_updates_per_step = max(1, math.ceil(dt / noise_h - 1e-9))  # most OU updates one step can hold
+    if layout.noise_updates != noise_updates_per_step(model, const, dt):
+        raise ValueError(f"this layout was made for another step than dt = {dt} ms")
 
     def advance(t0, t1, y, args):
         net, der, noise = args["net"], args["der"], args["noise"]
@@ -309,7 +314,7 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
         # 2. background noise: the OU updates due at multiples of h up to the middle of this step,
         # t_n + dt/2 (NEURON applies them when it evaluates the step's currents at t_n + dt/2)
         due = _updates_until(s, dt, noise_h) - jnp.where(s > 0, _updates_until(s - 1, dt, noise_h), 0.0)
-        ou, rng = model.noise.update(y["ou"], y["rng"], due, noise, args["streams"], s, noise_h, noise_updates_per_step)
+        ou, rng = model.noise.update(y["ou"], y["rng"], due, noise, args["streams"], s, noise_h, layout.noise_updates)
 
         # 3. stimulus sample held over this step
         k = s - args["step0"]
@@ -411,6 +416,11 @@ def make_advance(layout: Layout, cfg: RunConfig, const: dict) -> Callable:
 #: exactly on an update time (dt = 2 h, 2 h/3, ...), NEURON's accumulated t would otherwise land on
 #: either side of it from step to step.
 NOISE_TIE = 0.01
+
+
+def noise_updates_per_step(model: DiffraxModel, const: dict, dt: float) -> int:
+    """The most background-noise updates (at multiples of the model's noise interval) one step of ``dt`` holds."""
+    return max(1, math.ceil(dt / model.noise.interval(const, dt) - 1e-9))
 
 
 def _updates_until(s, dt: float, noise_h: float):

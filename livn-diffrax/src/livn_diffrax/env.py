@@ -180,6 +180,7 @@ class Env(BaseEnv):
         out_valid[pre_a[order], position] = 1.0
         layout = engine.Layout(
             model=self.implementation,
+            noise_updates=engine.noise_updates_per_step(self.implementation, self._const, dt),
             n=n,
             classes=tuple((self.implementation.synapse_site(kind_of[c.post], c.section), c.nmda) for c in classes),
             buffer_len=buffer_len,
@@ -429,7 +430,9 @@ class Env(BaseEnv):
         layout, _ = self._layout(dt)
         n, C, L = layout.n, len(layout.classes), layout.buffer_len
         R = self.network.num_rows
-        state_bytes = 8 * (L * ((n if rows else C * n) + 1) + 2 * C * n + 40 * n + (4 * R if rows else 0))
+        rng = jax.eval_shape(lambda: layout.model.noise.initial_rng(n, layout.sites, layout.noise_updates))
+        rng_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree_util.tree_leaves(rng))
+        state_bytes = 8 * (L * ((n if rows else C * n) + 1) + 2 * C * n + 40 * n + (4 * R if rows else 0)) + rng_bytes
         fits = int(self.checkpoint_bytes // max(state_bytes, 1))
         checkpoints = max(1, min(n_steps, max(16, fits)))
         return engine.RunConfig(n_steps=n_steps, dt=float(dt), record_every=stride, stim_mode=mode,
@@ -577,6 +580,7 @@ class Env(BaseEnv):
                  for i, k in enumerate(names)], axis=-1)
         keys = engine.noise_streams(np.asarray(seeds if seeds is not None else [self.seed] * batch))
         state["overflow"] = jnp.zeros((), DTYPE)
+        state["rng"] = layout.model.noise.discard_ahead(state["rng"])  # each trial draws from its own seed
         param_axes = {"cell": None, "weights": 0 if weights else None, "noise": None}
         # under vmap lax.cond runs both branches, so batches schedule events sparsely and are
         # recomputed with the dense path if any step overflowed the budget. The scatter pays for the

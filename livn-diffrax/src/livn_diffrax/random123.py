@@ -11,6 +11,11 @@ two backends give the same network activity for the same seed (not only the same
 
 A stream's state is the number of 32-bit words it has consumed (``position``); it starts at 0
 whenever the network is initialised, as NEURON's streams restart at every ``finitialize``.
+:func:`normal_draws` draws one deviate per stream as the simulation needs it, trying pairs until
+every stream has accepted one. The draws do not depend on the network's state, so they can also
+be made ahead: :func:`draw_ahead` evaluates the next candidate pairs of every stream in one
+vectorised pass and :func:`take_ahead` hands them out; the deviates and positions are the same.
+
 Everything here is integer arithmetic on ``uint32`` (products in ``uint64``), so it needs x64
 mode, which the backend always enables.
 """
@@ -20,7 +25,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["normal_draws", "philox4x32", "uniform_pair"]
+__all__ = ["draw_ahead", "normal_draws", "philox4x32", "take_ahead", "uniform_pair"]
 
 _MULTIPLIERS = (0xD2511F53, 0xCD9E8D57)
 _WEYL = (0x9E3779B9, 0xBB67AE85)
@@ -95,3 +100,78 @@ def normal_draws(
     start = (position, jnp.zeros(position.shape, jnp.float64), jnp.asarray(need, bool))
     new_position, xi, _ = jax.lax.while_loop(cond, body, start)
     return xi, new_position
+
+
+def draw_ahead(position: jax.Array, ids: tuple[jax.Array, jax.Array, jax.Array], tries: int) -> dict[str, jax.Array]:
+    """The next ``tries`` candidate pairs of every stream, evaluated at once, for :func:`take_ahead`.
+
+    ``position`` (uint32 words used, even, shape ``S``) and ``ids`` as in :func:`normal_draws`.
+    Returns float64 arrays (a diffrax state holds floats; whole numbers stay exact): ``start``
+    ``S`` (the position the candidates start at), ``xi`` ``(tries,) + S`` (the deviate of each
+    accepted candidate, 0 where rejected) and ``next`` ``(tries,) + S`` (the first accepted
+    candidate at or after each, ``tries`` if none). The candidates lead (a row per candidate):
+    the scan for ``next`` and the lookups of :func:`take_ahead` are cheapest that way.
+    """
+    position = jnp.asarray(position, jnp.uint32)
+    shape = position.shape
+    # candidate j uses words position + 2j and + 2j + 1: the blocks from position's, two pairs each
+    n_blocks = tries // 2 + 1
+    seq = (position >> jnp.uint32(2)) + jnp.arange(n_blocks, dtype=jnp.uint32).reshape((n_blocks,) + (1,) * len(shape))
+    ids = tuple(jnp.broadcast_to(jnp.asarray(i, jnp.uint32), shape) for i in ids)
+    zero = jnp.zeros_like(seq)
+    c0, c1, c2, c3 = philox4x32((seq, *ids), (zero, zero))
+    # the pairs in stream order: (c0, c1) then (c2, c3) of each block; an even position starts at
+    # word 0 (candidate j is pair j) or word 2 (candidate j is pair j + 1)
+    firsts = jnp.stack([c0, c2], axis=1).reshape((2 * n_blocks,) + shape)
+    seconds = jnp.stack([c1, c3], axis=1).reshape((2 * n_blocks,) + shape)
+    aligned = (position & jnp.uint32(3)) == 0
+    first = jnp.where(aligned, firsts[:tries], firsts[1 : tries + 1])
+    second = jnp.where(aligned, seconds[:tries], seconds[1 : tries + 1])
+    u1 = 2.0 * ((first.astype(jnp.float64) + 1.0) * _SHIFT32) - 1.0
+    u2 = 2.0 * ((second.astype(jnp.float64) + 1.0) * _SHIFT32) - 1.0
+    w = u1 * u1 + u2 * u2
+    accepted = w <= 1.0
+    safe_w = jnp.where(accepted, w, 0.5)
+    xi = jnp.where(accepted, u1 * jnp.sqrt(-2.0 * jnp.log(safe_w) / safe_w), 0.0)
+    index = jnp.where(accepted, jnp.arange(tries, dtype=jnp.int32).reshape((tries,) + (1,) * len(shape)), tries)
+
+    def earliest(found, row):
+        found = jnp.minimum(found, row)
+        return found, found
+
+    _, following = jax.lax.scan(earliest, jnp.full(shape, tries, jnp.int32), index, reverse=True)
+    return {"start": position.astype(jnp.float64), "xi": xi, "next": following.astype(jnp.float64)}
+
+
+def take_ahead(
+    ahead: dict[str, jax.Array], cursor: jax.Array, words: jax.Array,
+    ids: tuple[jax.Array, jax.Array, jax.Array], need: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One deviate per stream where ``need``, from the candidates of :func:`draw_ahead`.
+
+    ``cursor`` (int32, shape ``S``) is the first candidate not yet looked at, ``words`` (float64)
+    the words each stream has used. Returns ``(xi, cursor, words)``, exactly what
+    :func:`normal_draws` gives from ``words``: a stream whose candidates have run out draws on from
+    its position with :func:`normal_draws` (rare when ``tries`` has a margin; no work otherwise).
+    """
+    tries = ahead["xi"].shape[0]
+    # flat lookups of row `candidate` of each stream (cheaper than a gather along a trailing axis)
+    streams = jnp.arange(cursor.size, dtype=jnp.int32).reshape(cursor.shape)
+
+    def row(array, candidate):
+        return array.reshape(-1)[jnp.minimum(candidate, tries - 1) * cursor.size + streams]
+
+    found = jnp.where(cursor < tries, row(ahead["next"], cursor).astype(jnp.int32), tries)
+    here = need & (found < tries)
+    xi = jnp.where(here, row(ahead["xi"], found), 0.0)
+    words = jnp.where(here, ahead["start"] + 2.0 * (found + 1).astype(jnp.float64), words)
+    cursor = jnp.where(need, jnp.minimum(found + 1, tries), cursor)
+    short = need & ~here
+
+    def draw_on(args):
+        xi, words = args
+        late, position = normal_draws(words.astype(jnp.uint32), ids, short)
+        return jnp.where(short, late, xi), jnp.where(short, position.astype(jnp.float64), words)
+
+    xi, words = jax.lax.cond(jnp.any(short), draw_on, lambda args: args, (xi, words))
+    return xi, cursor, words

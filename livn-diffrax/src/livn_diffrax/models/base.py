@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+
+from livn_diffrax._precision import DTYPE
 
 __all__ = ["DiffraxModel", "Noise", "StepResult"]
 
@@ -41,10 +44,28 @@ class Noise(abc.ABC):
     """A kind of background noise: Ornstein-Uhlenbeck processes the engine keeps in the state.
 
     The state holds ``ou [n, sites, 2]`` (the OU deviations; which of the last axis a kind uses is
-    its own business) and ``rng [n, sites]`` (a per-site counter a kind may use, e.g. the Random123
-    stream position). Updates are due at ``h, 2h, ...`` (``h`` = :meth:`interval`); the engine
-    counts those due by the middle of each step and passes their number to :meth:`update`.
+    its own business) and ``rng``, the kind's random state (:meth:`initial_rng`; by default a
+    per-site counter ``[n, sites]`` a kind may use). Updates are due at ``h, 2h, ...`` (``h`` =
+    :meth:`interval`); the engine counts those due by the middle of each step and passes their
+    number to :meth:`update`.
     """
+
+    def initial_rng(self, n: int, sites: int, max_updates: int) -> Any:
+        """The random state at t = 0, a pytree of float64 arrays (default: a counter ``[n, sites]`` of zeros).
+
+        ``max_updates`` is the most updates one step holds (as passed to :meth:`update`). Keep
+        the arrays float64: diffrax promotes a state's integers to floats.
+        """
+        del max_updates
+        return jnp.zeros((n, sites), DTYPE)
+
+    def discard_ahead(self, rng: Any) -> Any:
+        """``rng`` without any draws a kind made ahead for its current streams (default: unchanged).
+
+        :meth:`livn_diffrax.env.Env.run_batch` continues the env's state with other seeds: draws
+        made ahead from the env's own streams must not be used there.
+        """
+        return rng
 
     def interval(self, const: dict[str, float], dt: float) -> float:
         """The update interval ``h`` in ms (default: every step)."""
@@ -63,6 +84,8 @@ class Noise(abc.ABC):
     @abc.abstractmethod
     def update(self, ou, rng, due, arrays, streams, s, h: float, max_updates: int):
         """``(ou, rng)`` after this step's ``due`` updates (a traced count, at most ``max_updates``).
+
+        ``rng`` is the kind's random state (:meth:`initial_rng`); it carries no gradient.
 
         ``streams`` is :func:`livn_diffrax.engine.noise_streams`' ``{"key": PRNG key, "seed": uint32}``;
         ``s`` the global step index (int32).

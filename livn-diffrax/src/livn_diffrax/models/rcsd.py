@@ -41,6 +41,7 @@ steps, there is no common-mode artifact of the kind Crank-Nicolson with an algeb
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -378,16 +379,27 @@ def vector_field(state, der, const, point, i_inj, v_ext):
 # -- the implementation ----------------------------------------------------------------------------
 
 
+#: Acceptance probability of a polar-method candidate pair (pi / 4).
+_ACCEPT = math.pi / 4
+
+
 class Random123ConductanceNoise(Noise):
     """Gfluct-style OU conductances per site, excitatory and inhibitory (``ou[..., 0]``, ``ou[..., 1]``).
 
     Draws from the Random123 streams the NEURON backend uses (:mod:`livn_diffrax.random123`;
-    stream ids ``(seed, gid + 1, site + 1)``, ``rng`` counts the words each stream used), with
+    stream ids ``(seed, gid + 1, site + 1)``; ``rng["words"]`` counts the words each stream used), with
     NEURON's schedule: the updates due by the middle of a step, one at a time, ``xi_e`` then
     ``xi_i``, only components with std > 0 drawing. One seed gives one noise realisation on both
     backends. Which components exist at a site comes from the static ``noise_mask [n, 2, 2]``:
     EXC (BRK) soma inhibitory only, EXC dendrite excitatory only, INH (V1In) soma both.
     """
+
+    #: Steps between draw-aheads: every ``ahead_steps`` steps the next candidate pairs of every
+    #: stream are evaluated in one vectorised pass (:func:`random123.draw_ahead`), enough for that
+    #: many steps with a 3-sigma margin (a stream that runs short draws on one at a time). A pass
+    #: of NEURON's one-at-a-time polar method per draw (a loop until every stream has accepted)
+    #: cost most of an EI3 step.
+    ahead_steps: int = 32
 
     def interval(self, const, dt):
         return const.get("noise_h") or dt
@@ -413,6 +425,26 @@ class Random123ConductanceNoise(Noise):
             "mask": masks,
         }
 
+    def tries(self, max_updates: int) -> int:
+        """Candidate pairs drawn ahead per stream: up to two deviates per update, accepted with p = pi/4."""
+        most = 2 * max_updates * self.ahead_steps
+        return int(math.ceil(most / _ACCEPT + 3.0 * math.sqrt(most * (1 - _ACCEPT)) / _ACCEPT))
+
+    def initial_rng(self, n, sites, max_updates):
+        # float64 throughout (diffrax promotes integers to floats; whole numbers below 2^53 stay exact)
+        shape, tries = (n, sites), self.tries(max_updates)
+        return {
+            "words": jnp.zeros(shape, DTYPE),  # Random123 words each stream has used
+            # candidate pairs of each stream evaluated ahead (random123.draw_ahead), none yet
+            "ahead": {"start": jnp.zeros(shape, DTYPE), "xi": jnp.zeros((tries, *shape), DTYPE),
+                      "next": jnp.full((tries, *shape), float(tries), DTYPE)},
+            "cursor": jnp.zeros(shape, DTYPE),  # the first of them not yet looked at
+            "left": jnp.zeros((), DTYPE),  # steps until the next draw-ahead (0: at this step)
+        }
+
+    def discard_ahead(self, rng):
+        return {**rng, "left": jnp.zeros((), DTYPE)}
+
     def update(self, ou, rng, due, arrays, streams, s, h, max_updates):
         del s
         n = ou.shape[0]
@@ -424,22 +456,30 @@ class Random123ConductanceNoise(Noise):
         )
         tau, sigma = arrays["tau"], arrays["std"]
         safe_tau = jnp.where(tau > 0, tau, 1.0)
-        # one update at a time, each drawing xi_e then xi_i from the site's Random123 stream
-        # (only components with std > 0 draw), exactly as the NEURON backend's RcsdNoise
         decay = jnp.exp(-h / safe_tau)
         spread = sigma * jnp.sqrt(jnp.maximum(1.0 - decay**2, 0.0))
-        position = jax.lax.stop_gradient(rng).astype(jnp.uint32)
+        rng = jax.lax.stop_gradient(rng)
+        tries = self.tries(max_updates)
+
+        def draw(r):
+            ahead = random123.draw_ahead(r["words"].astype(jnp.uint32), stream_ids, tries)
+            return {**r, "ahead": ahead, "cursor": jnp.zeros((n, 2), DTYPE), "left": jnp.asarray(self.ahead_steps, DTYPE)}
+
+        # every ahead_steps steps, counted by the step (not by the draws), so that the condition
+        # stays a scalar under vmap over seeds (a batched condition would draw at every step)
+        rng = jax.lax.cond(rng["left"] <= 0, draw, lambda r: r, rng)
+        words, cursor = rng["words"], rng["cursor"].astype(jnp.int32)
+        # one update at a time, each taking xi_e then xi_i from the site's stream (only components
+        # with std > 0 draw), exactly as the NEURON backend's RcsdNoise
         for update in range(max_updates):
             active = (due > update) & (tau > 0)  # [2]
             draws = []
             for component in range(2):
-                xi_c, position = random123.normal_draws(
-                    position, stream_ids, active[component] & (sigma[..., component] > 0)
-                )
+                need = active[component] & (sigma[..., component] > 0)
+                xi_c, cursor, words = random123.take_ahead(rng["ahead"], cursor, words, stream_ids, need)
                 draws.append(xi_c)
-            xi = jnp.stack(draws, axis=-1)
-            ou = jnp.where(active, decay * ou + spread * xi, ou)
-        return ou, position.astype(DTYPE)
+            ou = jnp.where(active, decay * ou + spread * jnp.stack(draws, axis=-1), ou)
+        return ou, {**rng, "words": words, "cursor": cursor.astype(DTYPE), "left": rng["left"] - 1.0}
 
     def apply(self, ou, arrays, const, inputs):
         g_noise = jnp.maximum(0.0, arrays["g0"] + ou) * arrays["mask"]
