@@ -78,6 +78,18 @@ register_run_pytrees()
 # over, the rest are arguments).
 _COMPILED: dict[Any, Any] = {}
 
+
+def release_compiled() -> None:
+    """Drop every compiled simulation of this process (and JAX's own caches).
+
+    Each network layout and run configuration compiles its own program, and they stay loaded for
+    the life of the process. A long-lived process that builds many different networks (a test
+    suite, a search over cultures) can release them between phases; envs still in use compile
+    again on their next run.
+    """
+    _COMPILED.clear()
+    jax.clear_caches()
+
 #: The surrogate slope (1/mV) of ``surrogate=True``: with the normalisation of :mod:`livn_diffrax.engine`
 #: it gives gradients of the order of finite differences on the point models (LIF, Izhikevich).
 DEFAULT_SURROGATE = 1.0
