@@ -128,6 +128,10 @@ def test_cli_reports_bad_input_in_one_line(capsys, no_runs):
     with pytest.raises(SystemExit):
         cli.main(["tune", "EI2", "--backend", FAKE, "--band", "mean_rate=1:2", "--param", "noise-std=0:x"])
     assert "'x' is not a number" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a repeated name is refused, not settled by the last one
+        cli.main(["tune", "EI2", "--backend", FAKE, "--band", "mean_rate=1:2", "--param", "noise-std=0:0.1",
+                  "--start", "noise-std=0.01", "--start", "noise-std=0.05"])
+    assert "--start noise-std is given twice" in capsys.readouterr().err
 
 
 def test_cli_writes_the_report(tmp_path, capsys):

@@ -323,6 +323,8 @@ def _pairs(option: str, items: Sequence[str], parts: tuple[int, ...]) -> list[tu
         if not name or len(fields) not in parts:
             shapes = " or ".join("NAME=" + ":".join("X" * k) for k in parts)
             _fail(f"{option} {item!r}: expected {shapes}")
+        if any(name == seen for seen, _ in result):
+            _fail(f"{option} {name} is given twice; give each name once")
         result.append((name, fields))
     return result
 
