@@ -138,3 +138,11 @@ def test_evaluate_needs_spikes_and_a_sensible_warmup(env):
         targets.evaluate(env, run, "asynchronous", warmup=1000.0)
     with pytest.raises(KeyError, match="unknown statistic"):
         targets.measure(env, run, ["nope"])
+
+
+def test_measure_leaves_the_stimulated_statistics_out_unless_named(env):
+    stimulated = {name for name, statistic in targets.STATISTICS.items() if statistic.stimulated}
+    assert stimulated == {"recruitment_threshold", "evoked_far_fraction"}
+    run = _run(np.zeros(10), np.arange(0.0, 1000.0, 100.0), 1000.0)
+    values = targets.measure(env, run)  # the fake backend cannot be pulsed: measuring them would fail
+    assert set(values) == set(targets.STATISTICS) - stimulated

@@ -20,6 +20,16 @@ Two sets ship (:data:`TARGET_SETS`):
 The bands are our reading of those papers, widened where the papers report a spread across
 cultures; each set's ``sources`` says where they come from. Write your own with ``TargetSet(...)``
 or ``TargetSet.from_dict``; bad bands and unknown statistics are refused when the set is made.
+
+Two statistics are *stimulated*: they describe the response to electrode pulses rather than the
+spontaneous run, and measuring them runs the pulse protocol of :mod:`livn.recruitment` on the env
+(fresh cultures at the env's current weights, noise and cell parameters; the env is cleared
+afterwards). ``recruitment_threshold`` is the pulse amplitude that makes half the cells near an
+electrode fire (the direct response, background noise off); ``evoked_far_fraction`` is the share
+of distant cells a strong pulse reaches through the network (noise on, in excess of a control run).
+No shipped set bounds them (the papers above report no current thresholds for our electrode
+model); give them bands from your own recordings, e.g. ``TargetSet(..., bands=(Band(
+"recruitment_threshold", 5, 20), ...))``.
 """
 
 from __future__ import annotations
@@ -67,6 +77,16 @@ CORRELATION_CELLS = 200  # cells sampled (evenly over the gids) for the cell-pai
 SYNCHRONY_BIN = 5.0
 AUTOCORRELATION_BIN = 10.0
 AVALANCHE_BIN = 4.0
+# The pulse protocol of the stimulated statistics (see livn.recruitment; amplitudes in uA).
+RECRUITMENT_NEAR = 100.0  # um: the cells whose direct response sets the threshold
+RECRUITMENT_FAR = 400.0  # um: the distant cells a pulse reaches only through the network
+RECRUITMENT_WINDOW = 10.0  # ms after the pulse onset: the direct response
+EVOKED_AMPLITUDE = 50.0  # uA: the strong pulse of evoked_far_fraction
+EVOKED_WINDOW = 200.0  # ms after its onset: the network response (Wagenaar et al. 2004: 20-200 ms)
+# ms from a fresh start to that pulse: past the onset transient of a fresh culture (a culture with
+# depressing synapses bursts as its noise switches on, and the pulse would then find them depleted)
+EVOKED_SETTLE = 1500.0
+EVOKED_TRIALS = 3  # seeds (env.seed, env.seed + 1, ...) averaged
 
 
 class Measurement:
@@ -126,6 +146,23 @@ class Measurement:
         """:class:`~livn.decoding.Avalanches` in bins of :data:`AVALANCHE_BIN` ms."""
         return self._get("avalanches", lambda: decoding.Avalanches(self.duration, bin_size=AVALANCHE_BIN)(self.env, self.run))
 
+    @property
+    def recruitment(self) -> Any:
+        """The direct recruitment curve of the env (:func:`livn.recruitment.recruitment_curve`, noise off)."""
+        from livn.recruitment import recruitment_curve
+
+        return self._get("recruitment", lambda: recruitment_curve(
+            self.env, near_radius=RECRUITMENT_NEAR, far_radius=RECRUITMENT_FAR, window=RECRUITMENT_WINDOW))
+
+    @property
+    def evoked(self) -> Any:
+        """The network response to one :data:`EVOKED_AMPLITUDE` pulse with the background noise on."""
+        from livn.recruitment import recruitment_curve
+
+        return self._get("evoked", lambda: recruitment_curve(
+            self.env, amplitudes=(EVOKED_AMPLITUDE,), near_radius=RECRUITMENT_NEAR, far_radius=RECRUITMENT_FAR,
+            window=EVOKED_WINDOW, noise=True, settle=EVOKED_SETTLE, trials=EVOKED_TRIALS))
+
     def first(self, key: str, make: Callable[[], decoding.Decoding]) -> float:
         """The first entry of a decoding's array output, as a float (cached under ``key``)."""
         return self._get(key, lambda: float(np.asarray(make()(self.env, self.run)).ravel()[0]))
@@ -174,6 +211,7 @@ class Statistic:
 
     ``scale`` is how a value outside a band is scored: ``"log"`` (rates and times spanning decades:
     decades outside the band) or ``"linear"`` (fractions and exponents: band widths outside it).
+    ``stimulated``: measured by pulsing the culture (module docstring), not from the run.
     """
 
     name: str
@@ -181,6 +219,7 @@ class Statistic:
     description: str
     compute: Callable[[Measurement], float] = attrs.field(repr=False)
     scale: str = "linear"
+    stimulated: bool = False
 
 
 def _statistics() -> dict[str, Statistic]:
@@ -243,6 +282,19 @@ def _statistics() -> dict[str, Statistic]:
         Statistic(
             "avalanche_duration_exponent", "1", "power-law exponent of avalanche durations in bins (critical: 2)",
             _duration_exponent,
+        ),
+        Statistic(
+            "recruitment_threshold", "uA",
+            f"biphasic pulse amplitude (1-100 uA, log-interpolated) at which half the cells within "
+            f"{RECRUITMENT_NEAR:g} um of the electrode fire within {RECRUITMENT_WINDOW:g} ms (background noise off)",
+            lambda m: m.recruitment.threshold(0.5), "log", stimulated=True,
+        ),
+        Statistic(
+            "evoked_far_fraction", "1",
+            f"fraction of the cells beyond {RECRUITMENT_FAR:g} um of the electrode that fire within "
+            f"{EVOKED_WINDOW:g} ms of a {EVOKED_AMPLITUDE:g} uA pulse {EVOKED_SETTLE:g} ms into a fresh culture, "
+            f"in excess of a control run without it (background noise on; mean of {EVOKED_TRIALS} seeds)",
+            lambda m: float(m.evoked.far[0]), stimulated=True,
         ),
     ]
     return {s.name: s for s in items}
@@ -551,6 +603,8 @@ def evaluate(env: Env, run: Run, targets: str | TargetSet | Mapping[str, Any], w
 
     The run should be at least the set's ``duration`` long after the warm-up; a shorter one is
     measured as it is (statistics of rare events, like burst rates, are then less certain).
+    A set with stimulated statistics runs their pulse protocol on ``env``, which is cleared
+    afterwards (module docstring).
     """
     targets = target_set(targets)
     warmup = targets.warmup if warmup is None else _bound("warmup", warmup, 0.0)
@@ -565,7 +619,11 @@ def evaluate(env: Env, run: Run, targets: str | TargetSet | Mapping[str, Any], w
 
 
 def measure(env: Env, run: Run, statistics: Iterable[str] | None = None) -> dict[str, float]:
-    """The named statistics (default: all of :data:`STATISTICS`) of ``run``, ``{name: value}``."""
-    names = list(STATISTICS) if statistics is None else [_known_statistic(s) for s in statistics]
+    """The named statistics (default: every statistic of the run itself, not the stimulated ones) of
+    ``run``, ``{name: value}``. Stimulated statistics, when named, pulse ``env`` (module docstring)."""
+    if statistics is None:
+        names = [name for name, statistic in STATISTICS.items() if not statistic.stimulated]
+    else:
+        names = [_known_statistic(s) for s in statistics]
     measured = Measurement(env, run)
     return {name: float(STATISTICS[name].compute(measured)) for name in names}
