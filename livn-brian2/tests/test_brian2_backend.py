@@ -656,3 +656,18 @@ def test_the_bursting_series_comes_with_its_tuned_depression():
     for rules in env.plasticity.values():
         assert rules == (TsodyksMarkram(U=learning["U"], tau_rec=learning["tau_rec"]),)
     env.close()
+
+
+def test_the_bursting_series_has_tuned_lif_defaults():
+    """LIF on the series: the tuned weights, OU noise (mean 0) and EXC->EXC depression of its culture."""
+    from livn.models.lif import LIF
+    from livn.plasticity import TsodyksMarkram
+
+    env = livn.make("E_b", backend="brian2", model="lif", record=("spikes",))
+    assert env.weights == LIF.weight_defaults("E")
+    assert env.noise["mean"] == 0.0 and env.noise["std"] == LIF.noise_defaults("E")["std"]
+    learning = LIF.plasticity_defaults("E")["EXC->EXC"]
+    for rules in env.plasticity.values():
+        assert rules == (TsodyksMarkram(U=learning["U"], tau_rec=learning["tau_rec"]),)
+    assert set(env.plasticity) == {"EXC_EXC-hillock-AMPA-weight", "EXC_EXC-hillock-NMDA-weight"}
+    env.close()
