@@ -133,3 +133,26 @@ def test_batched_seeds_do_not_reuse_the_envs_draws_made_ahead():
     alone = env.run(0.5)
     np.testing.assert_array_equal(first.voltage.values, alone.voltage.values)
     assert not np.allclose(second.voltage.values[:, 1:], first.voltage.values[:, 1:], rtol=0, atol=1e-12)
+
+
+def test_traced_runs_draw_one_at_a_time_from_the_same_streams(monkeypatch):
+    """A traced run carries the compact random state (no draws made ahead) and sees the same noise,
+    also when it continues a state whose draws were made ahead."""
+    import jax
+
+    env = _noise_env(5, NOISE)
+    env.record_voltage()
+    env.run(1.0)  # the stored state now holds draws made ahead
+
+    def voltages(std_i):
+        return env.with_noise({"std_i": std_i}).run(1.0).voltage.values
+
+    def no_draw_ahead(*args):
+        raise AssertionError("a traced run drew ahead")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(random123, "draw_ahead", no_draw_ahead)
+        traced = np.asarray(jax.jit(voltages)(NOISE["std_i"]))
+    assert "ahead" in env._state["rng"]  # the traced run left the stored state alone
+    plain = np.asarray(env.run(1.0).voltage.values)
+    np.testing.assert_allclose(traced, plain, rtol=0, atol=1e-12)

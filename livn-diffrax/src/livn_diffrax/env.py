@@ -443,6 +443,8 @@ class Env(BaseEnv):
         n, C, L = layout.n, len(layout.classes), layout.buffer_len
         R = self.network.num_rows
         rng = jax.eval_shape(lambda: layout.model.noise.initial_rng(n, layout.sites, layout.noise_updates))
+        if traced:
+            rng = jax.eval_shape(layout.model.noise.compact_rng, rng)
         rng_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree_util.tree_leaves(rng))
         state_bytes = 8 * (L * ((n if rows else C * n) + 1) + 2 * C * n + 40 * n + (4 * R if rows else 0)) + rng_bytes
         fits = int(self.checkpoint_bytes // max(state_bytes, 1))
@@ -516,6 +518,8 @@ class Env(BaseEnv):
             params["stim_reversal"] = jnp.asarray(stimulus.reversal, DTYPE)
         state = self._current_state(layout, params)
         traced = _is_traced((params, state, stim))
+        if traced:  # reverse mode stores every step's state: carry the noise's compact random state
+            state = {**state, "rng": layout.model.noise.compact_rng(state["rng"])}
         cfg = self._config(n_steps, dt, stride, mode, stim_dt, rows="w" in state, traced=traced)
         fn = self._function(layout, cfg)
         final, outputs = fn(params, static, state, stim, self._streams)

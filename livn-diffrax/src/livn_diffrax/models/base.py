@@ -59,6 +59,15 @@ class Noise(abc.ABC):
         del max_updates
         return jnp.zeros((n, sites), DTYPE)
 
+    def compact_rng(self, rng: Any) -> Any:
+        """``rng`` without what a kind keeps only to go faster (e.g. draws made ahead); default: unchanged.
+
+        Differentiated and other traced runs carry this form: reverse mode stores the state of every
+        step, so a large random state would cost memory and time there. :meth:`update` must accept
+        both forms and keep the one it is given.
+        """
+        return rng
+
     def discard_ahead(self, rng: Any) -> Any:
         """``rng`` without any draws a kind made ahead for its current streams (default: unchanged).
 

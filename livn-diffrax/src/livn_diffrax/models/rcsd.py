@@ -442,8 +442,11 @@ class Random123ConductanceNoise(Noise):
             "left": jnp.zeros((), DTYPE),  # steps until the next draw-ahead (0: at this step)
         }
 
+    def compact_rng(self, rng):
+        return {"words": rng["words"]}
+
     def discard_ahead(self, rng):
-        return {**rng, "left": jnp.zeros((), DTYPE)}
+        return {**rng, "left": jnp.zeros((), DTYPE)} if "ahead" in rng else rng
 
     def update(self, ou, rng, due, arrays, streams, s, h, max_updates):
         del s
@@ -459,16 +462,20 @@ class Random123ConductanceNoise(Noise):
         decay = jnp.exp(-h / safe_tau)
         spread = sigma * jnp.sqrt(jnp.maximum(1.0 - decay**2, 0.0))
         rng = jax.lax.stop_gradient(rng)
-        tries = self.tries(max_updates)
+        ahead = "ahead" in rng  # else the compact form of traced runs: one draw at a time
+        if ahead:
+            tries = self.tries(max_updates)
 
-        def draw(r):
-            ahead = random123.draw_ahead(r["words"].astype(jnp.uint32), stream_ids, tries)
-            return {**r, "ahead": ahead, "cursor": jnp.zeros((n, 2), DTYPE), "left": jnp.asarray(self.ahead_steps, DTYPE)}
+            def draw(r):
+                drawn = random123.draw_ahead(r["words"].astype(jnp.uint32), stream_ids, tries)
+                return {**r, "ahead": drawn, "cursor": jnp.zeros((n, 2), DTYPE),
+                        "left": jnp.asarray(self.ahead_steps, DTYPE)}
 
-        # every ahead_steps steps, counted by the step (not by the draws), so that the condition
-        # stays a scalar under vmap over seeds (a batched condition would draw at every step)
-        rng = jax.lax.cond(rng["left"] <= 0, draw, lambda r: r, rng)
-        words, cursor = rng["words"], rng["cursor"].astype(jnp.int32)
+            # every ahead_steps steps, counted by the step (not by the draws), so that the condition
+            # stays a scalar under vmap over seeds (a batched condition would draw at every step)
+            rng = jax.lax.cond(rng["left"] <= 0, draw, lambda r: r, rng)
+            cursor = rng["cursor"].astype(jnp.int32)
+        words = rng["words"]
         # one update at a time, each taking xi_e then xi_i from the site's stream (only components
         # with std > 0 draw), exactly as the NEURON backend's RcsdNoise
         for update in range(max_updates):
@@ -476,9 +483,15 @@ class Random123ConductanceNoise(Noise):
             draws = []
             for component in range(2):
                 need = active[component] & (sigma[..., component] > 0)
-                xi_c, cursor, words = random123.take_ahead(rng["ahead"], cursor, words, stream_ids, need)
+                if ahead:
+                    xi_c, cursor, words = random123.take_ahead(rng["ahead"], cursor, words, stream_ids, need)
+                else:
+                    xi_c, position = random123.normal_draws(words.astype(jnp.uint32), stream_ids, need)
+                    words = position.astype(DTYPE)
                 draws.append(xi_c)
             ou = jnp.where(active, decay * ou + spread * jnp.stack(draws, axis=-1), ou)
+        if not ahead:
+            return ou, {"words": words}
         return ou, {**rng, "words": words, "cursor": cursor.astype(DTYPE), "left": rng["left"] - 1.0}
 
     def apply(self, ou, arrays, const, inputs):
