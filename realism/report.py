@@ -10,10 +10,10 @@ to the ``bursting_in_vitro`` set, EI2 and EI3 to ``asynchronous`` (their documen
 Writes ``realism.md`` (the tables) and ``realism.png`` (a raster and the population rate of each row)
 into ``--out``; exit status 1 when any row fails.
 
-``--quick`` (the nox session ``realism``) runs the rows that take seconds: brian2 with the models
-tuned for the series (:data:`TUNED`; measured for :data:`QUICK_DURATION` ms) and EI2/EI3 with
-Izhikevich and LIF. The full report adds the replicates, LIF on the series, Izhikevich on diffrax and
-the RCSD rows on NEURON and diffrax, which take hours on a laptop. ``--only PATTERN`` keeps the rows
+``--quick`` (the nox session ``realism``) runs the rows that take seconds: brian2 with each model on
+the cultures it is tuned for (:data:`TUNED`; measured for :data:`QUICK_DURATION` ms) and EI2/EI3
+with Izhikevich and LIF. The full report adds the replicates, the untuned model/culture pairs,
+Izhikevich on diffrax and the RCSD rows on NEURON and diffrax, which take hours on a laptop. ``--only PATTERN`` keeps the rows
 whose ``culture/backend/model`` matches the regular expression.
 """
 
@@ -33,8 +33,8 @@ REPLICATES = tuple(f"{name}_b" for name in SERIES)
 ASYNCHRONOUS = ("EI2", "EI3")
 POINT = (("brian2", "izhikevich"), ("brian2", "lif"))
 RCSD = (("neuron", "rcsd"), ("diffrax", "rcsd"))
-#: Models with tuned defaults for the series (livn.models); the others have only generic ones.
-TUNED = ("izhikevich",)
+#: The series cultures each model has tuned defaults for (livn.models); the others have generic ones.
+TUNED = {"izhikevich": SERIES, "lif": ("E", "E3I", "EI")}
 #: Measured ms of a series row in --quick (the bursting set asks for 20 s).
 QUICK_DURATION = 10_000.0
 
@@ -42,12 +42,12 @@ QUICK_DURATION = 10_000.0
 def rows(quick: bool) -> list[tuple[str, str, str, str]]:
     """``(culture, backend, model, target set)`` of every row.
 
-    Quick: the series with the models tuned for it (:data:`TUNED`) on brian2, and EI2/EI3 with both
+    Quick: each model on the series cultures it is tuned for (:data:`TUNED`) on brian2, and EI2/EI3 with both
     point models. Full: every culture with every model on every backend that runs it, tuned or not
     (an untuned culture shows what its generic defaults do).
     """
     if quick:
-        result = [(c, "brian2", m, "bursting_in_vitro") for m in TUNED for c in SERIES]
+        result = [(c, "brian2", m, "bursting_in_vitro") for m, cultures in TUNED.items() for c in cultures]
         return result + [(c, b, m, "asynchronous") for b, m in POINT for c in ASYNCHRONOUS]
     setups = POINT + (("diffrax", "izhikevich"),) + RCSD
     result = [(c, b, m, "bursting_in_vitro") for b, m in setups for c in SERIES + REPLICATES]

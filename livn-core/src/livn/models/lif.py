@@ -75,13 +75,34 @@ def _stp(U: float, tau_rec: float) -> dict[str, dict[str, float | str]]:
 # the EXC->EXC synapses. A LIF cell has no adaptation, so depression alone ends a burst; strong
 # undepressed excitation (AMPA ~10, i.e. ~5 nS peak per connection) ignites one from the noise, and
 # NMDA prolongs it past the 50 ms the set asks for. Each culture met the set over 20 s after 1 s
-# on seeds 1, 2 and 3. The weights not listed keep the system's (1.0). A replicate (``E_b``, ...)
-# takes its culture's values. Each culture: (weights, noise, plasticity).
+# on seeds 1, 2 and 3 (E5I has no LIF defaults yet). The weights not listed keep the system's (1.0).
+# A replicate (``E_b``, ...) takes its culture's values (E3I_b and EI_b meet the set on seed 1; E_b
+# misses the branching ratio, 0.41). Each culture: (weights, noise, plasticity).
 _SERIES = {
     "E": (
         {"EXC_EXC-hillock-AMPA-weight": 9.4668, "EXC_EXC-hillock-NMDA-weight": 6.99433},
         {"std": 0.0920553},
         _stp(0.417953, 2272.77),
+    ),
+    "E3I": (
+        {
+            "EXC_EXC-hillock-AMPA-weight": 7.71385,
+            "EXC_EXC-hillock-NMDA-weight": 2.82724,
+            "INH_EXC-hillock-AMPA-weight": 4.04948,
+            "EXC_INH-soma-GABA_A-weight": 0.140618,
+        },
+        {"std": 0.0837313},
+        _stp(0.58606, 2364.35),
+    ),
+    "EI": (
+        {
+            "EXC_EXC-hillock-AMPA-weight": 6.73129,
+            "EXC_EXC-hillock-NMDA-weight": 5.78278,
+            "INH_EXC-hillock-AMPA-weight": 2.32913,
+            "EXC_INH-soma-GABA_A-weight": 0.449222,
+        },
+        {"std": 0.0819419},
+        _stp(0.304991, 2686.08),
     ),
 }
 _DEFAULT_WEIGHTS.update({name: dict(w) for c, (w, _, _) in _SERIES.items() for name in (c, f"{c}_b")})
