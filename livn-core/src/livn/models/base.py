@@ -8,10 +8,33 @@ from typing import Any
 import attrs
 import numpy as np
 
-__all__ = ["ModelSpec", "Parameter", "area_from_capacitance"]
+__all__ = ["ModelSpec", "Parameter", "area_from_capacitance", "depression", "series_defaults"]
 
 #: uF/cm2: the specific membrane capacitance that turns a point model's capacitance into a soma area.
 SPECIFIC_CAPACITANCE = 1.0
+
+
+def depression(U: float, tau_rec: float) -> dict[str, dict[str, Any]]:
+    """A ``default_plasticity`` entry: Tsodyks-Markram depression (no facilitation) of the EXC->EXC synapses."""
+    return {"EXC->EXC": {"rule": "tsodyks-markram", "U": U, "tau_rec": tau_rec}}
+
+
+def series_defaults(
+    series: Mapping[str, tuple[Mapping[str, float], Mapping[str, float], Mapping[str, Any]]],
+    noise: Mapping[str, float],
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], dict[str, Mapping[str, Any]]]:
+    """``(weights, noise, plasticity)`` defaults for cultures and their replicates (``E`` and ``E_b``, ...).
+
+    ``series`` maps a culture to its tuned ``(weights, noise, plasticity)``; a culture's noise is
+    ``noise`` with the tuned values over it. A replicate takes its culture's values.
+    """
+    weights, noises, plasticity = {}, {}, {}
+    for culture, (tuned_weights, tuned_noise, learning) in series.items():
+        for name in (culture, f"{culture}_b"):
+            weights[name] = dict(tuned_weights)
+            noises[name] = {**noise, **tuned_noise}
+            plasticity[name] = learning
+    return weights, noises, plasticity
 
 
 def area_from_capacitance(capacitance_nF: np.ndarray | float) -> np.ndarray:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from livn.models.base import ModelSpec, Parameter, area_from_capacitance
+from livn.models.base import ModelSpec, Parameter, area_from_capacitance, depression, series_defaults
 from livn.models.noise import POINT_NOISE
 
 __all__ = ["IZHIKEVICH", "izhikevich_cell_parameters"]
@@ -53,10 +53,6 @@ _DEFAULT_WEIGHTS = {name: dict(_EI_WEIGHTS) for name in ("EI1", "EI2", "EI3", "E
 _DEFAULT_NOISE = {name: dict(_EI_NOISE) for name in ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")}
 
 
-def _stp(U: float, tau_rec: float) -> dict[str, dict[str, float | str]]:
-    return {"EXC->EXC": {"rule": "tsodyks-markram", "U": U, "tau_rec": tau_rec}}
-
-
 # The E/I series bursts like a culture on an MEA (the bursting_in_vitro target set of livn.targets):
 # tuned with `livn tune <culture> --targets bursting_in_vitro` on brian2 (dt 0.1 ms, 10 s measured
 # after 1 s; E on seed 1, the others on seeds 1 and 2), searching the excitatory weights, the OU
@@ -67,7 +63,7 @@ _SERIES = {
     "E": (
         {"EXC_EXC-hillock-AMPA-weight": 1.06683, "EXC_EXC-hillock-NMDA-weight": 2.23311},
         {"std": 0.0110443},
-        _stp(0.147818, 2116.14),
+        depression(0.147818, 2116.14),
     ),
     "E5I": (
         {
@@ -77,7 +73,7 @@ _SERIES = {
             "EXC_INH-soma-GABA_A-weight": 0.176614,
         },
         {"std": 0.00901188},
-        _stp(0.0523280, 4134.99),
+        depression(0.0523280, 4134.99),
     ),
     "E3I": (
         {
@@ -87,7 +83,7 @@ _SERIES = {
             "EXC_INH-soma-GABA_A-weight": 0.221128,
         },
         {"std": 0.00807398},
-        _stp(0.105133, 3244.09),
+        depression(0.105133, 3244.09),
     ),
     "EI": (
         {
@@ -97,12 +93,12 @@ _SERIES = {
             "EXC_INH-soma-GABA_A-weight": 0.156279,
         },
         {"std": 0.00933591},
-        _stp(0.0908027, 4787.11),
+        depression(0.0908027, 4787.11),
     ),
 }
-_DEFAULT_WEIGHTS.update({name: dict(w) for c, (w, _, _) in _SERIES.items() for name in (c, f"{c}_b")})
-_DEFAULT_NOISE.update({name: {**_EI_NOISE, **n} for c, (_, n, _) in _SERIES.items() for name in (c, f"{c}_b")})
-_DEFAULT_PLASTICITY = {name: learning for c, (_, _, learning) in _SERIES.items() for name in (c, f"{c}_b")}
+_SERIES_WEIGHTS, _SERIES_NOISE, _DEFAULT_PLASTICITY = series_defaults(_SERIES, _EI_NOISE)
+_DEFAULT_WEIGHTS.update(_SERIES_WEIGHTS)
+_DEFAULT_NOISE.update(_SERIES_NOISE)
 
 
 def izhikevich_cell_parameters(kind: str, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

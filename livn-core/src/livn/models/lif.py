@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from livn.models.base import ModelSpec, Parameter, area_from_capacitance
+from livn.models.base import ModelSpec, Parameter, area_from_capacitance, depression, series_defaults
 from livn.models.noise import POINT_NOISE
 
 __all__ = ["LIF", "lif_isi"]
@@ -65,10 +65,6 @@ _DEFAULT_WEIGHTS = {name: dict(_EI_WEIGHTS) for name in ("EI1", "EI2", "EI3", "E
 _DEFAULT_NOISE = {name: dict(_EI_NOISE) for name in ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")}
 
 
-def _stp(U: float, tau_rec: float) -> dict[str, dict[str, float | str]]:
-    return {"EXC->EXC": {"rule": "tsodyks-markram", "U": U, "tau_rec": tau_rec}}
-
-
 # The E/I series bursts like a culture on an MEA (the bursting_in_vitro target set of livn.targets):
 # tuned with `livn tune <culture> --model lif --targets bursting_in_vitro` on brian2 (dt 0.1 ms),
 # searching the excitatory weights, the OU noise's std (mean 0) and Tsodyks-Markram depression of
@@ -82,7 +78,7 @@ _SERIES = {
     "E": (
         {"EXC_EXC-hillock-AMPA-weight": 9.4668, "EXC_EXC-hillock-NMDA-weight": 6.99433},
         {"std": 0.0920553},
-        _stp(0.417953, 2272.77),
+        depression(0.417953, 2272.77),
     ),
     "E3I": (
         {
@@ -92,7 +88,7 @@ _SERIES = {
             "EXC_INH-soma-GABA_A-weight": 0.140618,
         },
         {"std": 0.0837313},
-        _stp(0.58606, 2364.35),
+        depression(0.58606, 2364.35),
     ),
     "EI": (
         {
@@ -102,13 +98,12 @@ _SERIES = {
             "EXC_INH-soma-GABA_A-weight": 0.449222,
         },
         {"std": 0.0819419},
-        _stp(0.304991, 2686.08),
+        depression(0.304991, 2686.08),
     ),
 }
-_DEFAULT_WEIGHTS.update({name: dict(w) for c, (w, _, _) in _SERIES.items() for name in (c, f"{c}_b")})
-_DEFAULT_NOISE.update({name: {"mean": 0.0, "std": 0.0, "tau": 5.0, **n} for c, (_, n, _) in _SERIES.items()
-                       for name in (c, f"{c}_b")})
-_DEFAULT_PLASTICITY = {name: learning for c, (_, _, learning) in _SERIES.items() for name in (c, f"{c}_b")}
+_SERIES_WEIGHTS, _SERIES_NOISE, _DEFAULT_PLASTICITY = series_defaults(_SERIES, {"mean": 0.0, "std": 0.0, "tau": 5.0})
+_DEFAULT_WEIGHTS.update(_SERIES_WEIGHTS)
+_DEFAULT_NOISE.update(_SERIES_NOISE)
 
 def _lif_soma_area(kind: str, cells: Mapping[str, np.ndarray]) -> np.ndarray:
     """Soma area (um2): the capacitance tau_m / R (nF; 0.1 nF = 10,000 um2 by default) at 1 uF/cm2."""
