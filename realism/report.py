@@ -34,7 +34,7 @@ ASYNCHRONOUS = ("EI2", "EI3")
 POINT = (("brian2", "izhikevich"), ("brian2", "lif"))
 RCSD = (("neuron", "rcsd"), ("diffrax", "rcsd"))
 #: The series cultures each model has tuned defaults for (livn.models); the others have generic ones.
-TUNED = {"izhikevich": SERIES, "lif": ("E", "E3I", "EI")}
+TUNED = {"izhikevich": SERIES, "lif": SERIES}
 #: Measured ms of a series row in --quick (the bursting set asks for 20 s).
 QUICK_DURATION = 10_000.0
 
