@@ -150,9 +150,10 @@ def take_ahead(
     """One deviate per stream where ``need``, from the candidates of :func:`draw_ahead`.
 
     ``cursor`` (int32, shape ``S``) is the first candidate not yet looked at, ``words`` (float64)
-    the words each stream has used. Returns ``(xi, cursor, words)``, exactly what
-    :func:`normal_draws` gives from ``words``: a stream whose candidates have run out draws on from
-    its position with :func:`normal_draws` (rare when ``tries`` has a margin; no work otherwise).
+    the words each stream has used. Returns ``(xi, cursor, words)``: the deviates
+    :func:`normal_draws` gives from ``words`` (by the same arithmetic) and the same positions. A
+    stream whose candidates have run out draws on from its position with :func:`normal_draws`
+    (rare when ``tries`` has a margin; no work otherwise).
     """
     tries = ahead["xi"].shape[0]
     # flat lookups of row `candidate` of each stream (cheaper than a gather along a trailing axis)
