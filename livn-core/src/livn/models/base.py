@@ -8,10 +8,14 @@ from typing import Any
 import attrs
 import numpy as np
 
-__all__ = ["ModelSpec", "Parameter", "area_from_capacitance", "depression", "series_defaults"]
+__all__ = ["EI_SYSTEMS", "ModelSpec", "Parameter", "area_from_capacitance", "culture_defaults", "depression"]
 
 #: uF/cm2: the specific membrane capacitance that turns a point model's capacitance into a soma area.
 SPECIFIC_CAPACITANCE = 1.0
+
+
+#: The asynchronous predefined systems; a model tuned for them has one set of defaults for all.
+EI_SYSTEMS = ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")
 
 
 def depression(U: float, tau_rec: float) -> dict[str, dict[str, Any]]:
@@ -19,20 +23,25 @@ def depression(U: float, tau_rec: float) -> dict[str, dict[str, Any]]:
     return {"EXC->EXC": {"rule": "tsodyks-markram", "U": U, "tau_rec": tau_rec}}
 
 
-def series_defaults(
+def culture_defaults(
+    ei_weights: Mapping[str, float],
+    ei_noise: Mapping[str, float],
     series: Mapping[str, tuple[Mapping[str, float], Mapping[str, float], Mapping[str, Any]]],
-    noise: Mapping[str, float],
+    series_noise: Mapping[str, float],
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], dict[str, Mapping[str, Any]]]:
-    """``(weights, noise, plasticity)`` defaults for cultures and their replicates (``E`` and ``E_b``, ...).
+    """A point model's ``(weights, noise, plasticity)`` defaults: one set for :data:`EI_SYSTEMS`, and
+    the tuned values of each culture of the E/I series for it and its replicate (``E`` and ``E_b``, ...).
 
     ``series`` maps a culture to its tuned ``(weights, noise, plasticity)``; a culture's noise is
-    ``noise`` with the tuned values over it. A replicate takes its culture's values.
+    ``series_noise`` with the tuned values over it.
     """
-    weights, noises, plasticity = {}, {}, {}
+    weights = {name: dict(ei_weights) for name in EI_SYSTEMS}
+    noises = {name: dict(ei_noise) for name in EI_SYSTEMS}
+    plasticity = {}
     for culture, (tuned_weights, tuned_noise, learning) in series.items():
         for name in (culture, f"{culture}_b"):
             weights[name] = dict(tuned_weights)
-            noises[name] = {**noise, **tuned_noise}
+            noises[name] = {**series_noise, **tuned_noise}
             plasticity[name] = learning
     return weights, noises, plasticity
 

@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from livn.models.base import ModelSpec, Parameter, area_from_capacitance
+from livn.models.base import EI_SYSTEMS, ModelSpec, Parameter, area_from_capacitance
 from livn.models.lif import _EI_WEIGHTS as _LIF_EI_WEIGHTS
 from livn.models.noise import POINT_NOISE
 
@@ -181,9 +181,6 @@ GLIF_NOISE = {
     4: {"mean": 0.18, "std": 0.07, "tau": 5.0},
     5: {"mean": 0.19, "std": 0.07, "tau": 5.0},
 }
-_SYSTEMS = ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")
-
-
 def glif_spec(level: int) -> ModelSpec:
     """The registered spec of a GLIF level (``glif1`` .. ``glif5``); ValueError for an unknown level."""
     return GLIF[glif_level(level)]
@@ -203,8 +200,8 @@ def _make_spec(level: int) -> ModelSpec:
         parameters={"EXC": parameters, "INH": parameters},
         cell_parameters=_cell_parameters(level),
         noise_parameters=POINT_NOISE,
-        default_weights={name: dict(_EI_WEIGHTS) for name in _SYSTEMS},
-        default_noise={name: dict(GLIF_NOISE[level]) for name in _SYSTEMS},
+        default_weights={name: dict(_EI_WEIGHTS) for name in EI_SYSTEMS},
+        default_noise={name: dict(GLIF_NOISE[level]) for name in EI_SYSTEMS},
         constants={"extracellular_gain": 0.135},  # uS
         recommended_dt=0.1,
         noise_off={"mean": 0.0, "std": 0.0},

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from livn.models.base import ModelSpec, Parameter, area_from_capacitance, depression, series_defaults
+from livn.models.base import ModelSpec, Parameter, area_from_capacitance, culture_defaults, depression
 from livn.models.noise import POINT_NOISE
 
 __all__ = ["IZHIKEVICH", "izhikevich_cell_parameters"]
@@ -49,8 +49,6 @@ _EI_WEIGHTS = {
     "INH_INH-soma-GABA_A-weight": 1.0,
 }
 _EI_NOISE = {"mean": 0.0, "std": 0.02, "tau": 5.0}
-_DEFAULT_WEIGHTS = {name: dict(_EI_WEIGHTS) for name in ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")}
-_DEFAULT_NOISE = {name: dict(_EI_NOISE) for name in ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")}
 
 
 # The E/I series bursts like a culture on an MEA (the bursting_in_vitro target set of livn.targets):
@@ -96,9 +94,7 @@ _SERIES = {
         depression(0.0908027, 4787.11),
     ),
 }
-_SERIES_WEIGHTS, _SERIES_NOISE, _DEFAULT_PLASTICITY = series_defaults(_SERIES, _EI_NOISE)
-_DEFAULT_WEIGHTS.update(_SERIES_WEIGHTS)
-_DEFAULT_NOISE.update(_SERIES_NOISE)
+_DEFAULT_WEIGHTS, _DEFAULT_NOISE, _DEFAULT_PLASTICITY = culture_defaults(_EI_WEIGHTS, _EI_NOISE, _SERIES, _EI_NOISE)
 
 
 def izhikevich_cell_parameters(kind: str, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from livn.models.base import ModelSpec, Parameter, area_from_capacitance, depression, series_defaults
+from livn.models.base import ModelSpec, Parameter, area_from_capacitance, culture_defaults, depression
 from livn.models.noise import POINT_NOISE
 
 __all__ = ["LIF", "lif_isi"]
@@ -61,8 +61,6 @@ _EI_WEIGHTS = {
     "INH_INH-soma-GABA_A-weight": 1.0,
 }
 _EI_NOISE = {"mean": 0.1, "std": 0.05, "tau": 5.0}
-_DEFAULT_WEIGHTS = {name: dict(_EI_WEIGHTS) for name in ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")}
-_DEFAULT_NOISE = {name: dict(_EI_NOISE) for name in ("EI1", "EI2", "EI3", "EI4", "EI5", "EI6")}
 
 
 # The E/I series bursts like a culture on an MEA (the bursting_in_vitro target set of livn.targets):
@@ -111,9 +109,7 @@ _SERIES = {
         depression(0.304991, 2686.08),
     ),
 }
-_SERIES_WEIGHTS, _SERIES_NOISE, _DEFAULT_PLASTICITY = series_defaults(_SERIES, {"mean": 0.0, "std": 0.0, "tau": 5.0})
-_DEFAULT_WEIGHTS.update(_SERIES_WEIGHTS)
-_DEFAULT_NOISE.update(_SERIES_NOISE)
+_DEFAULT_WEIGHTS, _DEFAULT_NOISE, _DEFAULT_PLASTICITY = culture_defaults(_EI_WEIGHTS, _EI_NOISE, _SERIES, {"mean": 0.0, "std": 0.0, "tau": 5.0})
 
 def _lif_soma_area(kind: str, cells: Mapping[str, np.ndarray]) -> np.ndarray:
     """Soma area (um2): the capacitance tau_m / R (nF; 0.1 nF = 10,000 um2 by default) at 1 uF/cm2."""

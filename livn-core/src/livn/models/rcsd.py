@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from livn.models.base import ModelSpec, Parameter
+from livn.models.base import EI_SYSTEMS, ModelSpec, Parameter
 from livn.models.noise import CONDUCTANCE_NOISE
 
 __all__ = [
@@ -221,8 +221,8 @@ RCSD = ModelSpec(
     # stable; EI1 2.8/9.5 Hz, EI2 3.6/7.9 Hz; EI5 and EI6 have EI4's density and in-degree). The published EI1/EI2 values (PUBLISHED_WEIGHTS/NOISE)
     # put ~1 uS of noise conductance on a soma whose leak is 0.00025 uS: it clamps the cells (EI2's INH
     # cells fall silent after 250 ms), so they are kept for reference, not as defaults.
-    default_weights=dict.fromkeys(("EI1", "EI2", "EI3", "EI4", "EI5", "EI6"), _TUNED_WEIGHTS),
-    default_noise=dict.fromkeys(("EI1", "EI2", "EI3", "EI4", "EI5", "EI6"), _TUNED_NOISE),
+    default_weights=dict.fromkeys(EI_SYSTEMS, _TUNED_WEIGHTS),
+    default_noise=dict.fromkeys(EI_SYSTEMS, _TUNED_NOISE),
     constants=CONSTANTS,
     recommended_dt=0.025,
     noise_off={"g_e0": 0.0, "g_i0": 0.0, "std_e": 0.0, "std_i": 0.0},
