@@ -52,6 +52,7 @@ Stimulus
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -77,6 +78,19 @@ register_run_pytrees()
 # is part of the layout), network layout and run configuration (the model's constants are closed
 # over, the rest are arguments).
 _COMPILED: dict[Any, Any] = {}
+
+
+@functools.cache
+def _rng_bytes(layout: engine.Layout, compact: bool) -> int:
+    """Bytes of the noise's random state in a state of ``layout`` (compact: the form traced runs carry).
+
+    Cached: shaping it traces ``initial_rng`` (about a millisecond), and every run asks.
+    """
+    noise = layout.model.noise
+    rng = jax.eval_shape(lambda: noise.initial_rng(layout.n, layout.sites, layout.noise_updates))
+    if compact:
+        rng = jax.eval_shape(noise.compact_rng, rng)
+    return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree_util.tree_leaves(rng))
 
 
 def release_compiled() -> None:
@@ -442,11 +456,8 @@ class Env(BaseEnv):
         layout, _ = self._layout(dt)
         n, C, L = layout.n, len(layout.classes), layout.buffer_len
         R = self.network.num_rows
-        rng = jax.eval_shape(lambda: layout.model.noise.initial_rng(n, layout.sites, layout.noise_updates))
-        if traced:
-            rng = jax.eval_shape(layout.model.noise.compact_rng, rng)
-        rng_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree_util.tree_leaves(rng))
-        state_bytes = 8 * (L * ((n if rows else C * n) + 1) + 2 * C * n + 40 * n + (4 * R if rows else 0)) + rng_bytes
+        state_bytes = 8 * (L * ((n if rows else C * n) + 1) + 2 * C * n + 40 * n + (4 * R if rows else 0))
+        state_bytes += _rng_bytes(layout, compact=traced)
         fits = int(self.checkpoint_bytes // max(state_bytes, 1))
         checkpoints = max(1, min(n_steps, max(16, fits)))
         return engine.RunConfig(n_steps=n_steps, dt=float(dt), record_every=stride, stim_mode=mode,
