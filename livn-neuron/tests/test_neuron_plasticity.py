@@ -153,3 +153,16 @@ def test_conductance_peak_is_weight_times_g_unit() -> None:
             assert abs(peak / (0.3 * g_unit) - 1.0) < 1e-3
         finally:
             env.close()
+
+
+def test_the_bursting_culture_comes_with_its_tuned_rcsd_defaults() -> None:
+    """make("E_b") on NEURON: the RCSD weights, noise and EXC->EXC depression tuned for E (livn.models.rcsd)."""
+    from livn.models.rcsd import RCSD
+
+    with livn.make("E_b", backend="neuron", record=("spikes",)) as env:
+        assert env.weights == RCSD.weight_defaults("E")
+        assert env.noise == RCSD.noise_defaults("E") and env.noise["g_e0"] == 0.0004
+        learning = RCSD.plasticity_defaults("E")["EXC->EXC"]
+        assert set(env.plasticity) == {"EXC_EXC-hillock-AMPA-weight", "EXC_EXC-hillock-NMDA-weight"}
+        for rules in env.plasticity.values():
+            assert rules == (TsodyksMarkram(U=learning["U"], tau_rec=learning["tau_rec"]),)

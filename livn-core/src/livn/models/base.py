@@ -29,7 +29,7 @@ def culture_defaults(
     series: Mapping[str, tuple[Mapping[str, float], Mapping[str, float], Mapping[str, Any]]],
     series_noise: Mapping[str, float],
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], dict[str, Mapping[str, Any]]]:
-    """A point model's ``(weights, noise, plasticity)`` defaults: one set for :data:`EI_SYSTEMS`, and
+    """A model's ``(weights, noise, plasticity)`` defaults: one set for :data:`EI_SYSTEMS`, and
     the tuned values of each culture of the E/I series for it and its replicate (``E`` and ``E_b``, ...).
 
     ``series`` maps a culture to its tuned ``(weights, noise, plasticity)``; a culture's noise is
