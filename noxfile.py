@@ -47,14 +47,18 @@ def _cache_dir() -> str:
     return os.environ.get("LIVN_CACHE_DIR", str(ROOT / ".nox" / "livn-cache"))
 
 
-def _pytest(session: nox.Session, *paths: str, backend: str | None = None) -> None:
+def _pytest(session: nox.Session, *paths: str, backend: str | None = None, workers: int = 1) -> None:
+    """Run pytest on ``paths``; ``workers`` > 1 spreads the tests over that many processes (pytest-xdist;
+    ``worksteal``: the shared suite's conformance file alone is half its time, so tests, not files,
+    are dealt out, and an idle worker takes queued tests from a busy one)."""
     env = dict(_ENV)
     if backend is not None:
         env["LIVN_BACKEND"] = backend
     env["LIVN_CACHE_DIR"] = _cache_dir()
     # with arguments (e.g. -k) one of a session's pytest runs may select nothing (exit code 5)
     codes = [0, 5] if session.posargs else [0]
-    session.run("python", "-m", "pytest", "-q", *paths, *session.posargs, env=env, success_codes=codes)
+    spread = ("-n", str(workers), "--dist", "worksteal") if workers > 1 else ()
+    session.run("python", "-m", "pytest", "-q", *spread, *paths, *session.posargs, env=env, success_codes=codes)
 
 
 @nox.session(python=PYTHON, tags=["core"], default=True)
@@ -67,9 +71,12 @@ def core(session: nox.Session) -> None:
 def _backend_session(session: nox.Session, name: str) -> None:
     spec = BACKENDS[name]
     _install(session, f"{CORE}[test]", f"./livn-{name}", *spec.get("extra", ()))
-    # two processes: the backend's own tests, then the shared suite (fewer programs per process)
-    _pytest(session, f"livn-{name}/tests", backend=name)
-    _pytest(session, "tests", backend=name)
+    # the backend's own tests, then the shared suite (fewer compiled programs per process), each
+    # spread over two worker processes: this machine has two cores, and a backend's tests are mostly
+    # single-threaded (brian2 compiles Cython, JAX compiles XLA, NEURON steps one thread); the
+    # system and mechanism caches they share are locked
+    _pytest(session, f"livn-{name}/tests", backend=name, workers=2)
+    _pytest(session, "tests", backend=name, workers=2)
 
 
 @nox.session(python=PYTHON, default=True)
