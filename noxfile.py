@@ -65,7 +65,7 @@ def _pytest(session: nox.Session, *paths: str, backend: str | None = None, worke
 def core(session: nox.Session) -> None:
     """livn-core alone, no simulator: plugins, systems, IO, Run, CLI."""
     _install(session, f"{CORE}[test,plot]")
-    _pytest(session, "livn-core/tests")
+    _pytest(session, "livn-core/tests", workers=2)
 
 
 def _backend_session(session: nox.Session, name: str) -> None:

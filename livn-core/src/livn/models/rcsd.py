@@ -179,10 +179,10 @@ _TUNED_WEIGHTS = {
 # (80 ms decay) carries it past the set's 50 ms. The noise drives the cells below 0.5 Hz between
 # bursts (half the EI excitatory mean and std; with the EI values the cells fire 3 Hz and bursts
 # come every 250 ms), and EXC->EXC depression with slow recovery spaces the bursts about a second
-# apart. E met the set over 20 s after 1 s on seeds 1 and 2 (bursts 0.75-0.8 Hz of 55-58 ms, 67-68 %
-# of spikes in bursts, branching 1.2-1.4), and diffrax gives NEURON's spikes on it. E_b takes E's
-# values. The cultures not listed have no tuned values yet: make() gives them the system's weights and
-# the model's generic noise. Each culture: (weights, noise over the EI noise, plasticity).
+# apart. E met the set over 20 s after 1 s on seeds 1, 2 and 3 and E_b (E's values) on seed 1: bursts
+# 0.75-0.8 Hz of 51-58 ms, 68 % of spikes in bursts, branching 1.05-1.44; diffrax gives NEURON's
+# spikes on E. The cultures not listed have no tuned values yet: make() gives them the system's
+# weights and the model's generic noise. Each culture: (weights, noise over the EI noise, plasticity).
 _SERIES = {
     "E": (
         {"EXC_EXC-hillock-AMPA-weight": 10.0, "EXC_EXC-hillock-NMDA-weight": 16.0},
