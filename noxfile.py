@@ -26,6 +26,10 @@ BACKENDS: dict[str, dict] = {
     "neuron": {},
 }
 
+#: pytest-xdist workers of the core and backend sessions: CI's machine has two cores, and a session's
+#: tests are mostly single-threaded (brian2 compiles Cython, JAX compiles XLA, NEURON steps one thread).
+TEST_WORKERS = 2
+
 #: Paths ruff checks besides the backends of the matrix.
 LINTED = ["noxfile.py", "livn-core", "tests", "examples", "equivalence", "realism"]
 
@@ -65,18 +69,16 @@ def _pytest(session: nox.Session, *paths: str, backend: str | None = None, worke
 def core(session: nox.Session) -> None:
     """livn-core alone, no simulator: plugins, systems, IO, Run, CLI."""
     _install(session, f"{CORE}[test,plot]")
-    _pytest(session, "livn-core/tests", workers=2)
+    _pytest(session, "livn-core/tests", workers=TEST_WORKERS)
 
 
 def _backend_session(session: nox.Session, name: str) -> None:
     spec = BACKENDS[name]
     _install(session, f"{CORE}[test]", f"./livn-{name}", *spec.get("extra", ()))
     # the backend's own tests, then the shared suite (fewer compiled programs per process), each
-    # spread over two worker processes: this machine has two cores, and a backend's tests are mostly
-    # single-threaded (brian2 compiles Cython, JAX compiles XLA, NEURON steps one thread); the
-    # system and mechanism caches they share are locked
-    _pytest(session, f"livn-{name}/tests", backend=name, workers=2)
-    _pytest(session, "tests", backend=name, workers=2)
+    # spread over TEST_WORKERS processes; the system and mechanism caches they share are locked
+    _pytest(session, f"livn-{name}/tests", backend=name, workers=TEST_WORKERS)
+    _pytest(session, "tests", backend=name, workers=TEST_WORKERS)
 
 
 @nox.session(python=PYTHON, default=True)

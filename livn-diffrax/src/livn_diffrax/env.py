@@ -104,6 +104,7 @@ def release_compiled() -> None:
     _COMPILED.clear()
     jax.clear_caches()
 
+
 #: The surrogate slope (1/mV) of ``surrogate=True``: with the normalisation of :mod:`livn_diffrax.engine`
 #: it gives gradients of the order of finite differences on the point models (LIF, Izhikevich).
 DEFAULT_SURROGATE = 1.0

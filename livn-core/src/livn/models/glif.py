@@ -181,6 +181,8 @@ GLIF_NOISE = {
     4: {"mean": 0.18, "std": 0.07, "tau": 5.0},
     5: {"mean": 0.19, "std": 0.07, "tau": 5.0},
 }
+
+
 def glif_spec(level: int) -> ModelSpec:
     """The registered spec of a GLIF level (``glif1`` .. ``glif5``); ValueError for an unknown level."""
     return GLIF[glif_level(level)]

@@ -111,6 +111,7 @@ _SERIES = {
 }
 _DEFAULT_WEIGHTS, _DEFAULT_NOISE, _DEFAULT_PLASTICITY = culture_defaults(_EI_WEIGHTS, _EI_NOISE, _SERIES, {"mean": 0.0, "std": 0.0, "tau": 5.0})
 
+
 def _lif_soma_area(kind: str, cells: Mapping[str, np.ndarray]) -> np.ndarray:
     """Soma area (um2): the capacitance tau_m / R (nF; 0.1 nF = 10,000 um2 by default) at 1 uF/cm2."""
     return area_from_capacitance(np.asarray(cells["tau_m"], dtype=np.float64) / np.asarray(cells["R"], dtype=np.float64))
