@@ -26,7 +26,7 @@ BACKENDS: dict[str, dict] = {
     "neuron": {},
 }
 
-#: pytest-xdist workers of the core and backend sessions: CI's machine has two cores, and a session's
+#: pytest-xdist workers of the test sessions: CI's machine has two cores, and a session's
 #: tests are mostly single-threaded (brian2 compiles Cython, JAX compiles XLA, NEURON steps one thread).
 TEST_WORKERS = 2
 
@@ -51,14 +51,30 @@ def _cache_dir() -> str:
     return os.environ.get("LIVN_CACHE_DIR", str(ROOT / ".nox" / "livn-cache"))
 
 
+def _run_env(**extra: str | None) -> dict[str, str | None]:
+    """The environment of a session's commands: :data:`_ENV`, the shared livn cache, and one JAX
+    compilation cache for every session and pytest worker, so a simulation program compiled by one
+    process (a diffrax env's run, several seconds of XLA) is loaded, not recompiled, by the next.
+
+    JAX does not cache a program holding host callbacks, and equinox's runtime checks inside
+    diffrax's solve are host callbacks when they raise; ``EQX_ON_ERROR=nan`` makes them NaN the
+    result instead (livn solves with ``throw=False`` and fixed steps, where they do not fire), so the
+    programs are cacheable and a check that did fire would still fail the tests that read the run.
+    """
+    return {
+        **_ENV,
+        "LIVN_CACHE_DIR": _cache_dir(),
+        "JAX_COMPILATION_CACHE_DIR": str(Path(_cache_dir()) / "jax"),
+        "EQX_ON_ERROR": "nan",
+        **extra,
+    }
+
+
 def _pytest(session: nox.Session, *paths: str, backend: str | None = None, workers: int = 1) -> None:
     """Run pytest on ``paths``; ``workers`` > 1 spreads the tests over that many processes (pytest-xdist;
     ``worksteal``: the shared suite's conformance file alone is half its time, so tests, not files,
     are dealt out, and an idle worker takes queued tests from a busy one)."""
-    env = dict(_ENV)
-    if backend is not None:
-        env["LIVN_BACKEND"] = backend
-    env["LIVN_CACHE_DIR"] = _cache_dir()
+    env = _run_env(LIVN_BACKEND=backend) if backend is not None else _run_env()
     # with arguments (e.g. -k) one of a session's pytest runs may select nothing (exit code 5)
     codes = [0, 5] if session.posargs else [0]
     spread = ("-n", str(workers), "--dist", "worksteal") if workers > 1 else ()
@@ -92,7 +108,7 @@ def backend(session: nox.Session, backend: str) -> None:
 def mpi(session: nox.Session) -> None:
     """Multi-rank runs under mpiexec: NEURON on 1 vs 2 ranks, the quick start, MPI datasets."""
     _install(session, f"{CORE}[test,mpi,plot]", "./livn-neuron")
-    env = {**_ENV, "LIVN_REQUIRE_MPI": "1", "LIVN_BACKEND": "neuron", "LIVN_CACHE_DIR": _cache_dir()}
+    env = _run_env(LIVN_REQUIRE_MPI="1", LIVN_BACKEND="neuron")
     session.run("python", "-m", "pytest", "-q", "livn-neuron/tests/test_neuron_mpi.py",
                 "livn-core/tests/test_dataset.py", "livn-core/tests/test_generate_mpi.py",
                 "livn-core/tests/test_env_mpi.py", "livn-core/tests/test_distributed.py",
@@ -110,7 +126,7 @@ def equivalence(session: nox.Session) -> None:
     regenerated one). The fast single-cell checks also run in every backend session.
     """
     _install(session, f"{CORE}[plot]", *(f"./livn-{name}" for name in BACKENDS))
-    env = {**_ENV, "LIVN_CACHE_DIR": _cache_dir()}
+    env = _run_env()
     session.run("python", "equivalence/report.py", "--out", "reports", "--check-committed", *session.posargs, env=env)
 
 
@@ -118,27 +134,29 @@ def equivalence(session: nox.Session) -> None:
 def realism(session: nox.Session) -> None:
     """Cultures against in vitro target statistics, the quick rows (brian2), into build/realism.
 
-    ``realism/report.py --quick``, with their defaults on brian2: the E/I series with Izhikevich (10 s
-    each) and EI2/EI3 with Izhikevich and LIF, every statistic against its band; red when any row fails. The full report,
-    all backends and the replicates, is ``python realism/report.py`` (hours; it writes reports/realism.md).
+    ``realism/report.py --quick`` with the models' defaults on brian2: the E/I series with Izhikevich
+    and LIF (10 s each) and EI2/EI3 with both, every statistic against its band, TEST_WORKERS rows at
+    once; red when any row fails. The full report, all backends and the replicates, is
+    ``python realism/report.py`` (hours; it writes reports/realism.md).
     """
     _install(session, f"{CORE}[plot]", "./livn-brian2")
-    env = {**_ENV, "LIVN_CACHE_DIR": _cache_dir(), "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-    session.run("python", "realism/report.py", "--quick", "--out", "build/realism", *session.posargs, env=env)
+    env = _run_env(PYTHONWARNINGS="ignore::DeprecationWarning")
+    session.run("python", "realism/report.py", "--quick", "--workers", str(TEST_WORKERS), "--out", "build/realism",
+                *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON, tags=["example"], default=True)
 def example(session: nox.Session) -> None:
     """The third-party backend example, installed like any outside distribution, passes the suite."""
     _install(session, f"{CORE}[test]", "./examples/livn-backend-example")
-    _pytest(session, "examples/livn-backend-example/tests", "tests", backend="example")
+    _pytest(session, "examples/livn-backend-example/tests", "tests", backend="example", workers=TEST_WORKERS)
 
 
 @nox.session(python=PYTHON, tags=["example", "brian2", "diffrax"], default=True)
 def model_example(session: nox.Session) -> None:
     """The third-party model example (AdEx), installed beside brian2 and diffrax, runs on both unchanged."""
     _install(session, f"{CORE}[test]", "./livn-brian2", "./livn-diffrax", "./examples/livn-model-example")
-    _pytest(session, "examples/livn-model-example/tests")
+    _pytest(session, "examples/livn-model-example/tests", workers=TEST_WORKERS)
 
 
 @nox.session(python=PYTHON, tags=["lint"], default=True)
@@ -163,13 +181,11 @@ def docs(session: nox.Session) -> None:
     be installed; the tutorials run on brian2 and the example backend.
     """
     _install(session, f"{CORE}[plot,gym,mpi,tune,docs]", *DOCS_PACKAGES)
-    env = {
-        **_ENV,
-        "LIVN_CACHE_DIR": _cache_dir(),
-        "LIVN_BACKEND": "brian2",
-        "NO_MKDOCS_2_WARNING": "1",  # Material's notice about MkDocs 2
-        "PYTHONWARNINGS": "ignore::DeprecationWarning",  # brian2's pyparsing calls, printed per tutorial
-    }
+    env = _run_env(
+        LIVN_BACKEND="brian2",
+        NO_MKDOCS_2_WARNING="1",  # Material's notice about MkDocs 2
+        PYTHONWARNINGS="ignore::DeprecationWarning",  # brian2's pyparsing calls, printed per tutorial
+    )
     session.run("mkdocs", *(session.posargs or ("build", "--strict")), env=env)
 
 
@@ -314,7 +330,7 @@ def build(session: nox.Session) -> None:
         str(wheels["livn-core"]), str(wheels["livn-brian2"]), str(wheels["examples/livn-backend-example"]),
         env=_ENV,
     )
-    env = {**_ENV, "LIVN_CACHE_DIR": _cache_dir(), "LIVN_BACKEND": None}  # None: unset, the default backend
+    env = _run_env(LIVN_BACKEND=None)  # None: unset, the default backend
     with session.chdir(fresh):  # away from the checkout: only the installed wheels can be imported
         session.run(python, "-c", WHEEL_QUICKSTART, env=env, external=True)
         session.run(str(fresh / "bin" / "livn"), "--version", env=env, external=True)

@@ -1,6 +1,6 @@
 """Do livn's cultures behave like real ones? Each culture on each backend, every statistic against its band.
 
-Usage: ``python realism/report.py [--out reports] [--quick] [--only PATTERN] [--duration MS] [--seed N]``.
+Usage: ``python realism/report.py [--out reports] [--quick] [--only PATTERN] [--duration MS] [--seed N] [--workers N]``.
 
 Each row makes a culture with its defaults (``livn.make(culture, backend=..., model=...)``), clears
 it to the noise seed ``--seed`` (default 1; the cells are make()'s), runs it without stimulus for the
@@ -14,16 +14,19 @@ into ``--out``; exit status 1 when any row fails.
 the cultures it is tuned for (:data:`TUNED`; measured for :data:`QUICK_DURATION` ms) and EI2/EI3
 with Izhikevich and LIF. The full report adds the replicates, the untuned model/culture pairs,
 Izhikevich on diffrax and the RCSD rows on NEURON and diffrax, which take hours on a laptop. ``--only PATTERN`` keeps the rows
-whose ``culture/backend/model`` matches the regular expression.
+whose ``culture/backend/model`` matches the regular expression. ``--workers N`` measures N rows at once,
+each in its own process (the rows are independent; the report keeps their order).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import re
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -129,22 +132,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="regular expression on culture/backend/model")
     parser.add_argument("--duration", type=float, default=None, help="measured ms per row (default: the set's)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="rows measured at once, one process each")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
     selected = rows(args.quick)
     if args.only:
         pattern = re.compile(args.only)
         selected = [r for r in selected if pattern.search("/".join(r[:3]))]
         if not selected:
             parser.error(f"--only {args.only!r} matches no row")
+    durations = [
+        QUICK_DURATION if args.duration is None and args.quick and target == "bursting_in_vitro" else args.duration
+        for *_, target in selected
+    ]
     results = []
-    for culture, backend, model, target in selected:
-        duration = args.duration
-        if duration is None and args.quick and target == "bursting_in_vitro":
-            duration = QUICK_DURATION
-        evaluation, run, n, seconds = measure(culture, backend, model, target, duration, args.seed)
-        verdict = "pass" if evaluation.passed else "FAIL " + ", ".join(evaluation.failed)
-        print(f"{culture}/{backend}/{model} vs {target}: {verdict} ({seconds:.0f} s)", flush=True)
-        results.append((culture, backend, model, target, evaluation, run, n, seconds))
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending = [pool.submit(measure, *row, duration, args.seed) for row, duration in zip(selected, durations)]
+        for (culture, backend, model, target), future in zip(selected, pending):
+            evaluation, run, n, seconds = future.result()
+            verdict = "pass" if evaluation.passed else "FAIL " + ", ".join(evaluation.failed)
+            print(f"{culture}/{backend}/{model} vs {target}: {verdict} ({seconds:.0f} s)", flush=True)
+            results.append((culture, backend, model, target, evaluation, run, n, seconds))
     args.out.mkdir(parents=True, exist_ok=True)
     passed = all(r[4].passed for r in results)
     lines = [
