@@ -33,9 +33,14 @@ TEST_WORKERS = 2
 #: Paths ruff checks besides the backends of the matrix.
 LINTED = ["noxfile.py", "livn-core", "tests", "examples", "equivalence", "realism"]
 
+#: The environment of installs and commands (None unsets a variable). Bytecode is written lazily, by
+#: the first process that imports a module: compiling every installed package's bytecode at install
+#: (UV_COMPILE_BYTECODE) cost about 50 s per session for the JAX, scipy and NEURON stacks, most of it
+#: for modules no test imports, and with PYTHONDONTWRITEBYTECODE every process (each pytest-xdist
+#: worker, each spawned pool worker) compiled its imports again.
 _ENV = {
-    "PYTHONDONTWRITEBYTECODE": "1",
-    "UV_COMPILE_BYTECODE": "1",
+    "PYTHONDONTWRITEBYTECODE": None,
+    "UV_COMPILE_BYTECODE": None,
     "JAX_PLATFORMS": "cpu",
     "NEURON_MODULE_OPTIONS": "-nogui",
     "MPLBACKEND": "Agg",
