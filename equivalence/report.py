@@ -607,19 +607,26 @@ def committed_table(path: Path) -> list[str] | None:
     return lines[lines.index(TABLE_START) + 1:]
 
 
+#: The row groups the main process computes, in the report's order (the rest: :func:`second_process_rows`).
+FIRST_PROCESS_GROUPS = (
+    "lif", "izhikevich", "glif", "rcsd", "izhikevich-network", "rcsd-network", "stdp-window", "stp",
+    "optogenetics", "optogenetics-network",
+)
+
+
+def timed(name: str, compute, *args):
+    """``compute(*args)``, printing how long it took (the session log shows where the time goes)."""
+    start = time.perf_counter()
+    result = compute(*args)
+    print(f"  [{name}: {time.perf_counter() - start:.0f} s]", flush=True)
+    return result
+
+
 def other_rows(report: Report, args: argparse.Namespace) -> None:
     """Every row but the recruitment and plastic network ones (:func:`second_process_rows`), in the report's order."""
-    lif_rows(report, ["brian2", "diffrax"])
-    izhikevich_rows(report, ["brian2", "diffrax"])
-    glif_rows(report, ["brian2", "diffrax"])
-    rcsd_rows(report, ("diffrax", "neuron"))
-    izhikevich_network_rows(report, ("brian2", "diffrax"), args.seeds, args.duration)
-    rcsd_network_rows(report, ("diffrax", "neuron"), args.seeds, args.duration)
-    plastic = [("brian2", "izhikevich"), ("diffrax", "izhikevich"), ("diffrax", "rcsd"), ("neuron", "rcsd")]
-    stdp_window_rows(report, plastic)
-    stp_rows(report, plastic)
-    optogenetics_rows(report, OPTOGENETIC_CASES)
-    optogenetics_network_rows(report, ["brian2", "diffrax", "neuron"])
+    groups = row_groups(args)
+    for name in FIRST_PROCESS_GROUPS:
+        timed(name, groups[name], report)
 
 
 def optogenetics_rows(report: Report, cases: list[tuple[str, str]]) -> None:
@@ -692,9 +699,9 @@ def plastic_network_rows(plastic_seeds: int, rcsd_seeds: int) -> tuple[list, dic
 def second_process_rows(plastic_seeds: int, rcsd_seeds: int) -> tuple[list, list, dict]:
     """What the second process computes: the plastic network rows, then the recruitment rows;
     returns (recruitment rows, plastic network rows, their figures)."""
-    rows, figures = plastic_network_rows(plastic_seeds, rcsd_seeds)
+    rows, figures = timed("stdp-network", plastic_network_rows, plastic_seeds, rcsd_seeds)
     recruitment = Report()
-    recruitment_rows(recruitment)
+    timed("recruitment", recruitment_rows, recruitment)
     return recruitment.rows, rows, {**figures, **recruitment.figures}
 
 
