@@ -57,8 +57,9 @@ _EI_NOISE = {"mean": 0.0, "std": 0.02, "tau": 5.0}
 # noise and Tsodyks-Markram depression of the EXC->EXC synapses, which ends each network burst; the
 # weights not listed keep the system's (1.0). A replicate (``E_b``, ...) takes its culture's values.
 # E3I's first values burst for only 44-47 ms over 20 s; they were retuned on E3I_b (20 s after 1 s,
-# seed 1, 3 trials from E3I's values with the NMDA weight raised) and meet the set over 20 s on E3I
-# seeds 1-3 and E3I_b seeds 1-2 (bursts 0.2-0.3 Hz of 150-195 ms, branching 0.92-1.41).
+# seed 1, 3 trials from hand-adjusted values with more NMDA; also the inhibitory weights) and meet
+# the set over 20 s on E3I seeds 1-3 and E3I_b seeds 1-2 (bursts 0.2-0.3 Hz of 150-195 ms, branching
+# 0.92-1.41).
 # Each culture: (weights, noise, plasticity).
 _SERIES = {
     "E": (
