@@ -38,6 +38,11 @@ def test_backends_matches_metadata(capsys):
         (["run", "EI1", "--backend", "warp-drive"], "warp-drive"),
         (["run", "EI9"], "EI9"),
         (["fly"], "invalid choice"),
+        (["run", "EI1", "--make", "coreneuron"], "expected NAME=X"),
+        (["run", "EI1", "--make", "seed=3"], "--seed"),
+        (["run", "EI1", "--make", "2x=1"], "keyword argument of livn.make"),
+        (["run", "EI1", "--make", "dt=1", "--make", "dt=2"], "given twice"),
+        (["run", "EI1", "--backend", "livn_fake.env", "--make", "warp=9"], "'warp'"),
     ],
 )
 def test_bad_arguments_one_line_exit_2(argv, fragment, capsys):
@@ -65,6 +70,27 @@ def test_run_prints_summary_and_writes_files(tmp_path, capsys):
     assert saved.duration == 1000.0
     assert int(lines[3].split()[2]) == len(saved.spikes.ids)  # the 'all' row counts the saved spikes
     assert plot.stat().st_size > 1000
+
+
+def test_run_passes_model_and_make_options_to_make(monkeypatch, capsys):
+    import livn
+
+    seen = {}
+    original = livn.make
+
+    def spy(system, **kwargs):
+        seen.update(kwargs)
+        for name in ("coreneuron", "dt", "label"):  # the fake backend takes none of them
+            kwargs.pop(name)
+        return original(system, **kwargs)
+
+    monkeypatch.setattr(livn, "make", spy)
+    argv = ["run", "EI1", "--backend", "livn_fake.env", "--duration", "100", "--quiet", "--model", "izhikevich",
+            "--make", "coreneuron=true", "--make", "dt=0.05", "--make", "label=plain text"]
+    assert main(argv) == 0
+    assert seen["model"] == "izhikevich"
+    assert (seen["coreneuron"], seen["dt"], seen["label"]) == (True, 0.05, "plain text")
+    assert "population" in capsys.readouterr().out
 
 
 # -- issue 19: versions, backends not installed, install hints, pre-flight checks, progress ------------------

@@ -132,6 +132,10 @@ def test_cli_reports_bad_input_in_one_line(capsys, no_runs):
         cli.main(["tune", "EI2", "--backend", FAKE, "--band", "mean_rate=1:2", "--param", "noise-std=0:0.1",
                   "--start", "noise-std=0.01", "--start", "noise-std=0.05"])
     assert "--start noise-std is given twice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # --make options reach livn.make, which refuses an unknown one
+        cli.main(["tune", "EI2", "--backend", FAKE, "--band", "mean_rate=1:2", "--param", "noise-std=0:0.1",
+                  "--make", "warp=9"])
+    assert "'warp'" in capsys.readouterr().err
 
 
 def test_cli_writes_the_report(tmp_path, capsys):

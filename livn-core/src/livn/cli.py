@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 __all__ = ["main"]
 
@@ -264,7 +264,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
         system = load_system(args.system)
-        env = livn.make(system, backend=backend, seed=args.seed, record=("spikes",))
+        env = livn.make(system, backend=backend, seed=args.seed, record=("spikes",), **_make_options(args.make),
+                        **({"model": args.model} if args.model else {}))
     except (KeyError, ValueError, ImportError, TypeError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         _fail(f"{message}")
@@ -338,6 +339,23 @@ def _float(option: str, item: str, text: str) -> float | None:
         _fail(f"{option} {item!r}: {text!r} is not a number")
 
 
+def _make_options(items: Sequence[str]) -> dict[str, Any]:
+    """``--make KEY=VALUE`` items as keyword arguments of ``livn.make`` (values read as JSON, else text)."""
+    import json
+
+    options = {}
+    for name, fields in _pairs("--make", items, (1,)):
+        if not name.isidentifier():
+            _fail(f"--make {name!r}: the key is a keyword argument of livn.make, like coreneuron or dt")
+        if name in ("system", "backend", "seed", "record", "model"):
+            _fail(f"--make {name}: give it with its own option (the system argument, --backend, --seed, --model)")
+        try:
+            options[name] = json.loads(fields[0])
+        except json.JSONDecodeError:
+            options[name] = fields[0]
+    return options
+
+
 def _tune_inputs(args: argparse.Namespace):
     import json
 
@@ -392,10 +410,12 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     say = None if args.quiet else (lambda line: print(f"livn: {line}", file=sys.stderr, flush=True))
     try:
         targets, space, start, seeds = _tune_inputs(args)
+        options = _make_options(args.make)
         if not space:
             import livn
 
-            env = livn.make(args.system, backend=args.backend, record=("spikes",), **({"model": args.model} if args.model else {}))
+            env = livn.make(args.system, backend=args.backend, record=("spikes",), **options,
+                            **({"model": args.model} if args.model else {}))
             space = tuning.default_space(env)
             env.close()
             if say:
@@ -403,7 +423,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         result = tuning.tune(
             args.system, targets, space, backend=args.backend, model=args.model, trials=args.trials, workers=args.workers,
             seeds=seeds, duration=args.duration, warmup=args.warmup, start=start or None, storage=args.storage,
-            study=args.study, sampler=args.sampler, seed=args.seed, progress=say,
+            study=args.study, sampler=args.sampler, seed=args.seed, progress=say, **options,
         )
     except (KeyError, ValueError, TypeError, ImportError, FileNotFoundError) as exc:
         _fail(f"{exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}")
@@ -428,7 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("system", help="predefined name (EI1..EI6) or a system directory")
     run.add_argument("--backend", default=None, help="backend name (default: LIVN_BACKEND, else brian2)")
     run.add_argument("--duration", type=float, default=1000.0, help="simulated time in ms (default 1000)")
+    run.add_argument("--model", default=None, help="model name (default: the backend's)")
     run.add_argument("--seed", type=int, default=123, help="random seed (default 123)")
+    run.add_argument("--make", action="append", default=[], metavar="KEY=VALUE",
+                     help="a keyword argument of livn.make, repeatable; VALUE is read as JSON, else as text (coreneuron=true, dt=0.05)")
     run.add_argument("--out", type=Path, default=None, help="save the Run to this HDF5 file")
     run.add_argument("--plot", type=Path, default=None, help="save a spike raster to this image")
     run.add_argument("--quiet", action="store_true", help="no progress output")
@@ -448,6 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--start", action="append", default=[], metavar="NAME=VALUE", help="values of the first trial")
     tune.add_argument("--backend", default=None, help="backend name (default: LIVN_BACKEND, else brian2)")
     tune.add_argument("--model", default=None, help="model name (default: the backend's)")
+    tune.add_argument("--make", action="append", default=[], metavar="KEY=VALUE",
+                      help="a keyword argument of livn.make, repeatable; VALUE is read as JSON, else as text (coreneuron=true, dt=0.05)")
     tune.add_argument("--trials", type=int, default=50, help="trials in the study (default 50; a resumed study counts its own)")
     tune.add_argument("--workers", type=int, default=1, help="simulations at once, one process each (default 1)")
     tune.add_argument("--seeds", default="1", help="simulation seeds of each trial, comma-separated (default 1)")
