@@ -1,6 +1,7 @@
 """Do livn's cultures behave like real ones? Each culture on each backend, every statistic against its band.
 
-Usage: ``python realism/report.py [--out reports] [--quick] [--only PATTERN] [--duration MS] [--seed N] [--workers N]``.
+Usage: ``python realism/report.py [--out reports] [--quick] [--only PATTERN] [--duration MS] [--seed N] [--workers N]
+[--coreneuron]``.
 
 Each row makes a culture with its defaults (``livn.make(culture, backend=..., model=...)``), clears
 it to the noise seed ``--seed`` (default 1; the cells are make()'s), runs it without stimulus for the
@@ -15,7 +16,9 @@ the cultures it is tuned for (:data:`TUNED`; measured for :data:`QUICK_DURATION`
 with Izhikevich and LIF. The full report adds the replicates, the untuned model/culture pairs,
 Izhikevich on diffrax and the RCSD rows on NEURON and diffrax, which take hours on a laptop. ``--only PATTERN`` keeps the rows
 whose ``culture/backend/model`` matches the regular expression. ``--workers N`` measures N rows at once,
-each in its own process (the rows are independent; the report keeps their order).
+each in its own process (the rows are independent; the report keeps their order). ``--coreneuron``
+runs the NEURON rows on CoreNEURON (``make(..., coreneuron=True)``; the same spike trains, as
+``livn-neuron/tests/test_neuron_coreneuron.py`` checks).
 """
 
 from __future__ import annotations
@@ -57,14 +60,16 @@ def rows(quick: bool) -> list[tuple[str, str, str, str]]:
     return result + [(c, b, m, "asynchronous") for b, m in setups for c in ASYNCHRONOUS]
 
 
-def measure(culture: str, backend: str, model: str, targets: str, duration: float | None, seed: int):
+def measure(culture: str, backend: str, model: str, targets: str, duration: float | None, seed: int,
+            coreneuron: bool = False):
     import livn
     from livn import targets as _targets
 
     target_set = _targets.target_set(targets)
     duration = target_set.duration if duration is None else duration
     started = time.perf_counter()
-    with livn.make(culture, backend=backend, model=model, record=("spikes",)) as env:
+    options = {"coreneuron": True} if coreneuron and backend == "neuron" else {}
+    with livn.make(culture, backend=backend, model=model, record=("spikes",), **options) as env:
         env.clear(seed=seed)  # the culture as make() builds it, the noise of this seed (as livn tune runs it)
         run = env.run(target_set.warmup + duration)
         evaluation = _targets.evaluate(env, run, target_set)
@@ -133,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=None, help="measured ms per row (default: the set's)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1, help="rows measured at once, one process each")
+    parser.add_argument("--coreneuron", action="store_true",
+                        help="NEURON rows on CoreNEURON (the same spikes, about twice as fast)")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
@@ -148,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     results = []
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending = [pool.submit(measure, *row, duration, args.seed) for row, duration in zip(selected, durations)]
+        pending = [pool.submit(measure, *row, duration, args.seed, args.coreneuron) for row, duration in zip(selected, durations)]
         for (culture, backend, model, target), future in zip(selected, pending):
             evaluation, run, n, seconds = future.result()
             verdict = "pass" if evaluation.passed else "FAIL " + ", ".join(evaluation.failed)
@@ -160,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         "# Realism: livn's cultures against in vitro target statistics",
         "",
         "Written by `python realism/report.py" + (" --quick" if args.quick else "")
-        + (f" --only '{args.only}'" if args.only else "") + (f" --duration {args.duration:g}" if args.duration else "") + "`"
+        + (f" --only '{args.only}'" if args.only else "") + (f" --duration {args.duration:g}" if args.duration else "")
+        + (" --coreneuron" if args.coreneuron else "") + "`"
         + f" (noise seed {args.seed}). Each row is one spontaneous run of the culture with its defaults, measured "
         "after the set's warm-up with `livn.targets.evaluate`; a value in bold is outside its band. "
         f"Overall: {'every row passes' if passed else 'some rows FAIL'}.",
