@@ -155,14 +155,17 @@ def test_conductance_peak_is_weight_times_g_unit() -> None:
             env.close()
 
 
-def test_the_bursting_culture_comes_with_its_tuned_rcsd_defaults() -> None:
-    """make("E_b") on NEURON: the RCSD weights, noise and EXC->EXC depression tuned for E (livn.models.rcsd)."""
+@pytest.mark.parametrize(("culture", "tuned", "g_e0"), [("E_b", "E", 0.0004), ("EI_b", "EI", 0.0003), ("E3I", "E3I", 0.0003)])
+def test_the_bursting_cultures_come_with_their_tuned_rcsd_defaults(culture: str, tuned: str, g_e0: float) -> None:
+    """make(culture) on NEURON: the RCSD weights, noise and EXC->EXC depression tuned for it (livn.models.rcsd);
+    a replicate (``_b``) takes its culture's."""
     from livn.models.rcsd import RCSD
 
-    with livn.make("E_b", backend="neuron", record=("spikes",)) as env:
-        assert env.weights == RCSD.weight_defaults("E")
-        assert env.noise == RCSD.noise_defaults("E") and env.noise["g_e0"] == 0.0004
-        learning = RCSD.plasticity_defaults("E")["EXC->EXC"]
+    with livn.make(culture, backend="neuron", record=("spikes",)) as env:
+        weights = RCSD.weight_defaults(tuned)
+        assert {name: env.weights[name] for name in weights} == weights and weights["EXC_EXC-hillock-AMPA-weight"] >= 7
+        assert env.noise == RCSD.noise_defaults(tuned) and env.noise["g_e0"] == g_e0
+        learning = RCSD.plasticity_defaults(tuned)["EXC->EXC"]
         assert set(env.plasticity) == {"EXC_EXC-hillock-AMPA-weight", "EXC_EXC-hillock-NMDA-weight"}
         for rules in env.plasticity.values():
             assert rules == (TsodyksMarkram(U=learning["U"], tau_rec=learning["tau_rec"]),)
