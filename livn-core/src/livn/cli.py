@@ -246,6 +246,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _fail(f"--duration must be > 0 ms, got {args.duration}")
     if args.seed < 0:
         _fail(f"--seed must be >= 0, got {args.seed}")
+    options = _make_options(args.make)  # the syntax of --make is checked before anything is looked up
     _preflight(args)
     start = time.perf_counter()
     try:
@@ -264,7 +265,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
         system = load_system(args.system)
-        env = livn.make(system, backend=backend, seed=args.seed, record=("spikes",), **_make_options(args.make),
+        env = livn.make(system, backend=backend, seed=args.seed, record=("spikes",), **options,
                         **({"model": args.model} if args.model else {}))
     except (KeyError, ValueError, ImportError, TypeError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
