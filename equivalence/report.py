@@ -406,7 +406,7 @@ def first_divergence(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.n
     differs = (ia[oa][:n] != ib[ob][:n]) | (np.abs(ta[oa][:n] - tb[ob][:n]) > tolerance)
     if differs.any():
         return float(min(ta[oa][np.argmax(differs)], tb[ob][np.argmax(differs)]))
-    return math.inf if ia.size == ib.size else float(max(ta[oa][n:].min(initial=math.inf), tb[ob][n:].min(initial=math.inf)))
+    return math.inf if ia.size == ib.size else float(min(ta[oa][n:].min(initial=math.inf), tb[ob][n:].min(initial=math.inf)))
 
 
 def rcsd_series_rows(report: Report, pair: tuple[str, str]) -> None:

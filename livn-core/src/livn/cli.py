@@ -340,6 +340,9 @@ def _float(option: str, item: str, text: str) -> float | None:
         _fail(f"{option} {item!r}: {text!r} is not a number")
 
 
+_MAKE_HELP = "a keyword argument of livn.make, repeatable; VALUE is read as JSON, else as text (coreneuron=true, dt=0.05)"
+
+
 def _make_options(items: Sequence[str]) -> dict[str, Any]:
     """``--make KEY=VALUE`` items as keyword arguments of ``livn.make`` (values read as JSON, else text)."""
     import json
@@ -452,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default=None, help="model name (default: the backend's)")
     run.add_argument("--seed", type=int, default=123, help="random seed (default 123)")
     run.add_argument("--make", action="append", default=[], metavar="KEY=VALUE",
-                     help="a keyword argument of livn.make, repeatable; VALUE is read as JSON, else as text (coreneuron=true, dt=0.05)")
+                     help=_MAKE_HELP)
     run.add_argument("--out", type=Path, default=None, help="save the Run to this HDF5 file")
     run.add_argument("--plot", type=Path, default=None, help="save a spike raster to this image")
     run.add_argument("--quiet", action="store_true", help="no progress output")
@@ -473,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--backend", default=None, help="backend name (default: LIVN_BACKEND, else brian2)")
     tune.add_argument("--model", default=None, help="model name (default: the backend's)")
     tune.add_argument("--make", action="append", default=[], metavar="KEY=VALUE",
-                      help="a keyword argument of livn.make, repeatable; VALUE is read as JSON, else as text (coreneuron=true, dt=0.05)")
+                      help=_MAKE_HELP)
     tune.add_argument("--trials", type=int, default=50, help="trials in the study (default 50; a resumed study counts its own)")
     tune.add_argument("--workers", type=int, default=1, help="simulations at once, one process each (default 1)")
     tune.add_argument("--seeds", default="1", help="simulation seeds of each trial, comma-separated (default 1)")
