@@ -134,26 +134,44 @@ def test_unknown_cell_kind_raises(h):
         rcsd.build_cell(h, 0, "GLIA", BRK, CONSTANTS)
 
 
-def test_spike_filter_dead_time(h):
-    # threshold events every 0.75 ms: the filter passes one per >= 2 ms (RCSD.md 1.11)
-    # (one section must exist: NEURON 9.0.2 segfaults simulating zero sections after a section
-    # with `extracellular` was deleted, as the field test before this one does)
-    anchor = h.Section(name="anchor")
-    source = h.NetStim()
-    source.start, source.interval, source.number, source.noise = 1.0, 0.75, 12, 0
-    filt = h.RcsdSpikeFilter()
-    filt.refractory = 2.0
-    feed = h.NetCon(source, filt)
-    feed.delay = 0.0
-    out = h.NetCon(filt, None)
-    times = h.Vector()
-    out.record(times)
+def test_spike_detector_is_a_threshold_netcon_with_a_dead_time(h):
+    # RCSD.md 1.11: a spike is an upward crossing of the threshold at the end of a step (NEURON's
+    # NetCon test, no interpolation) and only if >= 2 ms passed since the last spike. The soma
+    # voltage is clamped to pulses above threshold every 0.75 ms (then 1.5 and 1 ms apart); the
+    # detector must give, bit for bit, a plain voltage NetCon's crossings thinned by the dead time.
+    soma = h.Section(name="detector_soma")
+    soma.insert("pas")
+    clamp = h.SEClamp(soma(0.5))
+    clamp.dur1, clamp.rs = 1e9, 1e-3
+    onsets = [1.0 + 0.75 * k for k in range(12)] + [12.0, 13.5, 14.5]
+    times, levels = [0.0], [-60.0]
+    for onset in onsets:
+        times += [onset, onset + 0.3]
+        levels += [-20.0, -60.0]
+    tvec, lvec = h.Vector(times), h.Vector(levels)
+    lvec.play(clamp._ref_amp1, tvec)
+    detector = h.RcsdSpikeDetector(soma(0.5))
+    detector.vthresh, detector.refractory = -37.0, 2.0
+    emitted, crossed = h.Vector(), h.Vector()
+    out = h.NetCon(detector, None)
+    out.record(emitted)
+    plain = h.NetCon(soma(0.5)._ref_v, None, sec=soma)
+    plain.threshold = -37.0
+    plain.record(crossed)
     h.dt = 0.025
-    h.finitialize(-75.0)
-    h.continuerun(12.0)
-    expected = [1.0, 3.25, 5.5, 7.75]  # 9.25 comes 1.5 ms after 7.75: dropped
-    np.testing.assert_allclose(np.array(times), expected, atol=1e-9)
-    del anchor
+    secondorder, h.secondorder = h.secondorder, 0  # Crank-Nicolson rings under so stiff a clamp
+    h.finitialize(-60.0)
+    h.continuerun(16.0)
+    h.secondorder = secondorder
+    assert len(crossed) == len(onsets), "every pulse crosses the threshold once"
+    expected, last = [], -1e9
+    for t in crossed:
+        if t - last >= 2.0:
+            expected.append(t)
+            last = t
+    assert np.array(emitted).tolist() == expected  # exact: the same times as the NetCon's
+    # the clamp lifts v over the threshold within the first step of each pulse; 2 ms dead times
+    np.testing.assert_allclose(expected, [1.025, 3.275, 5.525, 7.775, 12.025, 14.525], atol=1e-9)
 
 
 def test_concentrations_move_during_firing(h, brk):

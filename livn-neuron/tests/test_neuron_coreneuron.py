@@ -16,6 +16,7 @@ from livn import make
 from livn.errors import CapabilityError
 from livn.stimulus import Stimulus
 from livn_neuron import coreneuron
+from neuron_runs import ei2_runs
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +32,8 @@ def corenrn() -> None:
     coreneuron.corenrn_library(str(h.nrnversion(5)))  # a build error fails here, loudly
 
 
-def _ei2_runs(use_coreneuron: bool) -> list:
-    env = make("EI2", backend="neuron", seed=7, record=("spikes", "voltage"), coreneuron=use_coreneuron)
-    assert env.noise["std_e"] > 0 and env.noise["std_i"] > 0  # the noise is on
-    pulse = Stimulus(np.full((200, 2), 0.15), dt=0.5, gids=[0, 60], input_mode="current")
-    runs = [env.run(120.0, stimulus=pulse), env.run(80.0)]  # a stimulus, then a continuation
-    env.close()
-    return runs
-
-
 def test_coreneuron_gives_the_same_spikes_and_voltage(corenrn: None) -> None:
-    plain, core = _ei2_runs(False), _ei2_runs(True)
+    plain, core = ei2_runs(), ei2_runs(coreneuron=True)
     for a, b in zip(plain, core):
         assert len(a.spikes.ids) > 20  # the network is active
         np.testing.assert_array_equal(np.asarray(b.spikes.ids), np.asarray(a.spikes.ids))

@@ -15,28 +15,25 @@ keeps loading the normal ``libnrnmech`` (same ``.mod`` files), so CoreNEURON and
 follow each other in one process. ``LIVN_NEURON_MECHANISMS`` pointing at a directory that holds
 ``<arch>/libcorenrnmech.so`` (built there with ``nrnivmodl -coreneuron``) skips the build.
 
-Two adjustments NEURON 9.0.2's CoreNEURON transfer needs (:func:`prepare`), neither of which changes
-what is computed:
-
-* every NetCon watching a voltage must belong to a gid (otherwise psolve stops with "NetCon[0]
-  with voltage source has no gid"): RCSD's threshold detectors (``soma(0.5)`` to the spike filter)
-  get hidden gids ``num_neurons + k * nhost + rank``. Their threshold crossings are recorded by
-  ``spike_record(-1)`` too, and the Env drops them (ids >= num_neurons) from the spikes;
-* CoreNEURON's ``setup_fornetcon_info`` dereferences the target of every NetCon as soon as a
-  mechanism with ``FOR_NETCONS`` (``rcsd_syn.mod``, ``rcsd_nmda.mod``: STDP) has instances, and
-  segfaults on a NetCon without a target (those that ``pc.cell`` uses to name a gid's source). So
-  such NetCons get one inert target: a ``NetStim`` with ``number = 0``, reached with weight 0, on
-  which an event does nothing.
+One adjustment NEURON 9.0.2's CoreNEURON transfer needs (:func:`prepare`), which does not change
+what is computed: CoreNEURON's ``setup_fornetcon_info`` dereferences the target of every NetCon as
+soon as a mechanism with ``FOR_NETCONS`` (``rcsd_syn.mod``, ``rcsd_nmda.mod``: STDP) has instances,
+and segfaults on a NetCon without a target (those that ``pc.cell`` uses to name a gid's source). So
+such NetCons get one inert target: a ``NetStim`` with ``number = 0``, reached with weight 0, on
+which an event does nothing. (CoreNEURON also refuses a NetCon that watches a voltage without
+belonging to a gid; RCSD's spike source is a point process, ``RcsdSpikeDetector``, so it has none.
+A model whose ``spike_source`` chains such a NetCon into a helper gets CoreNEURON's error
+"NetCon[...] with voltage source has no gid".)
 
 Recording: CoreNEURON (NEURON 9.0.2) fills only vectors that record at every time step and that
 existed at ``finitialize``; vectors sampled at an interval (``Vector.record(ref, dt)`` or at given
 times) come back empty. So the soma voltage is recorded every step and subsampled to its ``dt``
-(:func:`record_voltage_every_step`, :func:`subsample`; bit-identical to NEURON's samples on EI2).
+(:mod:`livn_neuron.every_step`; bit-identical to NEURON's samples on EI2).
 
 Not supported with CoreNEURON (the Env raises :class:`livn.errors.CapabilityError` before running,
-:func:`check`): extracellular stimuli (CoreNEURON cannot simulate NEURON's ``extracellular``
-mechanism), recording ``membrane_current``, ``weights``, ``conductance`` and ``photocurrent`` (the
-sampled vectors above), and voltage recording begun after the simulation was initialised
+:func:`check` and :func:`livn_neuron.every_step.check`): extracellular stimuli (CoreNEURON cannot
+simulate NEURON's ``extracellular`` mechanism), recording ``membrane_current``, ``weights``,
+``conductance`` and ``photocurrent`` (the sampled vectors above), and voltage recording begun after the simulation was initialised
 (``env.clear()`` first). Each change of a stimulus value is one ``psolve``, i.e. one transfer of
 the whole model to CoreNEURON and back (0.13 s for EI3, 28 s for EI5): finely stepped stimuli run slower
 than on NEURON. A stimulus's first use adds point processes after ``finitialize``; the Env then
@@ -57,21 +54,15 @@ from livn_neuron import build, settings
 
 __all__ = [
     "CORENEURONLIB",
-    "UNSUPPORTED_SIGNALS",
     "check",
     "corenrn_library",
     "prepare",
-    "record_voltage_every_step",
     "select",
-    "subsample",
     "unavailable_reason",
 ]
 
 #: NEURON's own variable: the CoreNEURON mechanism library ``psolve`` loads.
 CORENEURONLIB = "CORENEURONLIB"
-
-#: Recorded signals a CoreNEURON run refuses (livn samples them at an interval; see :func:`check`).
-UNSUPPORTED_SIGNALS = ("membrane_current", "weights", "conductance", "photocurrent")
 
 _SUFFIX = ".dylib" if platform.system() == "Darwin" else ".so"
 
@@ -141,23 +132,13 @@ def prepare(env: Any) -> None:
     has not changed since the last pass for this env.
     """
     global _inert
-    h, pc = env.h, env.pc
+    h = env.h
     os.environ[CORENEURONLIB] = str(corenrn_library(str(h.nrnversion(5))))
     netcon_list = h.List("NetCon")
     count = int(netcon_list.count())
     if getattr(env, "_coreneuron_netcons", None) == count:
         return
     netcons = list(netcon_list)
-    k = 0
-    for nc in netcons:
-        if nc.srcgid() < 0 and nc.preseg() is not None:
-            gid = env.system.num_neurons + k * env.nhost + env.rank
-            while pc.gid_exists(gid):
-                k += 1
-                gid = env.system.num_neurons + k * env.nhost + env.rank
-            pc.set_gid2node(gid, env.rank)
-            pc.cell(gid, nc)
-            k += 1
     if _inert is None:
         _inert = h.NetStim()
         _inert.number = 0
@@ -168,71 +149,16 @@ def prepare(env: Any) -> None:
     env._coreneuron_netcons = count
 
 
-def check(env: Any, stimulus: Any, dt: float) -> None:
-    """Raise CapabilityError for what a CoreNEURON run of ``env`` cannot do (before anything runs)."""
+def check(env: Any, stimulus: Any) -> None:
+    """Raise CapabilityError for what a CoreNEURON run of ``env`` cannot do (before anything runs).
+
+    What it can record is checked by :func:`livn_neuron.every_step.check`.
+    """
     from livn.errors import CapabilityError
 
-    for what in UNSUPPORTED_SIGNALS:
-        if what in env.recording:
-            raise CapabilityError(
-                f"recording {what!r} is not supported with coreneuron=True: CoreNEURON (NEURON 9.0.2) returns "
-                "only vectors recorded at every time step, and livn samples this signal at its own interval; "
-                "record spikes and voltage only, or use coreneuron=False"
-            )
-    if "voltage" in env.recording:
-        rec_dt = float(env.recording["voltage"]["dt"])
-        stride = rec_dt / dt
-        if abs(stride - round(stride)) > 1e-6 or round(stride) < 1:
-            raise CapabilityError(
-                f"with coreneuron=True the voltage is sampled from every step: its dt ({rec_dt:g} ms) must be a "
-                f"multiple of the simulation dt ({dt:g} ms)"
-            )
     if stimulus is not None and stimulus.input_mode == "extracellular":
         raise CapabilityError(
             "extracellular stimuli are not supported with coreneuron=True (CoreNEURON cannot simulate a model "
             "that contains NEURON's extracellular mechanism); use coreneuron=False, or a current, conductance "
             "or light stimulus"
         )
-
-
-def record_voltage_every_step(env: Any, before_initialize: bool) -> None:
-    """Replace the Env's sampled soma-voltage vectors by ones recorded every step (CoreNEURON returns those).
-
-    CoreNEURON fills only vectors that existed at ``finitialize``: called from ``_initialize`` before
-    it; called from ``_run`` it raises CapabilityError when voltage recording began after the last
-    initialisation (``env.clear()`` re-initialises).
-    """
-    if "voltage" not in env.recording or env._voltage is None:
-        return
-    gids, vectors, rec_dt = env._voltage
-    if getattr(env, "_coreneuron_voltage", None) is vectors:
-        return
-    if not before_initialize:
-        from livn.errors import CapabilityError
-
-        raise CapabilityError(
-            "with coreneuron=True voltage recording must be set up before the simulation is initialised: "
-            "call env.record('voltage') before the first run, or env.clear() after it"
-        )
-    h = env.h
-    # the sampled vectors stay alive: NEURON's event queue still holds their sampling events, and
-    # freeing them makes the next frecord_init crash (under CoreNEURON they stay empty)
-    env._coreneuron_sampled = getattr(env, "_coreneuron_sampled", []) + [vectors]
-    vectors = [h.Vector().record(env.cells[g].soma(0.5)._ref_v) for g in gids.tolist()]
-    env._coreneuron_voltage = vectors
-    env._voltage = (gids, vectors, rec_dt)
-
-
-def subsample(vectors: list[Any], duration: float, rec_dt: float, dt: float) -> Any:
-    """Every ``rec_dt / dt``-th sample of vectors recorded every step: what ``record(ref, rec_dt)`` gives."""
-    import numpy as np
-
-    stride = int(round(rec_dt / dt))
-    samples = int(round(duration / rec_dt))
-    out = np.full((len(vectors), samples), np.nan)
-    for row, vec in enumerate(vectors):
-        values = vec.as_numpy()[::stride][:samples]
-        out[row, : values.shape[0]] = values
-        if 0 < values.shape[0] < samples:
-            out[row, values.shape[0]:] = values[-1]
-    return out

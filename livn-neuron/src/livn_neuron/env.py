@@ -39,6 +39,11 @@ making a new neuron Env releases the previous one (which then refuses to run).
 
 CoreNEURON: ``Env(..., coreneuron=True)`` integrates the same model on CoreNEURON (serial runs;
 what it supports and refuses: :mod:`livn_neuron.coreneuron`).
+
+Threads: ``Env(..., threads=N)`` integrates the cells of one process on N NEURON threads (whole
+cells per thread, on NEURON or CoreNEURON); spikes and voltages are those of one thread, bit for
+bit (the voltage is recorded at every step: :mod:`livn_neuron.every_step`, which also says what
+is refused). Not with STDP (its NetCons of delay 0) nor yet with several MPI ranks.
 """
 
 
@@ -57,7 +62,7 @@ from livn.errors import CapabilityError
 from livn.models import RCSD
 from livn.run import Events, Series
 
-from livn_neuron import coreneuron
+from livn_neuron import coreneuron, every_step
 from livn_neuron.build import load_mechanisms
 from livn_neuron.cells import Cell
 from livn_neuron.nrn import import_neuron, launched_under_mpi
@@ -65,6 +70,10 @@ from livn_neuron.nrn import import_neuron, launched_under_mpi
 __all__ = ["Env"]
 
 _active: weakref.ref[Env] | None = None
+
+#: Whether this process inserted NEURON's ``extracellular`` mechanism: NEURON then keeps its sparse
+#: matrix solver, which runs on one thread, for the rest of the process.
+_sparse_solver = False
 
 
 class Env(BaseEnv):
@@ -90,9 +99,12 @@ class Env(BaseEnv):
         comm: Any = None,
         subworld_size: int | None = None,
         coreneuron: bool = False,
+        threads: int = 1,
     ) -> None:
         if not isinstance(coreneuron, bool):
             raise TypeError(f"coreneuron must be True or False, got {coreneuron!r}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a whole number >= 1 (NEURON threads of this rank), got {threads!r}")
         if subworld_size is not None:
             raise CapabilityError(
                 "the neuron backend distributes one network over all ranks of comm; subworld_size is not "
@@ -116,6 +128,13 @@ class Env(BaseEnv):
         if coreneuron and self._world_size > 1:
             raise CapabilityError(
                 "coreneuron=True is not supported on several MPI ranks yet (untested); run serially or without it"
+            )
+        #: NEURON threads that integrate this rank's cells (``pc.nthread``; whole cells per thread).
+        self.threads = threads
+        if threads > 1 and self._world_size > 1:
+            raise CapabilityError(
+                f"threads={threads} is not supported on several MPI ranks yet (untested); use threads=1 with "
+                "MPI, or one rank with threads"
             )
         self.h: Any = None
         self._released = False
@@ -519,25 +538,54 @@ class Env(BaseEnv):
         for nc, delay in zip(itertools.chain.from_iterable(self._netcons), delays):
             nc.delay = delay
         h.secondorder = 2
+        self.pc.nthread(self.threads)
         if self.coreneuron:
             coreneuron.prepare(self)
-            coreneuron.record_voltage_every_step(self, before_initialize=True)
+        every_step.record_voltage(self, before_initialize=True)
         self.pc.set_maxstep(10)
         self._retired = []  # their vectors leave NEURON's record list as they are freed
         self.implementation.initialize(h, self.model.constants)
         self._dt = dt
         self._needs_init = False
 
+    def _check_threads(self, stimulus: Any) -> None:
+        """Raise CapabilityError for what ``self.threads > 1`` cannot run (before anything runs).
+
+        Threads need every NetCon delay to be at least 2 dt (NEURON exchanges events between
+        threads once per minimum delay); livn's delays are (``network.local_delays``), but the
+        NetCons that bring a cell's own spikes to its STDP synapses have delay 0. A model with
+        NEURON's ``extracellular`` mechanism is solved on one thread.
+        """
+        if self.threads == 1:
+            return
+        if self._post_netcons:
+            raise CapabilityError(
+                f"threads={self.threads} cannot run STDP on the neuron backend: the postsynaptic spikes reach "
+                "the synapses through NetCons of delay 0, and NEURON's threads need every delay >= 2 dt; use "
+                "threads=1 (or MPI ranks) with STDP"
+            )
+        if stimulus is not None and stimulus.input_mode == "extracellular":
+            raise CapabilityError(
+                f"extracellular stimuli are not supported with threads={self.threads}: NEURON solves a model with "
+                "its extracellular mechanism on one thread; use threads=1, or a current, conductance or light stimulus"
+            )
+        if _sparse_solver:
+            raise CapabilityError(
+                f"threads={self.threads} cannot run in this process: an extracellular stimulus ran here before, and "
+                "NEURON then keeps its one-thread solver for the rest of the process; run threads in a fresh process"
+            )
+
     def _run(self, duration: float, stimulus: Any, dt: float) -> dict[str, Events | Series]:
         self._check_active()
         h = self.h
         if self.coreneuron:
-            coreneuron.check(self, stimulus, dt)
+            coreneuron.check(self, stimulus)
+        every_step.check(self)
+        self._check_threads(stimulus)
         coreneuron.select(self.coreneuron)
         if self._needs_init or self._dt is None or not math.isclose(dt, self._dt):
             self._initialize(dt)
-        if self.coreneuron:
-            coreneuron.record_voltage_every_step(self, before_initialize=False)
+        every_step.record_voltage(self, before_initialize=False)
         t0 = float(self.t)
         h.frecord_init()
         self._spike_times.resize(0)
@@ -628,8 +676,10 @@ class Env(BaseEnv):
                     seg.vext[0] = 0.0
 
     def _ensure_extracellular(self) -> None:
+        global _sparse_solver
         if self._extracellular:
             return
+        _sparse_solver = True
         for cell in self.cells.values():
             for sec in cell.sections.values():
                 sec.insert("extracellular")  # defaults xraxial = xg = 1e9: vext follows e_extracellular
@@ -643,8 +693,6 @@ class Env(BaseEnv):
             ids = np.asarray(self._spike_ids.as_numpy(), dtype=np.int64)
             population = self.recording["spikes"].get("population")
             keep = (times >= -1e-9) & (times < duration - 1e-9)
-            if self.coreneuron:  # the hidden gids of the threshold detectors (livn_neuron.coreneuron)
-                keep &= ids < self.system.num_neurons
             if population is not None:
                 start, count = self.system.population_ranges[population]
                 keep &= (ids >= start) & (ids < start + count)
@@ -652,8 +700,8 @@ class Env(BaseEnv):
             recorded["spikes"] = Events(ids[keep][order], np.clip(times[keep][order], 0.0, None))
         if "voltage" in self.recording:
             gids, vectors, rec_dt = self._voltage
-            if self.coreneuron:  # recorded every step (livn_neuron.coreneuron): keep every rec_dt
-                values = coreneuron.subsample(vectors, duration, rec_dt, self._dt)
+            if every_step.setting(self) is not None:  # recorded every step: keep every rec_dt
+                values = every_step.subsample(vectors, duration, rec_dt, self._dt)
             else:
                 values = self._stack(vectors, duration, rec_dt)
             recorded["voltage"] = Series(gids.copy(), values, rec_dt)

@@ -10,7 +10,7 @@ the model ``rcsd``: projections labelled ``hillock`` (or ``dend``/``apical``/``b
 BRK's dendrite, one-compartment cells take everything on the soma (RCSD.md 2.1); NMDA receptors
 use ``RcsdSynNMDA`` (Mg block), the others ``RcsdSyn``; the EXC soma takes only the inhibitory
 noise, the EXC dendrite only the excitatory, the INH soma both (RCSD.md 4); spikes are upward
-crossings of ``V_threshold`` at ``soma(0.5)`` through ``RcsdSpikeFilter`` (2 ms dead time, no
+crossings of ``V_threshold`` at ``soma(0.5)``, found by ``RcsdSpikeDetector`` (2 ms dead time, no
 reset); initialisation is RCSD.md 1.10 (balancing currents, then ``finitialize(v_init)`` twice).
 
 Defaults: ``make("EI3")``/``make("EI4")`` apply the weights and noise tuned on this backend
@@ -223,14 +223,12 @@ class RcsdModel:
         return not (kind == "EXC" and site == "soma"), not (kind == "EXC" and site == "dend")
 
     def spike_source(self, h: Any, cell: Cell, constants: Mapping[str, float]) -> Any:
-        """Upward crossings of the cell's threshold at ``soma(0.5)``, through a filter with a dead time."""
-        filt = h.RcsdSpikeFilter()
-        filt.refractory = constants["refractory"]
-        detector = h.NetCon(cell.soma(0.5)._ref_v, filt, sec=cell.soma)
-        detector.threshold = cell.threshold
-        detector.delay = 0.0
-        cell.objects += [filt, detector]
-        return filt
+        """``RcsdSpikeDetector`` at ``soma(0.5)``: upward crossings of the threshold, with a dead time."""
+        detector = h.RcsdSpikeDetector(cell.soma(0.5))
+        detector.vthresh = cell.threshold
+        detector.refractory = constants["refractory"]
+        cell.objects.append(detector)
+        return detector
 
     def balance(self, h: Any, cells: Iterable[Cell]) -> None:
         """The constant current ``i_c`` of every cell (RCSD.md 1.10 step 2)."""
