@@ -121,3 +121,49 @@ def test_surrogate_counts_are_differentiable_and_pathwise_counts_are_not():
     assert float(grad_s) > 0.0
     up = float(jax.jit(total(pathwise))(1.5))
     assert up > float(value_p)
+
+
+def test_forward_event_loop_schedules_as_the_traced_runs_do():
+    # a plain run schedules each spiking cell's events in a loop (engine "loop"); a traced run uses
+    # the sparse/dense schedule (engine "cond"); a synchronous pulse makes more cells spike in one
+    # step than the sparse budget, so both of its paths are compared too
+    env = livn.make("EI2", backend="diffrax", seed=3, record=("spikes", "voltage"))
+    drive = np.zeros((60, env.system.num_neurons))
+    drive[10:12] = 3.0  # nA, every cell, 2 ms
+    plain = env.run(60.0, stimulus=Stimulus(drive, dt=1.0, input_mode="current"))
+    per_step = np.bincount(np.round(plain.spikes.times / 0.025).astype(int))
+    assert per_step.max() > 8 + env.system.num_neurons // 100, "some step must overflow the sparse budget"
+    assert len(plain.spikes) > 100
+    env.clear()
+    traced = jax.jit(lambda x: env.run(60.0, stimulus=Stimulus(x, dt=1.0, input_mode="current")))(jnp.asarray(drive))
+    events = traced.spikes.to_events()
+    np.testing.assert_array_equal(events.ids, plain.spikes.ids)
+    np.testing.assert_array_equal(events.times, plain.spikes.times)
+    # a traced RCSD run draws its noise one deviate at a time, whose log may differ by an ulp
+    np.testing.assert_allclose(np.asarray(traced.voltage.values), np.asarray(plain.voltage.values), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("spiking", [0, 1, 3, 9, 10, 40])
+def test_event_schedules_fill_the_ring_alike(spiking):
+    # every scheduling mode of the engine adds the same events to the arrival ring, bit for bit,
+    # with no spike, one, a few, the sparse budget of EI2 (9), one more, and many
+    from livn_diffrax import engine
+
+    env = livn.make("EI2", backend="diffrax", record=("spikes",))
+    layout, static = env._layout(0.025)
+    net = {k: jnp.asarray(v) for k, v in static["net"].items()}
+    n, L = layout.n, layout.buffer_len
+    rng = np.random.default_rng(spiking)
+    hard = np.zeros(n, bool)
+    hard[rng.choice(n, spiking, replace=False)] = True
+    ring = jnp.asarray(rng.integers(0, 3, (L, len(layout.classes) * n + 1)).astype(float))
+    spike = jnp.asarray(hard, float)
+    rings = {
+        mode: np.asarray(jax.jit(lambda r, h, x, mode=mode: engine._schedule(
+            r, h, x, 7, net, L, layout.sparse_spikes, mode))(ring, jnp.asarray(hard), spike))
+        for mode in ("loop", "cond", "sparse", "dense")
+    }
+    assert rings["dense"].sum() == np.asarray(ring).sum() + sum(
+        int(np.asarray(net["out_valid"])[g].sum()) for g in np.flatnonzero(hard))
+    for mode in ("loop", "cond", "sparse") if spiking <= layout.sparse_spikes else ("loop", "cond"):
+        np.testing.assert_array_equal(rings[mode], rings["dense"])

@@ -97,10 +97,12 @@ class RunConfig:
     stim_dt: float
     surrogate: float | None
     checkpoints: int | None
-    #: event scheduling: "cond" (sparse when at most ``Layout.sparse_spikes`` cells spike in a step,
-    #: else dense; best for single runs), "sparse" (always sparse with ``spike_budget``; overflow is
-    #: flagged in the state, used by batched runs where ``lax.cond`` would run both branches) or
-    #: "dense" (every edge every step)
+    #: event scheduling: "loop" (the out-edges of each spiking cell in turn, nothing in a step
+    #: without spikes; single forward runs: a loop of dynamic length is not reverse-differentiable),
+    #: "cond" (sparse when at most ``Layout.sparse_spikes`` cells spike in a step, else dense;
+    #: differentiated runs), "sparse" (always sparse with ``spike_budget``; overflow is flagged in
+    #: the state, used by batched runs where ``lax.cond`` would run both branches) or "dense"
+    #: (every edge every step)
     events: str = "cond"
     spike_budget: int = 0
     #: plasticity: ``((key, implementation, bound rule, first row, end row), ...)`` of the plastic
@@ -435,10 +437,26 @@ def _schedule(arrivals, hard, spike, s, net, L, budget, mode="cond"):
     the stamped step) reaches its targets at the start of step ``s + delay`` (NEURON delivers a
     NetCon event at ``t_spike + delay``; delays are whole steps here). When at
     most ``budget`` cells spike, only their outgoing edges are touched (padded CSR by presynaptic
-    cell); otherwise every edge is scattered (same result, more work).
+    cell); otherwise every edge is scattered (same result, more work). ``mode="loop"`` adds the
+    out-edges of one spiking cell at a time, in increasing gid order, and does nothing in a step
+    without spikes (most steps: EI3 spikes in about one step in ten); the sums are the same.
     """
     n = hard.shape[0]
     values = jnp.concatenate([spike, jnp.zeros((1,), spike.dtype)])
+
+    def each_cell(ring):
+        gids = jnp.arange(n, dtype=jnp.int32)
+        spiking = jnp.asarray(hard, bool)
+
+        def body(carry):
+            k, last, ring = carry
+            cell = jnp.argmax(spiking & (gids > last)).astype(jnp.int32)  # the first spiking cell after the last
+            slots = jnp.mod(s + net["out_delay"][cell], L)
+            ring = ring.at[slots, net["out_segment"][cell]].add(values[cell] * net["out_valid"][cell])
+            return k + 1, cell, ring
+
+        count = jnp.sum(spiking, dtype=jnp.int32)
+        return jax.lax.while_loop(lambda carry: carry[0] < count, body, (jnp.int32(0), jnp.int32(-1), ring))[2]
 
     def sparse(ring):
         cells = jnp.nonzero(hard, size=budget, fill_value=n)[0]
@@ -450,6 +468,8 @@ def _schedule(arrivals, hard, spike, s, net, L, budget, mode="cond"):
         slots = jnp.mod(s + net["delay"], L)
         return ring.at[slots, net["segment"]].add(values[net["pre"]])
 
+    if mode == "loop":
+        return each_cell(arrivals)
     if mode == "sparse":
         return sparse(arrivals)
     if mode == "dense":

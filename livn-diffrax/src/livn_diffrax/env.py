@@ -532,7 +532,10 @@ class Env(BaseEnv):
         traced = _is_traced((params, state, stim))
         if traced:  # reverse mode stores every step's state: carry the noise's compact random state
             state = {**state, "rng": layout.model.noise.compact_rng(state["rng"])}
-        cfg = self._config(n_steps, dt, stride, mode, stim_dt, rows="w" in state, traced=traced)
+        # a forward run schedules each spike's events in a loop of dynamic length (no work in a step
+        # without spikes); reverse mode cannot differentiate such a loop, so traced runs use "cond"
+        cfg = self._config(n_steps, dt, stride, mode, stim_dt, events="cond" if traced else "loop",
+                           rows="w" in state, traced=traced)
         fn = self._function(layout, cfg)
         final, outputs = fn(params, static, state, stim, self._streams)
         traced = traced or _is_traced((final, outputs))
