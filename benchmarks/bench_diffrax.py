@@ -47,7 +47,7 @@ def bench_compile(system: str, duration: float) -> float:
     stride, *_ = env._sampling_strides(dt)
     params = env.params()
     state = env._current_state(layout, params)
-    cfg = env._config(env._steps(duration, dt), dt, stride, "none", 1.0)
+    cfg = env._run_config(env._steps(duration, dt), dt, stride, "none", 1.0, rows=False, traced=False)
     start = time.perf_counter()
     env._function(layout, cfg).lower(params, static, state, None, env._streams).compile()
     return time.perf_counter() - start

@@ -13,7 +13,8 @@ step and the share of the whole run (``env.run`` at the same step, recording spi
 * ``cells``: the RCSD cell step (currents and their ``jvp``, the 2x2 solve, gates, pools);
 * ``currents``: the current evaluation alone; ``currents+jvp``: with its voltage derivative;
 * ``noise``: the Ornstein-Uhlenbeck update with its Random123 draws;
-* ``events``: scheduling one step's spikes into the arrival ring (a typical step's spikes);
+* ``events``: scheduling the spikes into the arrival ring as a plain run does (``"loop"``), at the
+  run's rate (one cell's spike every ``1 / rate`` steps, or ``rate`` cells every step);
 * ``synapses``: delivering the arrivals and relaxing the synaptic conductances.
 
 The stages overlap (``advance`` contains the others), so the shares do not add up to 100 %.
@@ -65,7 +66,7 @@ def main() -> None:
     layout, static = env._layout(dt)
     params = env.params()
     state = env._current_state(layout, params)
-    cfg = env._config(steps, dt, 0, "none", 1.0)
+    cfg = env._run_config(steps, dt, 0, "none", 1.0, rows=False, traced=False)
     const = env._const
     model = layout.model
     der = model.derived(params["cell"], const)
@@ -108,14 +109,15 @@ def main() -> None:
 
     timings["noise"] = _best(loop(noise_only), (state["ou"], state["rng"]))
 
-    # a typical step's spikes (the run's mean, at least one) scheduled into the ring
+    # the run's spikes per step: one cell's spike every 1 / rate steps, or rate cells every step
     k = max(1, int(round(rate)))
-    hard = jnp.zeros(n, bool).at[jnp.arange(k) * (n // k)].set(True)
-    spike = hard.astype(jnp.float64)
+    every = max(1, int(round(1.0 / rate))) if rate > 0 else steps
+    cells = jnp.zeros(n, bool).at[jnp.arange(k) * (n // k)].set(True)
     budget = min(cfg.spike_budget or layout.sparse_spikes, n)
 
     def events_only(i, ring):
-        return engine._schedule(ring, hard, spike, i, net, layout.buffer_len, budget, cfg.events)
+        hard = cells & (i % every == 0)
+        return engine._schedule(ring, hard, hard.astype(jnp.float64), i, net, layout.buffer_len, budget, cfg.events)
 
     timings["events"] = _best(loop(events_only), state["arrivals"])
 

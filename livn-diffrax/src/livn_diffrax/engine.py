@@ -105,6 +105,10 @@ class RunConfig:
     #: (every edge every step)
     events: str = "cond"
     spike_budget: int = 0
+    #: network steps per solver step: diffrax's loop (saving, step control) then runs once per
+    #: ``block`` steps, which take their turns in a loop inside the solver step; ``n_steps`` and
+    #: ``record_every`` must be multiples of it (recording times stay on solver steps)
+    block: int = 1
     #: plasticity: ``((key, implementation, bound rule, first row, end row), ...)`` of the plastic
     #: classes (long-term rules first), used when the state carries per-row weights (``"w"``)
     plastic: tuple = ()
@@ -148,11 +152,14 @@ class NetworkTerm(diffrax.AbstractTerm):
     The network mixes ODEs with events (spike delivery, resets, noise updates), so it is given to
     diffrax as a step map rather than a vector field. ``vf`` only exists for diffrax's structure
     checks and returns zeros shaped like the state; the solver never uses it. ``view`` maps a
-    state to what recordings read (:func:`record_view`).
+    state to what recordings read (:func:`record_view`). ``block`` is the number of ``advance``
+    steps per solver step (``RunConfig.block``); the state then carries their spikes,
+    ``"block" [block, n]``.
     """
 
     advance: Callable = eqx.field(static=True)
     view: Callable = eqx.field(static=True)
+    block: int = eqx.field(static=True, default=1)
 
     def vf(self, t, y, args):
         return jax.tree_util.tree_map(jnp.zeros_like, y)
@@ -186,7 +193,15 @@ class NetworkSolver(diffrax.AbstractSolver):
         term = terms
         while not isinstance(term, NetworkTerm):  # diffrax wraps terms (e.g. WrapTerm for direction)
             term = term.term
-        y1 = term.advance(t0, t1, y0, args)
+        if term.block == 1:
+            y1 = term.advance(t0, t1, y0, args)
+        else:
+
+            def one(k, y):
+                new = term.advance(t0, t1, y, args)
+                return {**new, "block": y["block"].at[k].set(new["spiked"])}
+
+            y1 = jax.lax.fori_loop(0, term.block, one, y0)
         # dense output only carries the recorded view: keeping the whole state of both ends alive
         # would force XLA to copy the (large) event ring every step
         dense = dict(y0=term.view(y0), y1=term.view(y1))
@@ -514,17 +529,24 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
     view = functools.partial(
         record_view, model, weights=cfg.record_w, conductance=cfg.record_g, photocurrent=cfg.record_p
     )
-    term = NetworkTerm(advance=advance, view=view)
+    K = cfg.block
+    if cfg.n_steps % K or (cfg.record_every and cfg.record_every % K):
+        raise ValueError(f"block {K} must divide the steps ({cfg.n_steps}) and the recording stride ({cfg.record_every})")
+    term = NetworkTerm(advance=advance, view=view, block=K)
     t_start = state["step"] * cfg.dt
-    grid = t_start + cfg.dt * jnp.arange(cfg.n_steps + 1, dtype=DTYPE)
+    grid = t_start + cfg.dt * K * jnp.arange(cfg.n_steps // K + 1, dtype=DTYPE)
+    spiked = "spiked" if K == 1 else "block"
+    if K > 1:
+        state = {**state, "block": jnp.zeros((K, layout.n), DTYPE)}
     if cfg.spike_values:
-        spikes = diffrax.SubSaveAt(steps=True, fn=lambda t, y, a: y["spiked"])
+        spikes = diffrax.SubSaveAt(steps=True, fn=lambda t, y, a: y[spiked])
     else:
-        spikes = diffrax.SubSaveAt(steps=True, fn=lambda t, y, a: y["spiked"] > 0.5)
+        spikes = diffrax.SubSaveAt(steps=True, fn=lambda t, y, a: y[spiked] > 0.5)
     subs = [diffrax.SubSaveAt(t1=True), spikes]
     if cfg.record_every:
         n_samples = cfg.n_steps // cfg.record_every
-        ts = grid[: n_samples * cfg.record_every : cfg.record_every]  # grid points (see HoldInterpolation)
+        every = cfg.record_every // K
+        ts = grid[: n_samples * every : every]  # grid points (see HoldInterpolation)
         # called on the full state at the start, on the dense view (already recorded) afterwards
         subs.append(diffrax.SubSaveAt(ts=ts, fn=lambda t, y, a: view(y) if "cell" in y else y))
     adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=cfg.checkpoints)
@@ -538,12 +560,13 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
         args=args,
         saveat=diffrax.SaveAt(subs=subs),
         stepsize_controller=diffrax.StepTo(ts=grid),
-        max_steps=cfg.n_steps,
+        max_steps=cfg.n_steps // K,
         adjoint=adjoint,
         throw=False,
     )
     final = jax.tree_util.tree_map(lambda leaf: leaf[-1], solution.ys[0])
-    outputs = {"spikes": solution.ys[1]}
+    final.pop("block", None)
+    outputs = {"spikes": solution.ys[1].reshape((cfg.n_steps,) + solution.ys[1].shape[2:]) if K > 1 else solution.ys[1]}
     if cfg.record_every:
         outputs.update(solution.ys[2])
     return final, outputs

@@ -79,6 +79,11 @@ register_run_pytrees()
 # over, the rest are arguments).
 _COMPILED: dict[Any, Any] = {}
 
+#: Network steps per diffrax step in a forward run (``engine.RunConfig.block``), or the largest
+#: divisor of it that also divides the run's steps and recording stride: diffrax's per-step
+#: bookkeeping (saving, step control) then runs once per block.
+FORWARD_BLOCK = 4
+
 
 @functools.cache
 def _rng_bytes(layout: engine.Layout, compact: bool) -> int:
@@ -453,17 +458,17 @@ class Env(BaseEnv):
 
     def _config(self, n_steps: int, dt: float, stride: int, mode: str, stim_dt: float,
                 events: str = "cond", spike_budget: int = 0, rows: bool = False,
-                traced: bool = False) -> engine.RunConfig:
+                traced: bool = False, block: int = 1) -> engine.RunConfig:
         layout, _ = self._layout(dt)
         n, C, L = layout.n, len(layout.classes), layout.buffer_len
         R = self.network.num_rows
         state_bytes = 8 * (L * ((n if rows else C * n) + 1) + 2 * C * n + 40 * n + (4 * R if rows else 0))
         state_bytes += _rng_bytes(layout, compact=traced)
         fits = int(self.checkpoint_bytes // max(state_bytes, 1))
-        checkpoints = max(1, min(n_steps, max(16, fits)))
+        checkpoints = max(1, min(n_steps // block, max(16, fits)))
         return engine.RunConfig(n_steps=n_steps, dt=float(dt), record_every=stride, stim_mode=mode,
                                 stim_dt=stim_dt, surrogate=self.surrogate, checkpoints=checkpoints,
-                                events=events, spike_budget=spike_budget,
+                                events=events, spike_budget=spike_budget, block=block,
                                 plastic=self._plastic() if rows else (),
                                 record_w=rows and "weights" in self.recording,
                                 record_g="conductance" in self.recording,
@@ -482,6 +487,16 @@ class Env(BaseEnv):
 
             _COMPILED[key] = jax.jit(run_fn)
         return _COMPILED[key]
+
+    def _run_config(self, n_steps: int, dt: float, stride: int, mode: str, stim_dt: float, rows: bool,
+                    traced: bool) -> engine.RunConfig:
+        """The configuration of one ``run``: a plain run schedules each spike's events in a loop of
+        dynamic length (no work in a step without spikes; reverse mode cannot differentiate such a
+        loop, so traced runs use "cond") and takes ``FORWARD_BLOCK`` steps per solver step where
+        the steps and the recording stride allow it."""
+        block = 1 if traced else math.gcd(FORWARD_BLOCK, n_steps, stride or FORWARD_BLOCK)
+        return self._config(n_steps, dt, stride, mode, stim_dt, events="cond" if traced else "loop", rows=rows,
+                            traced=traced, block=block)
 
     def _opsin_config(self) -> tuple:
         """The :attr:`engine.RunConfig.opsins` tuple: each expressed opsin with its implementation."""
@@ -532,10 +547,7 @@ class Env(BaseEnv):
         traced = _is_traced((params, state, stim))
         if traced:  # reverse mode stores every step's state: carry the noise's compact random state
             state = {**state, "rng": layout.model.noise.compact_rng(state["rng"])}
-        # a forward run schedules each spike's events in a loop of dynamic length (no work in a step
-        # without spikes); reverse mode cannot differentiate such a loop, so traced runs use "cond"
-        cfg = self._config(n_steps, dt, stride, mode, stim_dt, events="cond" if traced else "loop",
-                           rows="w" in state, traced=traced)
+        cfg = self._run_config(n_steps, dt, stride, mode, stim_dt, rows="w" in state, traced=traced)
         fn = self._function(layout, cfg)
         final, outputs = fn(params, static, state, stim, self._streams)
         traced = traced or _is_traced((final, outputs))
