@@ -42,8 +42,9 @@ what it supports and refuses: :mod:`livn_neuron.coreneuron`).
 
 Threads: ``Env(..., threads=N)`` integrates the cells of one process on N NEURON threads (whole
 cells per thread, on NEURON or CoreNEURON); spikes and voltages are those of one thread, bit for
-bit (the voltage is recorded at every step: :mod:`livn_neuron.every_step`, which also says what
-is refused). Not with STDP (its NetCons of delay 0) nor yet with several MPI ranks.
+bit (the voltage is recorded at every step: :mod:`livn_neuron.every_step`, which also says which
+recordings are refused). Not with STDP (its NetCons of delay 0), extracellular stimuli (NEURON
+solves ``extracellular`` on one thread), nor yet with several MPI ranks (:meth:`Env._check_threads`).
 """
 
 
