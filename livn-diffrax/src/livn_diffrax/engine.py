@@ -546,9 +546,14 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
     if cfg.record_every:
         n_samples = cfg.n_steps // cfg.record_every
         every = cfg.record_every // K
-        ts = grid[: n_samples * every : every]  # grid points (see HoldInterpolation)
-        # called on the full state at the start, on the dense view (already recorded) afterwards
-        subs.append(diffrax.SubSaveAt(ts=ts, fn=lambda t, y, a: view(y) if "cell" in y else y))
+        if every == 1:
+            # a sample at every solver step: saved from the state as each step ends (the first n_samples
+            # of t0 and the steps); the ts path would interpolate the dense output once per step
+            subs.append(diffrax.SubSaveAt(t0=True, steps=True, fn=lambda t, y, a: view(y)))
+        else:
+            ts = grid[: n_samples * every : every]  # grid points (see HoldInterpolation)
+            # called on the full state at the start, on the dense view (already recorded) afterwards
+            subs.append(diffrax.SubSaveAt(ts=ts, fn=lambda t, y, a: view(y) if "cell" in y else y))
     adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=cfg.checkpoints)
     solution = diffrax.diffeqsolve(
         term,
@@ -568,7 +573,7 @@ def simulate(layout: Layout, cfg: RunConfig, const: dict, params: dict, static: 
     final.pop("block", None)
     outputs = {"spikes": solution.ys[1].reshape((cfg.n_steps,) + solution.ys[1].shape[2:]) if K > 1 else solution.ys[1]}
     if cfg.record_every:
-        outputs.update(solution.ys[2])
+        outputs.update(jax.tree_util.tree_map(lambda leaf: leaf[:n_samples], solution.ys[2]))
     return final, outputs
 
 
