@@ -2,8 +2,8 @@
 
 A plain (untraced) ``env.run`` schedules each spiking cell's events in a loop (engine events mode
 "loop") and takes several network steps per diffrax step (``engine.RunConfig.block``,
-``livn_diffrax.env.FORWARD_BLOCK``); traced runs keep the sparse/dense schedule and one step per
-solver step. These tests compare the paths.
+``livn_diffrax.env.FORWARD_BLOCK``; ``run_batch`` too); traced runs keep the sparse/dense schedule
+and one step per solver step. These tests compare the paths.
 """
 
 from __future__ import annotations
@@ -77,6 +77,28 @@ def test_blocks_of_steps_give_the_single_step_run(monkeypatch):
 
     single, blocks = runs(1), runs(4)
     assert len(single[0].spikes) > 50
+    for a, b in zip(single, blocks):
+        np.testing.assert_array_equal(b.spikes.ids, a.spikes.ids)
+        np.testing.assert_array_equal(b.spikes.times, a.spikes.times)
+        np.testing.assert_array_equal(np.asarray(b.voltage.values), np.asarray(a.voltage.values))
+        np.testing.assert_array_equal(np.asarray(b.current.values), np.asarray(a.current.values))
+
+
+def test_batches_take_blocks_of_steps_with_the_same_numbers(monkeypatch):
+    # run_batch takes blocks of steps too: the trials (one seed each, a current stimulus each) give the
+    # numbers of single steps, spikes, voltage and membrane current bit for bit
+    def batch(block):
+        monkeypatch.setattr(diffrax_env, "FORWARD_BLOCK", block)
+        env = livn.make("EI2", backend="diffrax", seed=2, record=("spikes", "voltage", "membrane_current"))
+        n = env.system.num_neurons
+        drive = np.zeros((2, 60, n))
+        drive[0, 5:30, : n // 3] = 0.2
+        drive[1, 20:50, n // 2:] = 0.3
+        return env.run_batch(60.0, stimuli=drive, stimulus_dt=1.0, input_mode="current", seeds=[4, 5])
+
+    single, blocks = batch(1), batch(4)
+    assert {key[3].block for key in diffrax_env._COMPILED if key[0] == "batch"} >= {1, 4}  # both paths ran
+    assert min(len(trial.spikes) for trial in single) > 20
     for a, b in zip(single, blocks):
         np.testing.assert_array_equal(b.spikes.ids, a.spikes.ids)
         np.testing.assert_array_equal(b.spikes.times, a.spikes.times)

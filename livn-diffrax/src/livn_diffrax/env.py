@@ -494,9 +494,15 @@ class Env(BaseEnv):
         dynamic length (no work in a step without spikes; reverse mode cannot differentiate such a
         loop, so traced runs use "cond") and takes ``FORWARD_BLOCK`` steps per solver step where
         the steps and the recording stride allow it."""
-        block = 1 if traced else math.gcd(FORWARD_BLOCK, n_steps, stride or FORWARD_BLOCK)
+        block = 1 if traced else self._forward_block(n_steps, stride)
         return self._config(n_steps, dt, stride, mode, stim_dt, events="cond" if traced else "loop", rows=rows,
                             traced=traced, block=block)
+
+    @staticmethod
+    def _forward_block(n_steps: int, stride: int) -> int:
+        """Steps per solver step of an untraced run: ``FORWARD_BLOCK``, or the largest divisor of it that
+        also divides the run's steps and the recording stride."""
+        return math.gcd(FORWARD_BLOCK, n_steps, stride or FORWARD_BLOCK)
 
     def _opsin_config(self) -> tuple:
         """The :attr:`engine.RunConfig.opsins` tuple: each expressed opsin with its implementation."""
@@ -631,8 +637,10 @@ class Env(BaseEnv):
         # budget is small: EI2 never had more than 4 cells spike in one step (32 trials x 200 ms,
         # RCSD, Izhikevich, LIF), and a budget of 10 instead of 37 halved a point-model batch.
         budget = min(layout.n, 8 + layout.n // 50)
+        block = self._forward_block(n_steps, stride)
         for events in ("sparse", "dense"):
-            cfg = self._config(n_steps, dt, stride, mode, stim_dt, events=events, spike_budget=budget, rows=rows)
+            cfg = self._config(n_steps, dt, stride, mode, stim_dt, events=events, spike_budget=budget, rows=rows,
+                               block=block)
             key = ("batch", self.model.name, layout, cfg, tuple(sorted(self._const.items())), bool(weights),
                    stim is not None)
             if key not in _COMPILED:
