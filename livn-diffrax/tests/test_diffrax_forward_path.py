@@ -63,6 +63,13 @@ def test_event_schedules_fill_the_ring_alike(spiking):
         np.testing.assert_array_equal(rings[mode], rings["dense"])
 
 
+def _assert_same_run(a, b):
+    """Spikes, voltage and membrane current of two runs, bit for bit."""
+    np.testing.assert_array_equal(b.spikes.ids, a.spikes.ids)
+    np.testing.assert_array_equal(b.spikes.times, a.spikes.times)
+    np.testing.assert_array_equal(np.asarray(b.voltage.values), np.asarray(a.voltage.values))
+    np.testing.assert_array_equal(np.asarray(b.current.values), np.asarray(a.current.values))
+
 
 def test_blocks_of_steps_give_the_single_step_run(monkeypatch):
     # spikes, voltage and membrane current, with a current stimulus and then a continued run
@@ -78,10 +85,7 @@ def test_blocks_of_steps_give_the_single_step_run(monkeypatch):
     single, blocks = runs(1), runs(4)
     assert len(single[0].spikes) > 50
     for a, b in zip(single, blocks):
-        np.testing.assert_array_equal(b.spikes.ids, a.spikes.ids)
-        np.testing.assert_array_equal(b.spikes.times, a.spikes.times)
-        np.testing.assert_array_equal(np.asarray(b.voltage.values), np.asarray(a.voltage.values))
-        np.testing.assert_array_equal(np.asarray(b.current.values), np.asarray(a.current.values))
+        _assert_same_run(a, b)
 
 
 def test_batches_take_blocks_of_steps_with_the_same_numbers(monkeypatch):
@@ -100,10 +104,7 @@ def test_batches_take_blocks_of_steps_with_the_same_numbers(monkeypatch):
     assert {key[3].block for key in diffrax_env._COMPILED if key[0] == "batch"} >= {1, 4}  # both paths ran
     assert min(len(trial.spikes) for trial in single) > 20
     for a, b in zip(single, blocks):
-        np.testing.assert_array_equal(b.spikes.ids, a.spikes.ids)
-        np.testing.assert_array_equal(b.spikes.times, a.spikes.times)
-        np.testing.assert_array_equal(np.asarray(b.voltage.values), np.asarray(a.voltage.values))
-        np.testing.assert_array_equal(np.asarray(b.current.values), np.asarray(a.current.values))
+        _assert_same_run(a, b)
 
 
 def test_block_follows_the_steps_and_the_recording_stride():

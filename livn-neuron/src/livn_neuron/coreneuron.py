@@ -33,12 +33,13 @@ times) come back empty. So the soma voltage is recorded every step and subsample
 Not supported with CoreNEURON (the Env raises :class:`livn.errors.CapabilityError` before running,
 :func:`check` and :func:`livn_neuron.every_step.check`): extracellular stimuli (CoreNEURON cannot
 simulate NEURON's ``extracellular`` mechanism), recording ``membrane_current``, ``weights``,
-``conductance`` and ``photocurrent`` (the sampled vectors above), and voltage recording begun
-after the simulation was initialised (``env.clear()`` first). Each change of a stimulus value is one ``psolve``, i.e. one transfer of
-the whole model to CoreNEURON and back (0.13 s for EI3, 28 s for EI5): finely stepped stimuli run slower
-than on NEURON. A stimulus's first use adds point processes after ``finitialize``; the Env then
-calls ``h.fcurrent()`` so that NEURON's structures are current before the transfer (spikes and
-voltages with a current stimulus stay bit-identical to NEURON's). MPI runs are untested and refused.
+``conductance`` and ``photocurrent`` (the sampled vectors above), and voltage recording begun after
+the simulation was initialised (``env.clear()`` first). Each change of a stimulus value is one
+``psolve``, i.e. one transfer of the whole model to CoreNEURON and back (0.13 s for EI3, 28 s for
+EI5): finely stepped stimuli run slower than on NEURON. A stimulus's first use adds point processes
+after ``finitialize``; the Env then calls ``h.fcurrent()`` so that NEURON's structures are current
+before the transfer (spikes and voltages with a current stimulus stay bit-identical to NEURON's).
+MPI runs are untested and refused.
 """
 
 from __future__ import annotations
